@@ -1,0 +1,68 @@
+// calmfetch: the JS face of the wasm client.
+//
+// The wasm module is inlined (base64) and instantiated synchronously the
+// first time a client is made, so `createClient` is synchronous, there is no
+// `init()` to call, and nothing runs at import time (safe for SSR).
+import { initSync, WasmClient, __setErrorClass } from './calmfetch_wasm.js'
+import wasmBase64 from './calmfetch_wasm_bytes.js'
+
+/** Every error calmfetch hands out. `kind` says which class of failure. */
+export class CalmfetchError extends Error {
+  constructor(message, details = {}) {
+    super(message)
+    this.name = details.name ?? 'CalmfetchError'
+    this.kind = details.kind
+    if (details.url !== undefined) this.url = details.url
+    if (details.status !== undefined) this.status = details.status
+    if ('body' in details) this.body = details.body
+  }
+}
+
+let loaded = false
+function loadWasm() {
+  if (loaded) return
+  const text = atob(wasmBase64)
+  const bytes = new Uint8Array(text.length)
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
+  initSync({ module: bytes })
+  __setErrorClass(CalmfetchError)
+  loaded = true
+}
+
+class Client {
+  #wasm
+  constructor(wasm) {
+    this.#wasm = wasm
+  }
+  get(url, options) {
+    return this.#wasm.get(url, options)
+  }
+  subscribe(url, listener, options) {
+    const id = this.#wasm.subscribe(url, listener, options)
+    let active = true
+    return () => {
+      if (active) {
+        active = false
+        this.#wasm.unsubscribe(id)
+      }
+    }
+  }
+  peek(url, options) {
+    return this.#wasm.peek(url, options)
+  }
+  invalidate(urlOrPrefix) {
+    return this.#wasm.invalidate(urlOrPrefix)
+  }
+  clear() {
+    this.#wasm.clear()
+  }
+  stats() {
+    return this.#wasm.stats()
+  }
+}
+
+/** Make a client. Throws a `CalmfetchError` (kind `invalid`) on bad options. */
+export function createClient(options) {
+  loadWasm()
+  return new Client(new WasmClient(options))
+}

@@ -1,0 +1,278 @@
+//! A bounded cache: one entry per key, least recently used goes first.
+//!
+//! Entries keep their data after they go stale (a stale entry is still what
+//! a subscriber shows, and later what an ETag revalidation refreshes); the
+//! `max_entries` bound is what keeps memory flat.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::error::FetchError;
+use super::key::Key;
+
+/// What the cache knows about one key.
+#[derive(Debug, Clone)]
+pub struct Entry<B> {
+    /// The last good body, if any.
+    pub data: Option<B>,
+    /// The error of the last attempt, if it failed. Never served to `get`.
+    pub error: Option<FetchError>,
+    /// When `data` arrived (ms, the core's clock).
+    pub updated_at: Option<u64>,
+    /// How long `data` stays fresh, as asked by the request that fetched it.
+    pub ttl_ms: u64,
+    /// The response's `ETag`, for revalidation.
+    pub etag: Option<String>,
+    /// Bumped on every change, so a shell can tell a snapshot is new.
+    pub version: u64,
+    /// Marked stale by `invalidate`, whatever its age.
+    pub invalidated: bool,
+    tick: u64,
+}
+
+impl<B> Entry<B> {
+    /// Is the data younger than `ttl_ms` at `now`?
+    pub fn is_fresh(&self, now: u64, ttl_ms: u64) -> bool {
+        match (self.data.is_some() && !self.invalidated, self.updated_at) {
+            (true, Some(at)) => now < at.saturating_add(ttl_ms),
+            _ => false,
+        }
+    }
+
+    /// Is the data older than its own TTL (or missing)?
+    pub fn is_stale(&self, now: u64) -> bool {
+        !self.is_fresh(now, self.ttl_ms)
+    }
+}
+
+/// The LRU map from key to entry.
+#[derive(Debug)]
+pub struct Cache<B> {
+    entries: HashMap<Key, Entry<B>>,
+    order: BTreeMap<u64, Key>,
+    next_tick: u64,
+    max_entries: usize,
+    next_version: u64,
+}
+
+impl<B> Cache<B> {
+    /// An empty cache holding at most `max_entries` (at least 1).
+    pub fn new(max_entries: usize) -> Self {
+        Cache {
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+            next_tick: 0,
+            max_entries: max_entries.max(1),
+            next_version: 1,
+        }
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Is it empty?
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Look at an entry without touching its recency.
+    pub fn peek(&self, key: &Key) -> Option<&Entry<B>> {
+        self.entries.get(key)
+    }
+
+    /// Look at an entry and mark it most recently used.
+    pub fn touch(&mut self, key: &Key) -> Option<&Entry<B>> {
+        let tick = self.bump_tick();
+        let entry = self.entries.get_mut(key)?;
+        self.order.remove(&entry.tick);
+        entry.tick = tick;
+        self.order.insert(tick, key.clone());
+        Some(entry)
+    }
+
+    /// Store good data for `key`. Returns the keys evicted to make room.
+    pub fn put_data(
+        &mut self,
+        key: &Key,
+        data: B,
+        now: u64,
+        ttl_ms: u64,
+        etag: Option<String>,
+    ) -> Vec<Key> {
+        let version = self.bump_version();
+        let evicted = self.ensure(key);
+        let e = self.entries.get_mut(key).expect("ensured");
+        e.data = Some(data);
+        e.error = None;
+        e.updated_at = Some(now);
+        e.ttl_ms = ttl_ms;
+        e.etag = etag;
+        e.version = version;
+        e.invalidated = false;
+        evicted
+    }
+
+    /// Refresh an entry's age without a new body (an HTTP 304).
+    pub fn refresh(&mut self, key: &Key, now: u64, ttl_ms: u64) -> bool {
+        let version = self.bump_version();
+        match self.entries.get_mut(key) {
+            Some(e) if e.data.is_some() => {
+                e.updated_at = Some(now);
+                e.ttl_ms = ttl_ms;
+                e.error = None;
+                e.version = version;
+                e.invalidated = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Record a failed attempt for subscribers. Keeps any earlier data.
+    pub fn put_error(&mut self, key: &Key, error: FetchError) -> Vec<Key> {
+        let version = self.bump_version();
+        let evicted = self.ensure(key);
+        let e = self.entries.get_mut(key).expect("ensured");
+        e.error = Some(error);
+        e.version = version;
+        evicted
+    }
+
+    /// Make `key`'s data stale at once, keeping it for subscribers.
+    pub fn expire(&mut self, key: &Key) -> bool {
+        let version = self.bump_version();
+        match self.entries.get_mut(key) {
+            Some(e) => {
+                e.invalidated = true;
+                e.version = version;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove one entry.
+    pub fn remove(&mut self, key: &Key) -> Option<Entry<B>> {
+        let e = self.entries.remove(key)?;
+        self.order.remove(&e.tick);
+        Some(e)
+    }
+
+    /// Remove every entry; returns their keys.
+    pub fn clear(&mut self) -> Vec<Key> {
+        self.order.clear();
+        self.entries.drain().map(|(k, _)| k).collect()
+    }
+
+    /// Keys whose URL falls under `prefix` (see [`Key::url_under`]).
+    pub fn keys_under(&self, prefix: &str) -> Vec<Key> {
+        self.entries
+            .keys()
+            .filter(|k| k.url_under(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Insert an empty entry for `key` if there is none, mark it most
+    /// recently used, and evict the oldest entries beyond the bound.
+    fn ensure(&mut self, key: &Key) -> Vec<Key> {
+        if self.touch(key).is_some() {
+            return Vec::new();
+        }
+        let tick = self.bump_tick();
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                data: None,
+                error: None,
+                updated_at: None,
+                ttl_ms: 0,
+                etag: None,
+                version: 0,
+                invalidated: false,
+                tick,
+            },
+        );
+        self.order.insert(tick, key.clone());
+        let mut evicted = Vec::new();
+        while self.entries.len() > self.max_entries {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+            evicted.push(oldest);
+        }
+        evicted
+    }
+
+    fn bump_tick(&mut self) -> u64 {
+        self.next_tick += 1;
+        self.next_tick
+    }
+
+    fn bump_version(&mut self) -> u64 {
+        self.next_version += 1;
+        self.next_version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::key::Identity;
+
+    fn k(n: u32) -> Key {
+        Key::get(&format!("http://h.test/{n}"), &Identity::default())
+    }
+
+    #[test]
+    fn evicts_least_recently_used() {
+        let mut c = Cache::new(2);
+        assert!(c.put_data(&k(1), "a", 0, 10, None).is_empty());
+        assert!(c.put_data(&k(2), "b", 0, 10, None).is_empty());
+        c.touch(&k(1));
+        assert_eq!(c.put_data(&k(3), "c", 0, 10, None), vec![k(2)]);
+        assert!(c.peek(&k(1)).is_some() && c.peek(&k(3)).is_some());
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn freshness_follows_ttl() {
+        let mut c = Cache::new(4);
+        c.put_data(&k(1), 1, 100, 50, Some("e".into()));
+        let e = c.peek(&k(1)).unwrap();
+        assert!(e.is_fresh(149, 50));
+        assert!(!e.is_fresh(150, 50));
+        assert!(e.is_fresh(200, 1000), "a caller may accept older data");
+        assert!(!e.is_stale(149) && e.is_stale(150));
+        assert!(c.refresh(&k(1), 300, 50));
+        assert!(c.peek(&k(1)).unwrap().is_fresh(320, 50));
+        assert!(c.expire(&k(1)));
+        assert!(c.peek(&k(1)).unwrap().is_stale(320));
+    }
+
+    #[test]
+    fn errors_keep_old_data_and_versions_move() {
+        let mut c = Cache::new(4);
+        c.put_data(&k(1), 1, 0, 50, None);
+        let v1 = c.peek(&k(1)).unwrap().version;
+        c.put_error(&k(1), FetchError::Network("down".into()));
+        let e = c.peek(&k(1)).unwrap();
+        assert_eq!(e.data, Some(1));
+        assert!(e.error.is_some());
+        assert!(e.version > v1);
+        c.put_error(&k(2), FetchError::Timeout { ms: 5 });
+        assert!(!c.peek(&k(2)).unwrap().is_fresh(0, 1000));
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let mut c = Cache::new(100);
+        for i in 0..10_000 {
+            c.put_data(&k(i), i, 0, 10, None);
+        }
+        assert_eq!(c.len(), 100);
+        assert_eq!(c.order.len(), 100);
+    }
+}

@@ -1,0 +1,469 @@
+//! The request engine: dedup table, cache, abort and timeout bookkeeping.
+//!
+//! [`Core`] is a deterministic state machine in the manner of quinn-proto. It
+//! never reads a clock and never does I/O. Its methods are of four kinds:
+//!
+//! - getters: [`Core::entry`], [`Core::is_fetching`], [`Core::stats`];
+//! - inputs: [`Core::get`], [`Core::abort`], [`Core::fetch_done`],
+//!   [`Core::handle_timeout`], each taking `now` in milliseconds;
+//! - mutators: [`Core::invalidate`], [`Core::clear`], [`Core::watch`],
+//!   [`Core::unwatch`];
+//! - outputs: [`Core::poll_action`] (what to do now) and
+//!   [`Core::poll_timeout`] (when to call `handle_timeout` next).
+//!
+//! After any input or mutator the shell drains `poll_action` until it returns
+//! `None`, then re-arms its one timer at `poll_timeout`.
+//!
+//! The body type `B` is opaque: the browser shell stores JS values, the tests
+//! store integers or strings.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use super::cache::{Cache, Entry};
+use super::error::FetchError;
+use super::key::{Credentials, Identity, Key};
+
+/// Identifies one caller's promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WaiterId(pub u64);
+
+/// Identifies one network request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlightId(pub u64);
+
+/// Client-wide settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bound on cache entries.
+    pub max_entries: usize,
+    /// TTL when a request does not give one.
+    pub default_ttl_ms: u64,
+    /// Abort a request after this long; `None` never.
+    pub timeout_ms: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_entries: 500,
+            default_ttl_ms: 2_000,
+            timeout_ms: Some(30_000),
+        }
+    }
+}
+
+/// One `get` call.
+#[derive(Debug, Clone, Default)]
+pub struct GetRequest {
+    /// Normalised absolute URL.
+    pub url: String,
+    /// Whose request this is.
+    pub identity: Identity,
+    /// Headers to send besides `Authorization` (which is in `identity`).
+    pub headers: Vec<(String, String)>,
+    /// Freshness wanted by this caller; `None` is the client default.
+    pub ttl_ms: Option<u64>,
+    /// Skip the cache (but still join an identical request in flight).
+    pub fresh: bool,
+}
+
+/// What the shell must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchSpec {
+    /// Absolute URL.
+    pub url: String,
+    /// Every header to send, `Authorization` included.
+    pub headers: Vec<(String, String)>,
+    /// `fetch`'s credentials mode.
+    pub credentials: Credentials,
+}
+
+/// What a finished network request produced.
+#[derive(Debug, Clone)]
+pub enum Outcome<B> {
+    /// A 2xx answer with a JSON body.
+    Body {
+        /// The parsed body.
+        body: B,
+        /// The `ETag` header.
+        etag: Option<String>,
+        /// `Cache-Control: no-store` was present.
+        no_store: bool,
+    },
+    /// The request failed.
+    Failed(FetchError),
+}
+
+/// What the core asks the shell to do.
+#[derive(Debug, Clone)]
+pub enum Action<B> {
+    /// Start a network request and report it with [`Core::fetch_done`].
+    Fetch {
+        /// Which flight this is.
+        flight: FlightId,
+        /// What to send.
+        spec: FetchSpec,
+    },
+    /// Abort a network request; its result, if any, is no longer wanted.
+    Cancel {
+        /// The flight to abort.
+        flight: FlightId,
+    },
+    /// Fulfil these waiters with `body`.
+    Resolve {
+        /// The waiters, each settled by this action and never again.
+        waiters: Vec<WaiterId>,
+        /// The body they all get.
+        body: B,
+    },
+    /// Reject these waiters with `error`.
+    Reject {
+        /// The waiters, each settled by this action and never again.
+        waiters: Vec<WaiterId>,
+        /// The error they all get.
+        error: FetchError,
+    },
+    /// The state of a watched key changed: tell its listeners.
+    Notify {
+        /// The key.
+        key: Key,
+    },
+}
+
+/// Counters since the client was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `get` calls.
+    pub requested: u64,
+    /// Network requests started.
+    pub network_requests: u64,
+    /// Calls that joined a request already in flight.
+    pub dedup_hits: u64,
+    /// Calls answered from a fresh cache entry.
+    pub cache_hits: u64,
+    /// Network requests that failed (HTTP, network, parse, timeout).
+    pub errors: u64,
+    /// Network requests that timed out.
+    pub timeouts: u64,
+    /// Callers whose signal aborted them.
+    pub aborted_calls: u64,
+    /// Network requests aborted because every caller left.
+    pub cancelled_requests: u64,
+    /// Entries evicted to respect `max_entries`.
+    pub evictions: u64,
+    /// Entries in the cache now.
+    pub cache_entries: u64,
+    /// Network requests in flight now.
+    pub in_flight: u64,
+}
+
+#[derive(Debug)]
+struct Flight {
+    key: Key,
+    waiters: Vec<WaiterId>,
+    deadline: Option<u64>,
+    ttl_ms: u64,
+    /// Invalidated or cleared while in flight: the answer still goes to the
+    /// waiters but is stored stale (or not at all after `clear`).
+    stale_on_arrival: bool,
+    store: bool,
+}
+
+/// The deterministic request engine. See the module docs.
+#[derive(Debug)]
+pub struct Core<B> {
+    config: Config,
+    cache: Cache<B>,
+    flights: HashMap<FlightId, Flight>,
+    by_key: HashMap<Key, FlightId>,
+    waiters: HashMap<WaiterId, FlightId>,
+    timers: BTreeSet<(u64, FlightId)>,
+    watched: HashMap<Key, usize>,
+    actions: VecDeque<Action<B>>,
+    next_id: u64,
+    stats: Stats,
+}
+
+impl<B: Clone> Core<B> {
+    /// A new engine.
+    pub fn new(config: Config) -> Self {
+        Core {
+            cache: Cache::new(config.max_entries),
+            config,
+            flights: HashMap::new(),
+            by_key: HashMap::new(),
+            waiters: HashMap::new(),
+            timers: BTreeSet::new(),
+            watched: HashMap::new(),
+            actions: VecDeque::new(),
+            next_id: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The client-wide settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new `get`. Returns the waiter that a later `Resolve` or `Reject`
+    /// settles (possibly before this returns, as a queued action).
+    pub fn get(&mut self, now: u64, req: GetRequest) -> WaiterId {
+        self.stats.requested += 1;
+        let waiter = WaiterId(self.bump());
+        let key = Key::get(&req.url, &req.identity);
+        let ttl_ms = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
+
+        if !req.fresh {
+            if let Some(body) = self
+                .cache
+                .touch(&key)
+                .filter(|e| e.is_fresh(now, ttl_ms))
+                .and_then(|e| e.data.clone())
+            {
+                self.stats.cache_hits += 1;
+                self.actions.push_back(Action::Resolve {
+                    waiters: vec![waiter],
+                    body,
+                });
+                return waiter;
+            }
+        }
+
+        if let Some(&flight_id) = self.by_key.get(&key) {
+            self.stats.dedup_hits += 1;
+            let flight = self.flights.get_mut(&flight_id).expect("by_key is in sync");
+            flight.waiters.push(waiter);
+            self.waiters.insert(waiter, flight_id);
+            return waiter;
+        }
+
+        let flight_id = FlightId(self.bump());
+        let deadline = self.config.timeout_ms.map(|t| now.saturating_add(t));
+        if let Some(d) = deadline {
+            self.timers.insert((d, flight_id));
+        }
+        let mut headers = req.headers;
+        if let Some(auth) = &req.identity.authorization {
+            headers.push(("Authorization".to_string(), auth.clone()));
+        }
+        self.flights.insert(
+            flight_id,
+            Flight {
+                key: key.clone(),
+                waiters: vec![waiter],
+                deadline,
+                ttl_ms,
+                stale_on_arrival: false,
+                store: true,
+            },
+        );
+        self.by_key.insert(key.clone(), flight_id);
+        self.waiters.insert(waiter, flight_id);
+        self.stats.network_requests += 1;
+        self.actions.push_back(Action::Fetch {
+            flight: flight_id,
+            spec: FetchSpec {
+                url: req.url,
+                headers,
+                credentials: req.identity.credentials,
+            },
+        });
+        self.notify(&key);
+        waiter
+    }
+
+    /// The caller behind `waiter` aborted. It is rejected with
+    /// [`FetchError::Abort`]; its network request is cancelled only when no
+    /// other caller waits on it. Unknown or settled waiters are ignored.
+    pub fn abort(&mut self, _now: u64, waiter: WaiterId) {
+        let Some(flight_id) = self.waiters.remove(&waiter) else {
+            return;
+        };
+        self.stats.aborted_calls += 1;
+        self.actions.push_back(Action::Reject {
+            waiters: vec![waiter],
+            error: FetchError::Abort,
+        });
+        let flight = self.flights.get_mut(&flight_id).expect("waiter's flight");
+        flight.waiters.retain(|w| *w != waiter);
+        if flight.waiters.is_empty() {
+            let flight = self.remove_flight(flight_id);
+            self.stats.cancelled_requests += 1;
+            self.actions.push_back(Action::Cancel { flight: flight_id });
+            self.notify(&flight.key);
+        }
+    }
+
+    /// A network request finished. Results for flights that were cancelled
+    /// or timed out are ignored.
+    pub fn fetch_done(&mut self, now: u64, flight_id: FlightId, outcome: Outcome<B>) {
+        if !self.flights.contains_key(&flight_id) {
+            return;
+        }
+        let flight = self.remove_flight(flight_id);
+        for w in &flight.waiters {
+            self.waiters.remove(w);
+        }
+        match outcome {
+            Outcome::Body {
+                body,
+                etag,
+                no_store,
+            } => {
+                if flight.store && !no_store {
+                    let evicted =
+                        self.cache
+                            .put_data(&flight.key, body.clone(), now, flight.ttl_ms, etag);
+                    self.evicted(evicted);
+                    if flight.stale_on_arrival {
+                        self.cache.expire(&flight.key);
+                    }
+                }
+                self.actions.push_back(Action::Resolve {
+                    waiters: flight.waiters,
+                    body,
+                });
+            }
+            Outcome::Failed(error) => {
+                self.stats.errors += 1;
+                if flight.store && self.watched.contains_key(&flight.key) {
+                    let evicted = self.cache.put_error(&flight.key, error.clone());
+                    self.evicted(evicted);
+                }
+                self.actions.push_back(Action::Reject {
+                    waiters: flight.waiters,
+                    error,
+                });
+            }
+        }
+        self.notify(&flight.key);
+    }
+
+    /// Time has passed: time out every flight whose deadline is `<= now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        while let Some(&(deadline, flight_id)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.stats.timeouts += 1;
+            self.stats.cancelled_requests += 1;
+            let ms = self.config.timeout_ms.unwrap_or(0);
+            self.actions.push_back(Action::Cancel { flight: flight_id });
+            self.fetch_done(now, flight_id, Outcome::Failed(FetchError::Timeout { ms }));
+        }
+    }
+
+    /// When `handle_timeout` must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.first().map(|&(t, _)| t)
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action<B>> {
+        self.actions.pop_front()
+    }
+
+    /// Make every entry under `prefix` stale (see [`Key::url_under`]): the
+    /// next `get` goes to the network. Requests already in flight still
+    /// answer their callers, but their data is stored stale. Returns how many
+    /// entries and flights were touched.
+    pub fn invalidate(&mut self, prefix: &str) -> usize {
+        let mut touched = 0;
+        for key in self.cache.keys_under(prefix) {
+            self.cache.expire(&key);
+            self.notify(&key);
+            touched += 1;
+        }
+        for flight in self.flights.values_mut() {
+            if flight.key.url_under(prefix) {
+                flight.stale_on_arrival = true;
+                touched += 1;
+            }
+        }
+        touched
+    }
+
+    /// Forget everything cached (logout). Requests in flight still answer
+    /// their callers but store nothing.
+    pub fn clear(&mut self) {
+        for key in self.cache.clear() {
+            self.notify(&key);
+        }
+        for flight in self.flights.values_mut() {
+            flight.store = false;
+        }
+    }
+
+    /// A listener started watching `key`: from now on its changes produce
+    /// [`Action::Notify`].
+    pub fn watch(&mut self, key: &Key) {
+        *self.watched.entry(key.clone()).or_insert(0) += 1;
+    }
+
+    /// A listener of `key` left.
+    pub fn unwatch(&mut self, key: &Key) {
+        if let Some(n) = self.watched.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The cache entry of `key`, without changing its recency.
+    pub fn entry(&self, key: &Key) -> Option<&Entry<B>> {
+        self.cache.peek(key)
+    }
+
+    /// Is a network request for `key` in flight?
+    pub fn is_fetching(&self, key: &Key) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            cache_entries: self.cache.len() as u64,
+            in_flight: self.flights.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Waiters not yet settled (for tests and leak checks).
+    pub fn pending_waiters(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Armed deadlines (for tests and leak checks).
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    fn remove_flight(&mut self, flight_id: FlightId) -> Flight {
+        let flight = self.flights.remove(&flight_id).expect("known flight");
+        self.by_key.remove(&flight.key);
+        if let Some(d) = flight.deadline {
+            self.timers.remove(&(d, flight_id));
+        }
+        flight
+    }
+
+    fn evicted(&mut self, keys: Vec<Key>) {
+        self.stats.evictions += keys.len() as u64;
+        for k in keys {
+            self.notify(&k);
+        }
+    }
+
+    fn notify(&mut self, key: &Key) {
+        if self.watched.contains_key(key) {
+            self.actions.push_back(Action::Notify { key: key.clone() });
+        }
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}

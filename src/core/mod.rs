@@ -1,0 +1,14 @@
+//! The deterministic core: no I/O, no clock, no JS.
+//!
+//! Everything here is plain Rust that takes `now` and inputs and hands back
+//! actions, so it is tested natively with `cargo test`. The browser shell in
+//! `src/shell` carries the actions out.
+
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod key;
+
+pub use engine::{Action, Config, Core, FetchSpec, FlightId, GetRequest, Outcome, Stats, WaiterId};
+pub use error::FetchError;
+pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

@@ -1,0 +1,596 @@
+//! `WasmClient`: the browser half of a calmfetch client.
+//!
+//! It feeds the core calls, answers and the clock, and carries out the
+//! core's actions: `fetch` with an `AbortController` per flight, one
+//! `setTimeout` for the core's next deadline, promise settlement and
+//! listener calls. It holds no request logic of its own.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, AbortSignal, RequestCredentials, RequestInit, Response};
+
+use super::js::{self, fetch_error, invalid, make_error, message_of, now, ErrorInfo};
+use super::options::{self as opt, Checked};
+use crate::core::{
+    normalize_url, Action, Config, Core, Credentials, FetchError, FetchSpec, FlightId, GetRequest,
+    Identity, Key, Outcome, WaiterId,
+};
+
+/// A caller's promise, waiting for the core to settle it.
+struct Pending {
+    resolve: Function,
+    reject: Function,
+    url: String,
+    abort: Option<(AbortSignal, Closure<dyn FnMut()>)>,
+}
+
+impl Pending {
+    /// Detach from the caller's signal; the promise settles right after.
+    fn detach(&mut self) {
+        if let Some((signal, listener)) = self.abort.take() {
+            let _ = signal
+                .remove_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        }
+    }
+}
+
+struct Listener {
+    key: Key,
+    callback: Function,
+}
+
+/// The client-wide request defaults.
+struct Defaults {
+    base_url: Option<String>,
+    headers: Vec<(String, String)>,
+    identity: Identity,
+}
+
+struct Inner {
+    core: RefCell<Core<JsValue>>,
+    defaults: Defaults,
+    pending: RefCell<HashMap<WaiterId, Pending>>,
+    flights: RefCell<HashMap<FlightId, AbortController>>,
+    listeners: RefCell<HashMap<u32, Listener>>,
+    snapshots: RefCell<HashMap<Key, (u64, JsValue)>>,
+    next_listener: Cell<u32>,
+    timer: RefCell<Option<(u64, JsValue)>>,
+    on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+}
+
+/// The wasm side of a client; the package's `Client` class wraps it.
+#[wasm_bindgen]
+pub struct WasmClient {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for WasmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmClient")
+            .field("stats", &self.inner.core.borrow().stats())
+            .finish_non_exhaustive()
+    }
+}
+
+const CLIENT_OPTIONS: &[&str] = &[
+    "baseUrl",
+    "cache",
+    "timeoutMs",
+    "headers",
+    "credentials",
+    "partition",
+];
+const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
+const GET_OPTIONS: &[&str] = &["signal", "ttlMs", "headers", "fresh", "partition"];
+const KEY_OPTIONS: &[&str] = &["headers", "partition"];
+
+#[wasm_bindgen]
+impl WasmClient {
+    /// Validate `options` and make a client. Throws a `CalmfetchError` of
+    /// kind `invalid` that names the bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<WasmClient, JsValue> {
+        Self::build(&options).map_err(|m| invalid(format!("createClient: {m}")))
+    }
+
+    /// `client.get(url, options)`: a promise of the parsed JSON body.
+    pub fn get(&self, url: JsValue, options: JsValue) -> Promise {
+        let req = match self.inner.request(&url, &options, GET_OPTIONS, "get") {
+            Ok(r) => r,
+            Err(m) => return Promise::reject(&invalid(format!("get: {m}"))),
+        };
+        let signal = js::get(&options, "signal");
+        let signal = if signal.is_undefined() {
+            None
+        } else {
+            match signal.dyn_into::<AbortSignal>() {
+                Ok(s) => Some(s),
+                Err(v) => {
+                    return Promise::reject(&invalid(format!(
+                        "get: option `get.signal` must be an AbortSignal, got {}",
+                        opt::describe(&v)
+                    )))
+                }
+            }
+        };
+        if let Some(s) = &signal {
+            if s.aborted() {
+                return Promise::reject(&abort_error(&req.url));
+            }
+        }
+        let mut handles: Option<(Function, Function)> = None;
+        let promise = Promise::new(&mut |resolve, reject| handles = Some((resolve, reject)));
+        let (resolve, reject) = handles.expect("the executor runs at once");
+        let url = req.url.clone();
+        let waiter = self.inner.core.borrow_mut().get(now(), req);
+        let abort = signal.map(|signal| {
+            let weak = Rc::downgrade(&self.inner);
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.core.borrow_mut().abort(now(), waiter);
+                    inner.run();
+                }
+            });
+            let _ = signal
+                .add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+            (signal, listener)
+        });
+        self.inner.pending.borrow_mut().insert(
+            waiter,
+            Pending {
+                resolve,
+                reject,
+                url,
+                abort,
+            },
+        );
+        self.inner.run();
+        promise
+    }
+
+    /// Start listening to `url`'s entry; returns a listener id for
+    /// `unsubscribe`. Throws on a bad URL, options or listener.
+    pub fn subscribe(
+        &self,
+        url: JsValue,
+        listener: JsValue,
+        options: JsValue,
+    ) -> Result<u32, JsValue> {
+        let callback: Function = listener.dyn_into().map_err(|v| {
+            invalid(format!(
+                "subscribe: the listener must be a function, got {}",
+                opt::describe(&v)
+            ))
+        })?;
+        let key = self
+            .inner
+            .key(&url, &options)
+            .map_err(|m| invalid(format!("subscribe: {m}")))?;
+        let id = self.inner.next_listener.get().wrapping_add(1);
+        self.inner.next_listener.set(id);
+        self.inner.core.borrow_mut().watch(&key);
+        self.inner
+            .listeners
+            .borrow_mut()
+            .insert(id, Listener { key, callback });
+        Ok(id)
+    }
+
+    /// Remove a listener added by `subscribe`. Unknown ids are ignored.
+    pub fn unsubscribe(&self, id: u32) {
+        let Some(l) = self.inner.listeners.borrow_mut().remove(&id) else {
+            return;
+        };
+        self.inner.core.borrow_mut().unwatch(&l.key);
+        let still_watched = self
+            .inner
+            .listeners
+            .borrow()
+            .values()
+            .any(|o| o.key == l.key);
+        if !still_watched {
+            self.inner.snapshots.borrow_mut().remove(&l.key);
+        }
+    }
+
+    /// The current snapshot of `url`'s entry: `{ data, error, updatedAt,
+    /// stale, isFetching }`. The same object comes back until it changes.
+    pub fn peek(&self, url: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+        let key = self
+            .inner
+            .key(&url, &options)
+            .map_err(|m| invalid(format!("peek: {m}")))?;
+        Ok(self.inner.snapshot(&key))
+    }
+
+    /// Mark entries under `url_or_prefix` stale; returns how many.
+    pub fn invalidate(&self, url_or_prefix: JsValue) -> Result<u32, JsValue> {
+        let prefix = self
+            .inner
+            .absolute(&url_or_prefix)
+            .map_err(|m| invalid(format!("invalidate: {m}")))?;
+        let n = self.inner.core.borrow_mut().invalidate(&prefix);
+        self.inner.run();
+        Ok(n as u32)
+    }
+
+    /// Forget every cached entry (call it on logout).
+    pub fn clear(&self) {
+        self.inner.core.borrow_mut().clear();
+        self.inner.run();
+    }
+
+    /// Counters: `{ requested, networkRequests, dedupHits, cacheHits, ... }`.
+    pub fn stats(&self) -> JsValue {
+        let s = self.inner.core.borrow().stats();
+        let o = Object::new();
+        for (name, v) in [
+            ("requested", s.requested),
+            ("networkRequests", s.network_requests),
+            ("dedupHits", s.dedup_hits),
+            ("cacheHits", s.cache_hits),
+            ("errors", s.errors),
+            ("timeouts", s.timeouts),
+            ("abortedCalls", s.aborted_calls),
+            ("cancelledRequests", s.cancelled_requests),
+            ("evictions", s.evictions),
+            ("cacheEntries", s.cache_entries),
+            ("inFlight", s.in_flight),
+        ] {
+            js::set(&o, name, v as f64);
+        }
+        o.into()
+    }
+}
+
+impl WasmClient {
+    fn build(options: &JsValue) -> Checked<WasmClient> {
+        opt::only_known(options, CLIENT_OPTIONS, "createClient options")?;
+        let cache = js::get(options, "cache");
+        opt::only_known(&cache, CACHE_OPTIONS, "`cache`")?;
+        let mut config = Config::default();
+        if let Some(ttl) = opt::whole(&cache, "ttlMs", "cache", 0)? {
+            config.default_ttl_ms = ttl;
+        }
+        if let Some(n) = opt::whole(&cache, "maxEntries", "cache", 1)? {
+            config.max_entries = n as usize;
+        }
+        if let Some(t) = opt::whole(options, "timeoutMs", "createClient", 0)? {
+            config.timeout_ms = (t > 0).then_some(t);
+        }
+        let base_url = match opt::string(options, "baseUrl", "createClient")? {
+            Some(b) => Some(
+                resolve(&b, page_url().as_deref())
+                    .map_err(|m| format!("option `createClient.baseUrl`: {m}"))?,
+            ),
+            None => page_url(),
+        };
+        let mut headers = opt::headers(options, "createClient")?;
+        let identity = Identity {
+            authorization: opt::take_authorization(&mut headers),
+            credentials: opt::credentials(options, "createClient")?.unwrap_or_default(),
+            partition: opt::string(options, "partition", "createClient")?,
+        };
+        let inner = Rc::new(Inner {
+            core: RefCell::new(Core::new(config)),
+            defaults: Defaults {
+                base_url,
+                headers,
+                identity,
+            },
+            pending: RefCell::default(),
+            flights: RefCell::default(),
+            listeners: RefCell::default(),
+            snapshots: RefCell::default(),
+            next_listener: Cell::new(0),
+            timer: RefCell::new(None),
+            on_timer: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&inner);
+        *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.timer.borrow_mut().take();
+                inner.core.borrow_mut().handle_timeout(now());
+                inner.run();
+            }
+        }));
+        Ok(WasmClient { inner })
+    }
+}
+
+impl Inner {
+    /// Resolve and normalise a URL argument.
+    fn absolute(&self, url: &JsValue) -> Checked<String> {
+        let Some(s) = url.as_string() else {
+            return Err(format!("the URL must be a string, got {}", opt::describe(url)));
+        };
+        resolve(&s, self.defaults.base_url.as_deref())
+    }
+
+    /// The request a call describes, defaults merged in.
+    fn request(
+        &self,
+        url: &JsValue,
+        options: &JsValue,
+        allowed: &[&str],
+        what: &str,
+    ) -> Checked<GetRequest> {
+        opt::only_known(options, allowed, &format!("{what} options"))?;
+        let url = self.absolute(url)?;
+        let mut headers = self.defaults.headers.clone();
+        for (n, v) in opt::headers(options, what)? {
+            opt::merge_header(&mut headers, n, v);
+        }
+        let mut identity = self.defaults.identity.clone();
+        if let Some(auth) = opt::take_authorization(&mut headers) {
+            identity.authorization = Some(auth);
+        }
+        if let Some(p) = opt::string(options, "partition", what)? {
+            identity.partition = Some(p);
+        }
+        let ttl_ms = if allowed.contains(&"ttlMs") {
+            opt::whole(options, "ttlMs", what, 0)?
+        } else {
+            None
+        };
+        let fresh = if allowed.contains(&"fresh") {
+            opt::flag(options, "fresh", what)?.unwrap_or(false)
+        } else {
+            false
+        };
+        Ok(GetRequest {
+            url,
+            identity,
+            headers,
+            ttl_ms,
+            fresh,
+        })
+    }
+
+    fn key(&self, url: &JsValue, options: &JsValue) -> Checked<Key> {
+        let r = self.request(url, options, KEY_OPTIONS, "subscribe")?;
+        Ok(Key::get(&r.url, &r.identity))
+    }
+
+    /// Carry out every queued action, then re-arm the timer.
+    fn run(self: &Rc<Self>) {
+        loop {
+            // Take one action at a time so listeners may call back in.
+            let action = self.core.borrow_mut().poll_action();
+            let Some(action) = action else { break };
+            match action {
+                Action::Fetch { flight, spec } => self.start_fetch(flight, spec),
+                Action::Cancel { flight } => {
+                    if let Some(c) = self.flights.borrow_mut().remove(&flight) {
+                        c.abort();
+                    }
+                }
+                Action::Resolve { waiters, body } => {
+                    for p in self.take_pending(&waiters) {
+                        let _ = p.resolve.call1(&JsValue::NULL, &body);
+                    }
+                }
+                Action::Reject { waiters, error } => {
+                    let pending = self.take_pending(&waiters);
+                    if let Some(first) = pending.first() {
+                        let e = match error {
+                            FetchError::Abort => abort_error(&first.url),
+                            _ => fetch_error(&first.url, &error),
+                        };
+                        for p in &pending {
+                            let _ = p.reject.call1(&JsValue::NULL, &e);
+                        }
+                    }
+                }
+                Action::Notify { key } => self.notify(&key),
+            }
+        }
+        self.arm_timer();
+    }
+
+    fn take_pending(&self, waiters: &[WaiterId]) -> Vec<Pending> {
+        let mut table = self.pending.borrow_mut();
+        waiters
+            .iter()
+            .filter_map(|w| table.remove(w))
+            .map(|mut p| {
+                p.detach();
+                p
+            })
+            .collect()
+    }
+
+    fn notify(self: &Rc<Self>, key: &Key) {
+        self.snapshots.borrow_mut().remove(key);
+        let callbacks: Vec<Function> = self
+            .listeners
+            .borrow()
+            .values()
+            .filter(|l| &l.key == key)
+            .map(|l| l.callback.clone())
+            .collect();
+        if callbacks.is_empty() {
+            return;
+        }
+        let snapshot = self.snapshot(key);
+        for cb in callbacks {
+            if let Err(e) = cb.call1(&JsValue::NULL, &snapshot) {
+                web_sys::console::error_2(&"calmfetch: a subscribe listener threw".into(), &e);
+            }
+        }
+    }
+
+    /// The snapshot object of `key`, cached while the entry is unchanged.
+    fn snapshot(&self, key: &Key) -> JsValue {
+        let t = now();
+        let core = self.core.borrow();
+        let entry = core.entry(key);
+        let fetching = core.is_fetching(key);
+        let stale = entry.is_none_or(|e| e.is_stale(t));
+        let version = entry.map_or(0, |e| e.version);
+        let stamp = version << 2 | (fetching as u64) << 1 | stale as u64;
+        if let Some((s, v)) = self.snapshots.borrow().get(key) {
+            if *s == stamp {
+                return v.clone();
+            }
+        }
+        let o = Object::new();
+        let (data, error, updated_at) = match entry {
+            Some(e) => (
+                e.data.clone().unwrap_or(JsValue::UNDEFINED),
+                e.error
+                    .as_ref()
+                    .map_or(JsValue::UNDEFINED, |err| fetch_error(key.url(), err)),
+                e.updated_at.map_or(JsValue::UNDEFINED, |t| (t as f64).into()),
+            ),
+            None => (JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED),
+        };
+        js::set(&o, "data", data);
+        js::set(&o, "error", error);
+        js::set(&o, "updatedAt", updated_at);
+        js::set(&o, "stale", stale);
+        js::set(&o, "isFetching", fetching);
+        let o: JsValue = Object::freeze(&o).into();
+        if self.listeners.borrow().values().any(|l| &l.key == key) {
+            self.snapshots
+                .borrow_mut()
+                .insert(key.clone(), (stamp, o.clone()));
+        }
+        o
+    }
+
+    fn arm_timer(&self) {
+        let due = self.core.borrow().poll_timeout();
+        let mut timer = self.timer.borrow_mut();
+        if timer.as_ref().map(|(at, _)| *at) == due {
+            return;
+        }
+        if let Some((_, handle)) = timer.take() {
+            js::clear_timeout(&handle);
+        }
+        if let Some(at) = due {
+            let delay = at.saturating_sub(now()) as f64;
+            if let Some(cb) = self.on_timer.borrow().as_ref() {
+                *timer = Some((at, js::set_timeout(cb.as_ref().unchecked_ref(), delay)));
+            }
+        }
+    }
+
+    fn start_fetch(self: &Rc<Self>, flight: FlightId, spec: FetchSpec) {
+        let controller = match AbortController::new() {
+            Ok(c) => c,
+            Err(e) => {
+                let err = FetchError::Network(message_of(&e));
+                self.core
+                    .borrow_mut()
+                    .fetch_done(now(), flight, Outcome::Failed(err));
+                return;
+            }
+        };
+        let init = RequestInit::new();
+        init.set_method("GET");
+        let headers = Object::new();
+        for (n, v) in &spec.headers {
+            js::set(&headers, n, v.as_str());
+        }
+        init.set_headers(&headers);
+        init.set_credentials(match spec.credentials {
+            Credentials::SameOrigin => RequestCredentials::SameOrigin,
+            Credentials::Include => RequestCredentials::Include,
+            Credentials::Omit => RequestCredentials::Omit,
+        });
+        init.set_signal(Some(&controller.signal()));
+        let promise = js::fetch_with_init(&spec.url, &init);
+        self.flights.borrow_mut().insert(flight, controller);
+        let weak: Weak<Inner> = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let outcome = perform(promise).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.flights.borrow_mut().remove(&flight).is_none() {
+                return; // cancelled: the core has already settled its callers
+            }
+            inner.core.borrow_mut().fetch_done(now(), flight, outcome);
+            inner.run();
+        });
+    }
+}
+
+/// Await a `fetch` and turn its answer into an outcome.
+async fn perform(promise: Promise) -> Outcome<JsValue> {
+    let response: Response = match JsFuture::from(promise).await {
+        Ok(r) => r.unchecked_into(),
+        Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+    };
+    let text = match response.text() {
+        Ok(p) => match JsFuture::from(p).await {
+            Ok(t) => t.as_string().unwrap_or_default(),
+            Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+        },
+        Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+    };
+    let status = response.status();
+    if !response.ok() {
+        return Outcome::Failed(FetchError::Http { status, body: text });
+    }
+    let body = if text.trim().is_empty() {
+        JsValue::NULL
+    } else {
+        match js_sys::JSON::parse(&text) {
+            Ok(v) => v,
+            Err(e) => return Outcome::Failed(FetchError::Parse(message_of(&e))),
+        }
+    };
+    let headers = response.headers();
+    let etag = headers.get("etag").ok().flatten();
+    let no_store = headers
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.to_ascii_lowercase().contains("no-store"));
+    Outcome::Body {
+        body,
+        etag,
+        no_store,
+    }
+}
+
+fn abort_error(url: &str) -> JsValue {
+    make_error(
+        &format!("calmfetch: GET {url} failed: {}", FetchError::Abort),
+        ErrorInfo {
+            kind: "abort",
+            url: Some(url),
+            ..Default::default()
+        },
+    )
+}
+
+/// The page's own URL, when there is a page (not in a worker without one).
+fn page_url() -> Option<String> {
+    js::get(&js::get(&js_sys::global(), "location"), "href").as_string()
+}
+
+/// Resolve `url` against `base` with the platform's URL parser, then
+/// normalise it for the key.
+fn resolve(url: &str, base: Option<&str>) -> Checked<String> {
+    let parsed = match base {
+        Some(b) => web_sys::Url::new_with_base(url, b),
+        None => web_sys::Url::new(url),
+    };
+    let href = match parsed {
+        Ok(u) => u.href(),
+        Err(_) if base.is_none() => {
+            return Err(format!(
+                "`{url}` is not an absolute URL, and there is no page location or `baseUrl` to resolve it against"
+            ))
+        }
+        Err(_) => return Err(format!("`{url}` is not a valid URL")),
+    };
+    normalize_url(&href).map_err(|e| e.to_string())
+}

@@ -1,0 +1,134 @@
+//! Small helpers over the JS globals the shell needs, and error objects.
+//!
+//! Globals are bound directly (`fetch`, `setTimeout`) rather than through
+//! `window`, so the shell also runs in workers.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::core::FetchError;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    pub fn fetch_with_init(input: &str, init: &web_sys::RequestInit) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    pub fn clear_timeout(handle: &JsValue);
+}
+
+thread_local! {
+    static ERROR_CLASS: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called once by the package's `index.js` with its `CalmfetchError` class,
+/// so that every error the shell makes is an instance of it.
+#[wasm_bindgen(js_name = __setErrorClass)]
+pub fn set_error_class(class: Function) {
+    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+}
+
+/// Milliseconds since the epoch: the core's clock.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// `obj[name]`, or `undefined`.
+pub fn get(obj: &JsValue, name: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `obj[name] = value` on a plain object.
+pub fn set(obj: &Object, name: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), &value.into());
+}
+
+/// The details every calmfetch error carries besides its message.
+#[derive(Debug, Default)]
+pub struct ErrorInfo<'a> {
+    pub kind: &'a str,
+    pub url: Option<&'a str>,
+    pub status: Option<u16>,
+    pub body: Option<JsValue>,
+}
+
+/// Make a `CalmfetchError` (a plain `Error` with the same fields if the
+/// class was never registered). `name` is `AbortError` for aborts and
+/// `TimeoutError` for timeouts, as `fetch` users expect.
+pub fn make_error(message: &str, info: ErrorInfo<'_>) -> JsValue {
+    let details = Object::new();
+    set(&details, "kind", info.kind);
+    let name = match info.kind {
+        "abort" => "AbortError",
+        "timeout" => "TimeoutError",
+        _ => "CalmfetchError",
+    };
+    set(&details, "name", name);
+    if let Some(url) = info.url {
+        set(&details, "url", url);
+    }
+    if let Some(status) = info.status {
+        set(&details, "status", status);
+    }
+    if let Some(body) = info.body {
+        set(&details, "body", body);
+    }
+    let class = ERROR_CLASS.with(|c| c.borrow().clone());
+    if let Some(class) = class {
+        let args = js_sys::Array::of2(&JsValue::from_str(message), &details);
+        if let Ok(e) = Reflect::construct(&class, &args) {
+            return e;
+        }
+    }
+    let e = js_sys::Error::new(message);
+    e.set_name(name);
+    for key in ["kind", "url", "status", "body"] {
+        let v = get(&details, key);
+        if !v.is_undefined() {
+            let _ = Reflect::set(&e, &JsValue::from_str(key), &v);
+        }
+    }
+    e.into()
+}
+
+/// An `invalid` error: bad URL or bad options.
+pub fn invalid(message: String) -> JsValue {
+    make_error(
+        &format!("calmfetch: {message}"),
+        ErrorInfo {
+            kind: "invalid",
+            ..Default::default()
+        },
+    )
+}
+
+/// The JS error for a failed GET of `url`.
+pub fn fetch_error(url: &str, error: &FetchError) -> JsValue {
+    let message = format!("calmfetch: GET {url} failed: {error}");
+    let (status, body) = match error {
+        FetchError::Http { status, body } => (
+            Some(*status),
+            Some(js_sys::JSON::parse(body).unwrap_or_else(|_| JsValue::from_str(body))),
+        ),
+        _ => (None, None),
+    };
+    make_error(
+        &message,
+        ErrorInfo {
+            kind: error.kind(),
+            url: Some(url),
+            status,
+            body,
+        },
+    )
+}
+
+/// The message of a thrown JS value.
+pub fn message_of(err: &JsValue) -> String {
+    if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    err.as_string()
+        .unwrap_or_else(|| "unknown JS exception".into())
+}

@@ -1,0 +1,8 @@
+//! The browser shell (wasm32 only): carries out the core's actions with
+//! `fetch`, `AbortController` and timers, and exports the JS API.
+
+mod client;
+mod js;
+mod options;
+
+pub use client::WasmClient;

@@ -1,0 +1,174 @@
+//! Reading and validating the options users pass from JS.
+//!
+//! Every option is checked: unknown names, wrong types and out-of-range
+//! numbers are refused with a message that names the option and the value,
+//! never silently ignored.
+
+use js_sys::{Array, Object};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::js::get;
+use crate::core::Credentials;
+
+/// `Err` carries the message of an `invalid` error.
+pub type Checked<T> = Result<T, String>;
+
+/// Refuse option names outside `allowed`.
+pub fn only_known(obj: &JsValue, allowed: &[&str], what: &str) -> Checked<()> {
+    if obj.is_undefined() || obj.is_null() {
+        return Ok(());
+    }
+    if !obj.is_object() || obj.is_function() || Array::is_array(obj) {
+        return Err(format!("{what} must be an object, got {}", describe(obj)));
+    }
+    for name in Object::keys(obj.unchecked_ref::<Object>()).iter() {
+        let name = name.as_string().unwrap_or_default();
+        if !allowed.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown option `{name}` in {what} (known: {})",
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A whole number of milliseconds or a count, within `min..=2^53`.
+pub fn whole(obj: &JsValue, name: &str, what: &str, min: u64) -> Checked<Option<u64>> {
+    let v = get(obj, name);
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n.fract() == 0.0 && n >= min as f64 && n <= 9.0e15 => {
+            Ok(Some(n as u64))
+        }
+        _ => Err(format!(
+            "option `{what}.{name}` must be a whole number >= {min}, got {}",
+            describe(&v)
+        )),
+    }
+}
+
+/// A boolean option.
+pub fn flag(obj: &JsValue, name: &str, what: &str) -> Checked<Option<bool>> {
+    let v = get(obj, name);
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    v.as_bool().map(Some).ok_or_else(|| {
+        format!(
+            "option `{what}.{name}` must be true or false, got {}",
+            describe(&v)
+        )
+    })
+}
+
+/// A string option.
+pub fn string(obj: &JsValue, name: &str, what: &str) -> Checked<Option<String>> {
+    let v = get(obj, name);
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| format!("option `{what}.{name}` must be a string, got {}", describe(&v)))
+}
+
+/// `credentials`: one of fetch's three modes.
+pub fn credentials(obj: &JsValue, what: &str) -> Checked<Option<Credentials>> {
+    match string(obj, "credentials", what)? {
+        None => Ok(None),
+        Some(s) => Credentials::parse(&s).map(Some).ok_or_else(|| {
+            format!(
+                "option `{what}.credentials` must be \"same-origin\", \"include\" or \"omit\", got \"{s}\""
+            )
+        }),
+    }
+}
+
+/// `headers`: a plain object of string values (a `Headers` instance is
+/// accepted too). Names compare case-insensitively; later ones win.
+pub fn headers(obj: &JsValue, what: &str) -> Checked<Vec<(String, String)>> {
+    let v = get(obj, "headers");
+    let mut out: Vec<(String, String)> = Vec::new();
+    if v.is_undefined() {
+        return Ok(out);
+    }
+    let pairs: Vec<(String, JsValue)> = if let Some(h) = v.dyn_ref::<web_sys::Headers>() {
+        let mut pairs = Vec::new();
+        if let Ok(Some(iter)) = js_sys::try_iter(h) {
+            for item in iter.flatten() {
+                let pair: Array = item.unchecked_into();
+                pairs.push((pair.get(0).as_string().unwrap_or_default(), pair.get(1)));
+            }
+        }
+        pairs
+    } else if v.is_object() && !Array::is_array(&v) && !v.is_function() {
+        Object::entries(v.unchecked_ref::<Object>())
+            .iter()
+            .map(|e| {
+                let e: Array = e.unchecked_into();
+                (e.get(0).as_string().unwrap_or_default(), e.get(1))
+            })
+            .collect()
+    } else {
+        return Err(format!(
+            "option `{what}.headers` must be an object of strings, got {}",
+            describe(&v)
+        ));
+    };
+    for (name, value) in pairs {
+        let Some(value) = value.as_string() else {
+            return Err(format!(
+                "header `{name}` in `{what}.headers` must be a string, got {}",
+                describe(&value)
+            ));
+        };
+        merge_header(&mut out, name, value);
+    }
+    Ok(out)
+}
+
+/// Set `name` in `headers`, replacing any case-insensitive match.
+pub fn merge_header(headers: &mut Vec<(String, String)>, name: String, value: String) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    headers.push((name, value));
+}
+
+/// Take the `Authorization` header out of `headers`.
+pub fn take_authorization(headers: &mut Vec<(String, String)>) -> Option<String> {
+    let i = headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case("authorization"))?;
+    Some(headers.remove(i).1)
+}
+
+/// A short description of a JS value for error messages.
+pub fn describe(v: &JsValue) -> String {
+    if let Some(s) = v.as_string() {
+        let mut s: String = s.chars().take(60).collect();
+        s.insert(0, '"');
+        s.push('"');
+        return s;
+    }
+    if let Some(n) = v.as_f64() {
+        return n.to_string();
+    }
+    if let Some(b) = v.as_bool() {
+        return b.to_string();
+    }
+    if v.is_null() {
+        return "null".into();
+    }
+    if v.is_function() {
+        return "a function".into();
+    }
+    if Array::is_array(v) {
+        return "an array".into();
+    }
+    if v.is_object() {
+        return "an object".into();
+    }
+    v.js_typeof().as_string().unwrap_or_else(|| "a value".into())
+}

@@ -1,0 +1,438 @@
+//! Native tests of the deterministic core: dedup, cache, abort, timeout.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::HashMap;
+
+use calmfetch::core::{
+    Action, Config, Core, FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome,
+    WaiterId,
+};
+use proptest::prelude::*;
+
+/// A harness that drains actions and records how every waiter settled.
+struct Sim {
+    core: Core<u32>,
+    now: u64,
+    settled: HashMap<WaiterId, Result<u32, FetchError>>,
+    double_settled: Vec<WaiterId>,
+    fetches: Vec<(FlightId, FetchSpec)>,
+    cancels: Vec<FlightId>,
+    notified: Vec<Key>,
+}
+
+impl Sim {
+    fn new(config: Config) -> Self {
+        Sim {
+            core: Core::new(config),
+            now: 0,
+            settled: HashMap::new(),
+            double_settled: Vec::new(),
+            fetches: Vec::new(),
+            cancels: Vec::new(),
+            notified: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, url: &str) -> WaiterId {
+        self.get_with(url, |_| {})
+    }
+
+    fn get_with(&mut self, url: &str, f: impl FnOnce(&mut GetRequest)) -> WaiterId {
+        let mut req = GetRequest {
+            url: url.to_string(),
+            ..Default::default()
+        };
+        f(&mut req);
+        let w = self.core.get(self.now, req);
+        self.drain();
+        w
+    }
+
+    fn drain(&mut self) {
+        while let Some(a) = self.core.poll_action() {
+            match a {
+                Action::Fetch { flight, spec } => self.fetches.push((flight, spec)),
+                Action::Cancel { flight } => self.cancels.push(flight),
+                Action::Resolve { waiters, body } => {
+                    for w in waiters {
+                        self.settle(w, Ok(body));
+                    }
+                }
+                Action::Reject { waiters, error } => {
+                    for w in waiters {
+                        self.settle(w, Err(error.clone()));
+                    }
+                }
+                Action::Notify { key } => self.notified.push(key),
+            }
+        }
+    }
+
+    fn settle(&mut self, w: WaiterId, r: Result<u32, FetchError>) {
+        if self.settled.insert(w, r).is_some() {
+            self.double_settled.push(w);
+        }
+    }
+
+    fn answer(&mut self, flight: FlightId, body: u32) {
+        self.core.fetch_done(
+            self.now,
+            flight,
+            Outcome::Body {
+                body,
+                etag: None,
+                no_store: false,
+            },
+        );
+        self.drain();
+    }
+
+    fn fail(&mut self, flight: FlightId, e: FetchError) {
+        self.core.fetch_done(self.now, flight, Outcome::Failed(e));
+        self.drain();
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        self.core.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn last_flight(&self) -> FlightId {
+        self.fetches.last().expect("a fetch").0
+    }
+}
+
+const U: &str = "http://h.test/api/games/1";
+
+#[test]
+fn concurrent_identical_gets_make_one_request() {
+    let mut s = Sim::new(Config::default());
+    let ws: Vec<_> = (0..100).map(|_| s.get(U)).collect();
+    assert_eq!(s.fetches.len(), 1);
+    assert!(s.settled.is_empty());
+    s.answer(s.last_flight(), 7);
+    for w in ws {
+        assert_eq!(s.settled[&w], Ok(7));
+    }
+    let st = s.core.stats();
+    assert_eq!(
+        (st.requested, st.network_requests, st.dedup_hits),
+        (100, 1, 99)
+    );
+    assert_eq!(s.core.pending_waiters(), 0);
+    assert_eq!(s.core.pending_timers(), 0);
+}
+
+#[test]
+fn all_joined_callers_get_the_same_error_and_errors_are_not_cached() {
+    let mut s = Sim::new(Config::default());
+    let a = s.get(U);
+    let b = s.get(U);
+    let err = FetchError::Http {
+        status: 500,
+        body: "boom".into(),
+    };
+    s.fail(s.last_flight(), err.clone());
+    assert_eq!(s.settled[&a], Err(err.clone()));
+    assert_eq!(s.settled[&b], Err(err));
+    s.get(U);
+    assert_eq!(s.fetches.len(), 2, "an error is not served from cache");
+}
+
+#[test]
+fn fresh_entry_is_served_without_network_until_ttl() {
+    let mut s = Sim::new(Config {
+        default_ttl_ms: 1000,
+        ..Config::default()
+    });
+    s.get(U);
+    s.answer(s.last_flight(), 1);
+    s.now = 999;
+    let w = s.get(U);
+    assert_eq!(s.settled[&w], Ok(1));
+    assert_eq!(s.fetches.len(), 1);
+    s.now = 1000;
+    s.get(U);
+    assert_eq!(s.fetches.len(), 2, "expired at exactly ttl");
+    assert_eq!(s.core.stats().cache_hits, 1);
+}
+
+#[test]
+fn per_request_ttl_and_fresh_flag() {
+    let mut s = Sim::new(Config::default());
+    s.get_with(U, |r| r.ttl_ms = Some(10_000));
+    s.answer(s.last_flight(), 1);
+    s.now = 5_000;
+    let w = s.get_with(U, |r| r.ttl_ms = Some(10_000));
+    assert_eq!(s.settled[&w], Ok(1));
+    s.get(U); // default 2 s ttl: stale for this caller
+    assert_eq!(s.fetches.len(), 2);
+    // fresh: skips the cache but joins the request in flight
+    let f = s.get_with(U, |r| r.fresh = true);
+    assert_eq!(s.fetches.len(), 2);
+    s.answer(s.last_flight(), 2);
+    assert_eq!(s.settled[&f], Ok(2));
+    let g = s.get_with(U, |r| r.fresh = true);
+    assert_eq!(s.fetches.len(), 3, "fresh bypasses a fresh entry");
+    assert!(!s.settled.contains_key(&g));
+}
+
+#[test]
+fn credentials_never_share() {
+    let mut s = Sim::new(Config::default());
+    let alice = Identity {
+        authorization: Some("Bearer alice".into()),
+        ..Default::default()
+    };
+    let bob = Identity {
+        authorization: Some("Bearer bob".into()),
+        ..Default::default()
+    };
+    let a = s.get_with(U, |r| r.identity = alice.clone());
+    let b = s.get_with(U, |r| r.identity = bob.clone());
+    assert_eq!(s.fetches.len(), 2);
+    let (fa, fb) = (s.fetches[0].0, s.fetches[1].0);
+    s.answer(fa, 1);
+    s.answer(fb, 2);
+    assert_eq!(
+        (s.settled[&a].clone(), s.settled[&b].clone()),
+        (Ok(1), Ok(2))
+    );
+    let b2 = s.get_with(U, |r| r.identity = bob.clone());
+    assert_eq!(s.settled[&b2], Ok(2));
+    let p = s.get_with(U, |r| r.identity.partition = Some("user-9".into()));
+    assert_eq!(s.fetches.len(), 3);
+    assert!(!s.settled.contains_key(&p));
+}
+
+#[test]
+fn authorization_and_headers_are_sent() {
+    let mut s = Sim::new(Config::default());
+    s.get_with(U, |r| {
+        r.identity.authorization = Some("Bearer t".into());
+        r.headers.push(("Accept".into(), "application/json".into()));
+    });
+    let spec = &s.fetches[0].1;
+    assert_eq!(spec.url, U);
+    assert_eq!(
+        spec.headers,
+        vec![
+            ("Accept".to_string(), "application/json".to_string()),
+            ("Authorization".to_string(), "Bearer t".to_string())
+        ]
+    );
+}
+
+#[test]
+fn aborting_one_caller_keeps_the_request_for_the_others() {
+    let mut s = Sim::new(Config::default());
+    let a = s.get(U);
+    let b = s.get(U);
+    s.core.abort(s.now, a);
+    s.drain();
+    assert_eq!(s.settled[&a], Err(FetchError::Abort));
+    assert!(s.cancels.is_empty());
+    s.answer(s.last_flight(), 3);
+    assert_eq!(s.settled[&b], Ok(3));
+    assert_eq!(s.double_settled, vec![]);
+}
+
+#[test]
+fn aborting_every_caller_cancels_the_request() {
+    let mut s = Sim::new(Config::default());
+    let a = s.get(U);
+    let b = s.get(U);
+    s.core.abort(s.now, a);
+    s.core.abort(s.now, b);
+    s.core.abort(s.now, b); // a second abort is ignored
+    s.drain();
+    assert_eq!(s.cancels, vec![s.last_flight()]);
+    assert_eq!(s.settled[&b], Err(FetchError::Abort));
+    // A late answer for the cancelled flight changes nothing.
+    s.answer(s.last_flight(), 9);
+    assert_eq!(s.double_settled, vec![]);
+    assert!(s.core.entry(&Key::get(U, &Identity::default())).is_none());
+    assert_eq!(s.core.stats().cancelled_requests, 1);
+    assert_eq!(s.core.pending_timers(), 0);
+}
+
+#[test]
+fn timeout_rejects_every_caller_and_cancels() {
+    let mut s = Sim::new(Config {
+        timeout_ms: Some(500),
+        ..Config::default()
+    });
+    let a = s.get(U);
+    s.now = 100;
+    let b = s.get(U);
+    assert_eq!(s.core.poll_timeout(), Some(500));
+    s.advance(399);
+    assert!(s.settled.is_empty());
+    s.advance(1);
+    assert_eq!(s.settled[&a], Err(FetchError::Timeout { ms: 500 }));
+    assert_eq!(s.settled[&b], Err(FetchError::Timeout { ms: 500 }));
+    assert_eq!(s.cancels.len(), 1);
+    assert_eq!(s.core.poll_timeout(), None);
+    assert_eq!(s.core.stats().timeouts, 1);
+}
+
+#[test]
+fn no_store_is_not_cached() {
+    let mut s = Sim::new(Config::default());
+    s.get(U);
+    s.core.fetch_done(
+        0,
+        s.last_flight(),
+        Outcome::Body {
+            body: 1,
+            etag: None,
+            no_store: true,
+        },
+    );
+    s.drain();
+    s.get(U);
+    assert_eq!(s.fetches.len(), 2);
+}
+
+#[test]
+fn invalidate_by_prefix_and_clear() {
+    let mut s = Sim::new(Config::default());
+    for u in [
+        "/api/games/1",
+        "/api/games/1/odds",
+        "/api/games/10",
+        "/api/user",
+    ] {
+        s.get(&format!("http://h.test{u}"));
+        s.answer(s.last_flight(), 1);
+    }
+    assert_eq!(s.core.invalidate("http://h.test/api/games/1"), 2);
+    let before = s.fetches.len();
+    for u in [
+        "/api/games/1",
+        "/api/games/1/odds",
+        "/api/games/10",
+        "/api/user",
+    ] {
+        s.get(&format!("http://h.test{u}"));
+    }
+    assert_eq!(s.fetches.len(), before + 2);
+    // Invalidated while in flight: callers get the answer, the cache holds it stale.
+    s.core.invalidate("http://h.test/api/");
+    let f = s.fetches[before].0;
+    s.answer(f, 5);
+    s.get("http://h.test/api/games/1");
+    assert_eq!(s.fetches.len(), before + 3);
+    s.core.clear();
+    assert_eq!(s.core.stats().cache_entries, 0);
+    s.get("http://h.test/api/user");
+    assert_eq!(s.fetches.len(), before + 4);
+}
+
+#[test]
+fn watchers_hear_their_key_only() {
+    let mut s = Sim::new(Config::default());
+    let key = Key::get(U, &Identity::default());
+    s.core.watch(&key);
+    s.get("http://h.test/other");
+    s.answer(s.last_flight(), 1);
+    assert!(s.notified.is_empty());
+    s.get(U); // starts fetching: a change
+    s.answer(s.last_flight(), 2); // data: a change
+    assert_eq!(s.notified, vec![key.clone(), key.clone()]);
+    s.core.unwatch(&key);
+    s.core.invalidate(U);
+    s.drain();
+    assert_eq!(s.notified.len(), 2);
+}
+
+#[test]
+fn cache_stays_within_max_entries() {
+    let mut s = Sim::new(Config {
+        max_entries: 50,
+        ..Config::default()
+    });
+    for i in 0..5_000 {
+        s.get(&format!("http://h.test/item/{i}"));
+        s.answer(s.last_flight(), i);
+    }
+    let st = s.core.stats();
+    assert_eq!(st.cache_entries, 50);
+    assert_eq!(st.evictions, 4_950);
+}
+
+// ---- property test -------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Get { url: u8, user: u8, fresh: bool },
+    Abort(usize),
+    Answer(usize, u32),
+    Fail(usize),
+    Advance(u16),
+    Invalidate(u8),
+    Clear,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4, 0u8..2, any::<bool>()).prop_map(|(url, user, fresh)| Op::Get { url, user, fresh }),
+        2 => any::<usize>().prop_map(Op::Abort),
+        2 => (any::<usize>(), any::<u32>()).prop_map(|(i, b)| Op::Answer(i, b)),
+        1 => any::<usize>().prop_map(Op::Fail),
+        2 => (0u16..1500).prop_map(Op::Advance),
+        1 => (0u8..4).prop_map(Op::Invalidate),
+        1 => Just(Op::Clear),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// Random interleavings of start / join / abort / success / failure /
+    /// timeout settle every waiter exactly once and leave nothing behind.
+    #[test]
+    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000) });
+        let mut waiters: Vec<WaiterId> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Get { url, user, fresh } => {
+                    let w = s.get_with(&format!("http://h.test/{url}"), |r| {
+                        r.fresh = fresh;
+                        r.identity.authorization = Some(format!("u{user}"));
+                    });
+                    waiters.push(w);
+                }
+                Op::Abort(i) if !waiters.is_empty() => {
+                    let w = waiters[i % waiters.len()];
+                    s.core.abort(s.now, w);
+                    s.drain();
+                }
+                Op::Answer(i, b) if !s.fetches.is_empty() => {
+                    let f = s.fetches[i % s.fetches.len()].0;
+                    s.answer(f, b);
+                }
+                Op::Fail(i) if !s.fetches.is_empty() => {
+                    let f = s.fetches[i % s.fetches.len()].0;
+                    s.fail(f, FetchError::Network("x".into()));
+                }
+                Op::Advance(ms) => s.advance(ms as u64),
+                Op::Invalidate(u) => { s.core.invalidate(&format!("http://h.test/{u}")); s.drain(); }
+                Op::Clear => { s.core.clear(); s.drain(); }
+                _ => {}
+            }
+            prop_assert!(s.core.stats().cache_entries <= 3);
+            prop_assert_eq!(&s.double_settled, &Vec::<WaiterId>::new());
+        }
+        // Let every deadline pass: whatever is still waiting must time out.
+        s.advance(2000);
+        for w in &waiters {
+            prop_assert!(s.settled.contains_key(w), "waiter {:?} never settled", w);
+        }
+        prop_assert_eq!(s.settled.len(), waiters.len());
+        prop_assert_eq!(s.core.pending_waiters(), 0);
+        prop_assert_eq!(s.core.pending_timers(), 0);
+        prop_assert_eq!(s.core.stats().in_flight, 0);
+    }
+}
