@@ -7,11 +7,13 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, existsSync } from 'node:fs'
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const pkg = join(root, 'pkg')
+// `--out DIR` builds elsewhere (so parallel work does not race on pkg/).
+const outArg = process.argv.indexOf('--out')
+const pkg = outArg > 0 ? resolvePath(process.argv[outArg + 1]) : join(root, 'pkg')
 const wasmOpt = join(root, 'node_modules', '.bin', 'wasm-opt')
 const version = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8')).version
 
@@ -30,7 +32,7 @@ if (!existsSync(wasmOpt)) {
 
 rmSync(pkg, { recursive: true, force: true })
 run('wasm-pack', [
-  'build', '--release', '--target', 'web', '--out-dir', 'pkg',
+  'build', '--release', '--target', 'web', '--out-dir', pkg,
   '--out-name', 'calmfetch_wasm', '--no-pack', '--no-typescript',
 ])
 
@@ -61,6 +63,11 @@ for (const f of ['index.js', 'index.d.ts', 'react.js', 'react.d.ts']) {
   if (existsSync(join(root, 'js', f))) copyFileSync(join(root, 'js', f), join(pkg, f))
 }
 const manifest = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8'))
+if (!existsSync(join(root, 'js', 'react.js'))) {
+  // The React entry point is not written yet: do not promise it.
+  delete manifest.exports['./react']
+  manifest.files = manifest.files.filter((f) => !f.startsWith('react.'))
+}
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
 copyFileSync(join(root, 'README.md'), join(pkg, 'README.md'))
 
@@ -73,7 +80,6 @@ const sizes = {
   gzip: gzipSync(all, { level: 9 }).length,
   brotli: brotliCompressSync(all, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
 }
-mkdirSync(join(root, 'tests', '.out'), { recursive: true })
-writeFileSync(join(root, 'tests', '.out', 'size.json'), JSON.stringify(sizes, null, 2))
+writeFileSync(join(pkg, 'size.json'), JSON.stringify(sizes, null, 2))
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`
 console.log(`calmfetch ${version}: wasm ${kb(sizes.wasm)}; package JS (wasm inlined) ${kb(sizes.raw)} raw, ${kb(sizes.gzip)} gzip, ${kb(sizes.brotli)} brotli`)

@@ -86,8 +86,12 @@ async fn hundred_concurrent_gets_are_one_request() {
     let c = client(&[]);
     let t = tag("hundred");
     let url = format!("/test/echo?tag={t}&delay=50");
-    let calls: Vec<Promise> = (0..100).map(|_| c.get(url.clone().into(), JsValue::UNDEFINED)).collect();
-    let all = settle(Promise::all(&calls.into_iter().collect::<js_sys::Array>())).await.unwrap();
+    let calls: Vec<Promise> = (0..100)
+        .map(|_| c.get(url.clone().into(), JsValue::UNDEFINED))
+        .collect();
+    let all = settle(Promise::all(&calls.into_iter().collect::<js_sys::Array>()))
+        .await
+        .unwrap();
     let all: js_sys::Array = all.unchecked_into();
     assert_eq!(all.length(), 100);
     let first = all.get(0);
@@ -105,12 +109,18 @@ async fn ttl_expiry_refetches() {
     let c = client(&[("cache", opts(&[("ttlMs", 300.into())]))]);
     let t = tag("ttl");
     let url = JsValue::from_str(&format!("/test/echo?tag={t}"));
-    let a = settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap();
-    let b = settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap();
+    let a = settle(c.get(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    let b = settle(c.get(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert!(Object::is(&a, &b), "served from cache");
     assert_eq!(server_count(&t).await, 1);
     sleep(400).await;
-    let d = settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap();
+    let d = settle(c.get(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert_eq!(prop(&d, "n").as_f64(), Some(2.0));
     assert_eq!(server_count(&t).await, 2);
     assert_eq!(stat(&c, "cacheHits"), 1);
@@ -177,7 +187,11 @@ async fn timeout_rejects_with_a_timeout_error() {
     assert_eq!(kind(&ea), "timeout");
     assert_eq!(prop(&ea, "name").as_string().unwrap(), "TimeoutError");
     assert!(Object::is(&ea, &eb), "joined callers get the same error");
-    assert!(message(&ea).contains("timed out after 200 ms"), "{}", message(&ea));
+    assert!(
+        message(&ea).contains("timed out after 200 ms"),
+        "{}",
+        message(&ea)
+    );
     assert!(took < 1500.0, "took {took} ms");
     assert_eq!(stat(&c, "timeouts"), 1);
 }
@@ -195,8 +209,15 @@ async fn http_500_is_an_http_error_with_status_and_body() {
     assert!(ea.is_instance_of::<js_sys::Error>());
     assert_eq!(kind(&ea), "http");
     assert_eq!(prop(&ea, "status").as_f64(), Some(500.0));
-    assert_eq!(prop(&prop(&ea, "body"), "error").as_string().unwrap(), "status 500");
-    assert!(message(&ea).contains(&t), "the message names the URL: {}", message(&ea));
+    assert_eq!(
+        prop(&prop(&ea, "body"), "error").as_string().unwrap(),
+        "status 500"
+    );
+    assert!(
+        message(&ea).contains(&t),
+        "the message names the URL: {}",
+        message(&ea)
+    );
     // Errors are not cached.
     let _ = settle(c.get(url.clone(), JsValue::UNDEFINED)).await;
     assert_eq!(server_count(&t).await, 2);
@@ -221,24 +242,44 @@ async fn closed_port_is_a_network_error() {
         .await
         .unwrap_err();
     assert_eq!(kind(&e), "network");
-    assert!(message(&e).contains("http://127.0.0.1:9/nothing"), "{}", message(&e));
+    assert!(
+        message(&e).contains("http://127.0.0.1:9/nothing"),
+        "{}",
+        message(&e)
+    );
 }
 
 #[wasm_bindgen_test]
 async fn bad_input_is_refused_with_a_named_error() {
     let c = client(&[]);
-    let e = settle(c.get("http://[oops".into(), JsValue::UNDEFINED)).await.unwrap_err();
+    let e = settle(c.get("http://[oops".into(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_eq!(kind(&e), "invalid");
     assert!(message(&e).contains("http://[oops"), "{}", message(&e));
-    let e = settle(c.get("ftp://x.test/a".into(), JsValue::UNDEFINED)).await.unwrap_err();
+    let e = settle(c.get("ftp://x.test/a".into(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("not an http"), "{}", message(&e));
-    let e = settle(c.get(42.into(), JsValue::UNDEFINED)).await.unwrap_err();
+    let e = settle(c.get(42.into(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("must be a string"), "{}", message(&e));
-    let e = settle(c.get("/x".into(), opts(&[("ttl", 5.into())]))).await.unwrap_err();
-    assert!(message(&e).contains("unknown option `ttl`"), "{}", message(&e));
-    let e = settle(c.get("/x".into(), opts(&[("ttlMs", (-1).into())]))).await.unwrap_err();
+    let e = settle(c.get("/x".into(), opts(&[("ttl", 5.into())])))
+        .await
+        .unwrap_err();
+    assert!(
+        message(&e).contains("unknown option `ttl`"),
+        "{}",
+        message(&e)
+    );
+    let e = settle(c.get("/x".into(), opts(&[("ttlMs", (-1).into())])))
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("get.ttlMs"), "{}", message(&e));
-    let e = settle(c.get("/x".into(), opts(&[("signal", "no".into())]))).await.unwrap_err();
+    let e = settle(c.get("/x".into(), opts(&[("signal", "no".into())])))
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("AbortSignal"), "{}", message(&e));
 
     let bad = |o: JsValue| WasmClient::new(o).map(|_| ()).unwrap_err();
@@ -248,7 +289,11 @@ async fn bad_input_is_refused_with_a_named_error() {
     let e = bad(opts(&[("credentials", "sometimes".into())]));
     assert!(message(&e).contains("credentials"), "{}", message(&e));
     let e = bad(opts(&[("timeout", 5.into())]));
-    assert!(message(&e).contains("unknown option `timeout`"), "{}", message(&e));
+    assert!(
+        message(&e).contains("unknown option `timeout`"),
+        "{}",
+        message(&e)
+    );
     let e = bad(opts(&[("headers", opts(&[("X-A", 1.into())]))]));
     assert!(message(&e).contains("X-A"), "{}", message(&e));
     let e = bad("nope".into());
@@ -260,14 +305,21 @@ async fn credentials_partition_the_cache() {
     let c = client(&[("cache", opts(&[("ttlMs", 60_000.into())]))]);
     let t = tag("cred");
     let url = JsValue::from_str(&format!("/test/echo?tag={t}"));
-    let as_user = |u: &str| opts(&[("headers", opts(&[("Authorization", format!("Bearer {u}").into())]))]);
+    let as_user = |u: &str| {
+        opts(&[(
+            "headers",
+            opts(&[("Authorization", format!("Bearer {u}").into())]),
+        )])
+    };
     let a = settle(c.get(url.clone(), as_user("alice"))).await.unwrap();
     let b = settle(c.get(url.clone(), as_user("bob"))).await.unwrap();
     assert_eq!(prop(&a, "auth").as_string().unwrap(), "Bearer alice");
     assert_eq!(prop(&b, "auth").as_string().unwrap(), "Bearer bob");
     let a2 = settle(c.get(url.clone(), as_user("alice"))).await.unwrap();
     assert!(Object::is(&a, &a2));
-    let p = settle(c.get(url.clone(), opts(&[("partition", "user-7".into())]))).await.unwrap();
+    let p = settle(c.get(url.clone(), opts(&[("partition", "user-7".into())])))
+        .await
+        .unwrap();
     assert!(prop(&p, "auth").is_null());
     assert_eq!(server_count(&t).await, 3);
 }
@@ -286,11 +338,16 @@ async fn subscribe_hears_its_key_and_stops_when_removed() {
         .subscribe(url.clone(), listener.as_ref().clone(), JsValue::UNDEFINED)
         .unwrap();
     // Another key does not reach this listener.
-    settle(c.get(format!("/test/echo?tag={t}-other").into(), JsValue::UNDEFINED))
+    settle(c.get(
+        format!("/test/echo?tag={t}-other").into(),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(seen.length(), 0);
+    let body = settle(c.get(url.clone(), JsValue::UNDEFINED))
         .await
         .unwrap();
-    assert_eq!(seen.length(), 0);
-    let body = settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(seen.length(), 2, "fetching, then data");
     assert_eq!(prop(&seen.get(0), "isFetching").as_bool(), Some(true));
     let last = seen.get(1);
@@ -306,7 +363,9 @@ async fn subscribe_hears_its_key_and_stops_when_removed() {
     assert_eq!(prop(&seen.get(2), "stale").as_bool(), Some(true));
     c.unsubscribe(id);
     c.unsubscribe(id);
-    settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap();
+    settle(c.get(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert_eq!(seen.length(), 3, "nothing after unsubscribe");
     assert_eq!(server_count(&t).await, 2);
 }
@@ -317,8 +376,11 @@ async fn subscribers_see_errors_and_listener_errors_are_contained() {
     let t = tag("suberr");
     let url = JsValue::from_str(&format!("/test/echo?tag={t}&status=503"));
     let thrower = Function::new_no_args("throw new Error('listener bug')");
-    c.subscribe(url.clone(), thrower.into(), JsValue::UNDEFINED).unwrap();
-    let e = settle(c.get(url.clone(), JsValue::UNDEFINED)).await.unwrap_err();
+    c.subscribe(url.clone(), thrower.into(), JsValue::UNDEFINED)
+        .unwrap();
+    let e = settle(c.get(url.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_eq!(prop(&e, "status").as_f64(), Some(503.0));
     let snap = c.peek(url.clone(), JsValue::UNDEFINED).unwrap();
     assert_eq!(kind(&prop(&snap, "error")), "http");

@@ -137,8 +137,8 @@ impl WasmClient {
                     inner.run();
                 }
             });
-            let _ = signal
-                .add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+            let _ =
+                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
             (signal, listener)
         });
         self.inner.pending.borrow_mut().insert(
@@ -308,7 +308,10 @@ impl Inner {
     /// Resolve and normalise a URL argument.
     fn absolute(&self, url: &JsValue) -> Checked<String> {
         let Some(s) = url.as_string() else {
-            return Err(format!("the URL must be a string, got {}", opt::describe(url)));
+            return Err(format!(
+                "the URL must be a string, got {}",
+                opt::describe(url)
+            ));
         };
         resolve(&s, self.defaults.base_url.as_deref())
     }
@@ -447,7 +450,8 @@ impl Inner {
                 e.error
                     .as_ref()
                     .map_or(JsValue::UNDEFINED, |err| fetch_error(key.url(), err)),
-                e.updated_at.map_or(JsValue::UNDEFINED, |t| (t as f64).into()),
+                e.updated_at
+                    .map_or(JsValue::UNDEFINED, |t| (t as f64).into()),
             ),
             None => (JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED),
         };

@@ -70,9 +70,12 @@ pub fn string(obj: &JsValue, name: &str, what: &str) -> Checked<Option<String>> 
     if v.is_undefined() {
         return Ok(None);
     }
-    v.as_string()
-        .map(Some)
-        .ok_or_else(|| format!("option `{what}.{name}` must be a string, got {}", describe(&v)))
+    v.as_string().map(Some).ok_or_else(|| {
+        format!(
+            "option `{what}.{name}` must be a string, got {}",
+            describe(&v)
+        )
+    })
 }
 
 /// `credentials`: one of fetch's three modes.
@@ -170,5 +173,7 @@ pub fn describe(v: &JsValue) -> String {
     if v.is_object() {
         return "an object".into();
     }
-    v.js_typeof().as_string().unwrap_or_else(|| "a value".into())
+    v.js_typeof()
+        .as_string()
+        .unwrap_or_else(|| "a value".into())
 }

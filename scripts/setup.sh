@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything calmfetch's build, tests and demo need, on a fresh
+# Debian machine or an already set-up one (each step is skipped when done).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== setup: %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "chromium and chromedriver (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+# wasm-bindgen's CLI must match the pinned crate exactly (Cargo.toml: =0.2.130).
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
+  say "wasm-bindgen-cli 0.2.130"
+  cargo install wasm-bindgen-cli --version 0.2.130 --force
+fi
+if ! command -v wasm-pack >/dev/null; then
+  say "wasm-pack"
+  cargo install --locked wasm-pack
+fi
+
+# npm ci only when the lock file changed since the last install.
+stamp=node_modules/.calmfetch-lock.sha
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Every calmfetch test, from a fresh machine or a warm one:
+#   set-up (idempotent) → lint → native core tests → package build →
+#   reference-server self-test → shell tests in headless Chromium →
+#   install-as-a-user test → type check → hook tests → size budget.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "set-up"
+bash scripts/setup.sh
+
+step "format and lints (native and wasm32)"
+cargo fmt --all -- --check
+cargo clippy --all-targets -q -- -D warnings
+cargo clippy --all-targets -q --target wasm32-unknown-unknown -- -D warnings
+
+step "core tests (native, with property tests)"
+cargo test
+
+step "build pkg/"
+node scripts/build.mjs
+
+step "reference server self-test"
+node --test www/server/selftest.mjs
+
+step "shell tests in headless Chromium against the reference server"
+port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+node www/server/cli.mjs --port "$port" --quiet &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null && break; sleep 0.1; done
+CALMFETCH_TEST_SERVER="http://127.0.0.1:$port" wasm-pack test --headless --chrome -- --test web
+kill $server_pid 2>/dev/null || true
+trap - EXIT
+
+step "the package installed into a fresh Vite + React app"
+node tests/install/run.mjs
+
+if [ -f tests/types/tsconfig.json ]; then
+  step "type check of the public API"
+  node_modules/.bin/tsc -p tests/types
+fi
+
+if [ -f tests/hooks/run.mjs ]; then
+  step "React hooks in headless Chromium"
+  node tests/hooks/run.mjs
+fi
+
+step "all tests passed"
