@@ -1,107 +1,13 @@
 //! Native tests of the deterministic core: dedup, cache, abort, timeout.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::collections::HashMap;
+mod common;
 
 use calmfetch::core::{
-    Action, Config, Core, FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome,
-    WaiterId,
+    BatchConfig, BatchFailure, Config, FetchError, Identity, Key, Outcome, WaiterId,
 };
+use common::{ids, Sim};
 use proptest::prelude::*;
-
-/// A harness that drains actions and records how every waiter settled.
-struct Sim {
-    core: Core<u32>,
-    now: u64,
-    settled: HashMap<WaiterId, Result<u32, FetchError>>,
-    double_settled: Vec<WaiterId>,
-    fetches: Vec<(FlightId, FetchSpec)>,
-    cancels: Vec<FlightId>,
-    notified: Vec<Key>,
-}
-
-impl Sim {
-    fn new(config: Config) -> Self {
-        Sim {
-            core: Core::new(config),
-            now: 0,
-            settled: HashMap::new(),
-            double_settled: Vec::new(),
-            fetches: Vec::new(),
-            cancels: Vec::new(),
-            notified: Vec::new(),
-        }
-    }
-
-    fn get(&mut self, url: &str) -> WaiterId {
-        self.get_with(url, |_| {})
-    }
-
-    fn get_with(&mut self, url: &str, f: impl FnOnce(&mut GetRequest)) -> WaiterId {
-        let mut req = GetRequest {
-            url: url.to_string(),
-            ..Default::default()
-        };
-        f(&mut req);
-        let w = self.core.get(self.now, req);
-        self.drain();
-        w
-    }
-
-    fn drain(&mut self) {
-        while let Some(a) = self.core.poll_action() {
-            match a {
-                Action::Fetch { flight, spec } => self.fetches.push((flight, spec)),
-                Action::Cancel { flight } => self.cancels.push(flight),
-                Action::Resolve { waiters, body } => {
-                    for w in waiters {
-                        self.settle(w, Ok(body));
-                    }
-                }
-                Action::Reject { waiters, error } => {
-                    for w in waiters {
-                        self.settle(w, Err(error.clone()));
-                    }
-                }
-                Action::Notify { key } => self.notified.push(key),
-            }
-        }
-    }
-
-    fn settle(&mut self, w: WaiterId, r: Result<u32, FetchError>) {
-        if self.settled.insert(w, r).is_some() {
-            self.double_settled.push(w);
-        }
-    }
-
-    fn answer(&mut self, flight: FlightId, body: u32) {
-        self.core.fetch_done(
-            self.now,
-            flight,
-            Outcome::Body {
-                body,
-                etag: None,
-                no_store: false,
-            },
-        );
-        self.drain();
-    }
-
-    fn fail(&mut self, flight: FlightId, e: FetchError) {
-        self.core.fetch_done(self.now, flight, Outcome::Failed(e));
-        self.drain();
-    }
-
-    fn advance(&mut self, ms: u64) {
-        self.now += ms;
-        self.core.handle_timeout(self.now);
-        self.drain();
-    }
-
-    fn last_flight(&self) -> FlightId {
-        self.fetches.last().expect("a fetch").0
-    }
-}
 
 const U: &str = "http://h.test/api/games/1";
 
@@ -366,13 +272,20 @@ fn cache_stays_within_max_entries() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Get { url: u8, user: u8, fresh: bool },
+    Get {
+        url: u8,
+        user: u8,
+        fresh: bool,
+    },
     Abort(usize),
     Answer(usize, u32),
     Fail(usize),
     Advance(u16),
     Invalidate(u8),
     Clear,
+    /// Answer a sent batch: 0 full, 1 partial, 2 garbage, 3 truncated,
+    /// 4 streamed then end, 5 streamed and cut, 6 HTTP 404, 7 HTTP 500.
+    Batch(usize, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -384,6 +297,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u16..1500).prop_map(Op::Advance),
         1 => (0u8..4).prop_map(Op::Invalidate),
         1 => Just(Op::Clear),
+        3 => (any::<usize>(), 0u8..8).prop_map(|(i, k)| Op::Batch(i, k)),
     ]
 }
 
@@ -392,8 +306,9 @@ proptest! {
     /// Random interleavings of start / join / abort / success / failure /
     /// timeout settle every waiter exactly once and leave nothing behind.
     #[test]
-    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80)) {
-        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000) });
+    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>()) {
+        let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new("http://h.test/batch".into()) });
+        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch });
         let mut waiters: Vec<WaiterId> = Vec::new();
         for op in ops {
             match op {
@@ -420,6 +335,22 @@ proptest! {
                 Op::Advance(ms) => s.advance(ms as u64),
                 Op::Invalidate(u) => { s.core.invalidate(&format!("http://h.test/{u}")); s.drain(); }
                 Op::Clear => { s.core.clear(); s.drain(); }
+                Op::Batch(i, kind) if !s.batches.is_empty() => {
+                    let (b, _, body) = s.batches[i % s.batches.len()].clone();
+                    let ids = ids(&body);
+                    let line = |id: &String| format!(r#"{{"id":"{id}","status":200,"body":{}}}"#, id.len());
+                    let full: Vec<String> = ids.iter().map(line).collect();
+                    match kind {
+                        0 => s.batch_body(b, &format!(r#"{{"responses":[{}]}}"#, full.join(","))),
+                        1 => s.batch_body(b, &format!(r#"{{"responses":[{}]}}"#, full[..full.len() / 2].join(","))),
+                        2 => s.batch_body(b, "<html>oops</html>"),
+                        3 => s.batch_body(b, r#"{"responses":[{"id":"#),
+                        4 => { for l in &full { s.batch_line(b, l); } s.batch_end(b, ""); }
+                        5 => { s.batch_line(b, &full[0]); s.batch_end(b, r#"{"id":"1","sta"#); }
+                        6 => { s.core.batch_failed(s.now, b, BatchFailure::Status { status: 404, body: String::new() }); s.drain(); }
+                        _ => { s.core.batch_failed(s.now, b, BatchFailure::Status { status: 500, body: String::new() }); s.drain(); }
+                    }
+                }
                 _ => {}
             }
             prop_assert!(s.core.stats().cache_entries <= 3);
@@ -433,6 +364,7 @@ proptest! {
         prop_assert_eq!(s.settled.len(), waiters.len());
         prop_assert_eq!(s.core.pending_waiters(), 0);
         prop_assert_eq!(s.core.pending_timers(), 0);
+        prop_assert_eq!(s.core.pending_batches(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);
     }
 }

@@ -23,6 +23,10 @@ use super::cache::{Cache, Entry};
 use super::error::FetchError;
 use super::key::{Credentials, Identity, Key};
 
+mod batching;
+use batching::Batch;
+pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
+
 /// Identifies one caller's promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WaiterId(pub u64);
@@ -40,6 +44,8 @@ pub struct Config {
     pub default_ttl_ms: u64,
     /// Abort a request after this long; `None` never.
     pub timeout_ms: Option<u64>,
+    /// Batching to a `/batch` endpoint; `None` sends every request alone.
+    pub batch: Option<BatchConfig>,
 }
 
 impl Default for Config {
@@ -48,6 +54,7 @@ impl Default for Config {
             max_entries: 500,
             default_ttl_ms: 2_000,
             timeout_ms: Some(30_000),
+            batch: None,
         }
     }
 }
@@ -109,6 +116,21 @@ pub enum Action<B> {
         /// The flight to abort.
         flight: FlightId,
     },
+    /// POST a batch and report its answer with the `batch_*` inputs.
+    SendBatch {
+        /// Which batch this is.
+        batch: BatchId,
+        /// The endpoint, headers (`Content-Type`, `Accept`, `Authorization`)
+        /// and credentials mode.
+        spec: FetchSpec,
+        /// The JSON body.
+        body: String,
+    },
+    /// Abort a batch request: none of its callers is waiting any more.
+    CancelBatch {
+        /// The batch to abort.
+        batch: BatchId,
+    },
     /// Fulfil these waiters with `body`.
     Resolve {
         /// The waiters, each settled by this action and never again.
@@ -151,15 +173,49 @@ pub struct Stats {
     pub cancelled_requests: u64,
     /// Entries evicted to respect `max_entries`.
     pub evictions: u64,
+    /// Batch requests sent.
+    pub batches_sent: u64,
+    /// Items that went out inside a batch.
+    pub batched_items: u64,
+    /// Items re-sent alone because the server has no batch endpoint.
+    pub batch_fallbacks: u64,
+    /// Answers ignored: unknown, duplicate or malformed ids.
+    pub batch_ignored_answers: u64,
+    /// Callers rejected because a batch answer broke the protocol.
+    pub batch_protocol_errors: u64,
+    /// Entries refreshed by a 304 without a body.
+    pub revalidated: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
     pub in_flight: u64,
 }
 
+/// How a flight travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// A request of its own.
+    Alone,
+    /// Waiting in a batch that has not left yet.
+    Queued(BatchId),
+    /// Inside a batch that was sent.
+    Sent(BatchId),
+}
+
+/// Something with a deadline in the timer table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Deadline {
+    /// A flight's timeout.
+    Flight(FlightId),
+    /// A batch window closing.
+    Window(BatchId),
+}
+
 #[derive(Debug)]
 struct Flight {
     key: Key,
+    spec: FetchSpec,
+    route: Route,
     waiters: Vec<WaiterId>,
     deadline: Option<u64>,
     ttl_ms: u64,
@@ -177,7 +233,10 @@ pub struct Core<B> {
     flights: HashMap<FlightId, Flight>,
     by_key: HashMap<Key, FlightId>,
     waiters: HashMap<WaiterId, FlightId>,
-    timers: BTreeSet<(u64, FlightId)>,
+    timers: BTreeSet<(u64, Deadline)>,
+    batches: HashMap<BatchId, Batch>,
+    open_batches: HashMap<Identity, BatchId>,
+    batch_unavailable: bool,
     watched: HashMap<Key, usize>,
     actions: VecDeque<Action<B>>,
     next_id: u64,
@@ -194,6 +253,9 @@ impl<B: Clone> Core<B> {
             by_key: HashMap::new(),
             waiters: HashMap::new(),
             timers: BTreeSet::new(),
+            batches: HashMap::new(),
+            open_batches: HashMap::new(),
+            batch_unavailable: false,
             watched: HashMap::new(),
             actions: VecDeque::new(),
             next_id: 0,
@@ -241,16 +303,23 @@ impl<B: Clone> Core<B> {
         let flight_id = FlightId(self.bump());
         let deadline = self.config.timeout_ms.map(|t| now.saturating_add(t));
         if let Some(d) = deadline {
-            self.timers.insert((d, flight_id));
+            self.timers.insert((d, Deadline::Flight(flight_id)));
         }
         let mut headers = req.headers;
         if let Some(auth) = &req.identity.authorization {
             headers.push(("Authorization".to_string(), auth.clone()));
         }
+        let spec = FetchSpec {
+            url: req.url,
+            headers,
+            credentials: req.identity.credentials,
+        };
         self.flights.insert(
             flight_id,
             Flight {
                 key: key.clone(),
+                spec,
+                route: Route::Alone,
                 waiters: vec![waiter],
                 deadline,
                 ttl_ms,
@@ -261,14 +330,9 @@ impl<B: Clone> Core<B> {
         self.by_key.insert(key.clone(), flight_id);
         self.waiters.insert(waiter, flight_id);
         self.stats.network_requests += 1;
-        self.actions.push_back(Action::Fetch {
-            flight: flight_id,
-            spec: FetchSpec {
-                url: req.url,
-                headers,
-                credentials: req.identity.credentials,
-            },
-        });
+        if !self.enqueue(now, flight_id, &req.identity) {
+            self.send_alone(flight_id);
+        }
         self.notify(&key);
         waiter
     }
@@ -288,9 +352,12 @@ impl<B: Clone> Core<B> {
         let flight = self.flights.get_mut(&flight_id).expect("waiter's flight");
         flight.waiters.retain(|w| *w != waiter);
         if flight.waiters.is_empty() {
+            let route = flight.route;
             let flight = self.remove_flight(flight_id);
-            self.stats.cancelled_requests += 1;
-            self.actions.push_back(Action::Cancel { flight: flight_id });
+            if route == Route::Alone {
+                self.stats.cancelled_requests += 1;
+                self.actions.push_back(Action::Cancel { flight: flight_id });
+            }
             self.notify(&flight.key);
         }
     }
@@ -342,15 +409,24 @@ impl<B: Clone> Core<B> {
 
     /// Time has passed: time out every flight whose deadline is `<= now`.
     pub fn handle_timeout(&mut self, now: u64) {
-        while let Some(&(deadline, flight_id)) = self.timers.first() {
-            if deadline > now {
+        while let Some(&(at, deadline)) = self.timers.first() {
+            if at > now {
                 break;
             }
-            self.stats.timeouts += 1;
-            self.stats.cancelled_requests += 1;
-            let ms = self.config.timeout_ms.unwrap_or(0);
-            self.actions.push_back(Action::Cancel { flight: flight_id });
-            self.fetch_done(now, flight_id, Outcome::Failed(FetchError::Timeout { ms }));
+            self.timers.remove(&(at, deadline));
+            match deadline {
+                Deadline::Window(batch) => self.flush(batch),
+                Deadline::Flight(flight_id) => {
+                    self.stats.timeouts += 1;
+                    let alone = self.flights.get(&flight_id).map(|f| f.route) == Some(Route::Alone);
+                    if alone {
+                        self.stats.cancelled_requests += 1;
+                        self.actions.push_back(Action::Cancel { flight: flight_id });
+                    }
+                    let ms = self.config.timeout_ms.unwrap_or(0);
+                    self.fetch_done(now, flight_id, Outcome::Failed(FetchError::Timeout { ms }));
+                }
+            }
         }
     }
 
@@ -440,11 +516,30 @@ impl<B: Clone> Core<B> {
         self.timers.len()
     }
 
+    /// Batches queued or in flight (for tests and leak checks).
+    pub fn pending_batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    fn send_alone(&mut self, flight_id: FlightId) {
+        let flight = self.flights.get_mut(&flight_id).expect("known flight");
+        flight.route = Route::Alone;
+        self.actions.push_back(Action::Fetch {
+            flight: flight_id,
+            spec: flight.spec.clone(),
+        });
+    }
+
     fn remove_flight(&mut self, flight_id: FlightId) -> Flight {
         let flight = self.flights.remove(&flight_id).expect("known flight");
         self.by_key.remove(&flight.key);
         if let Some(d) = flight.deadline {
-            self.timers.remove(&(d, flight_id));
+            self.timers.remove(&(d, Deadline::Flight(flight_id)));
+        }
+        match flight.route {
+            Route::Alone => {}
+            Route::Queued(b) => self.unqueue(b, flight_id),
+            Route::Sent(b) => self.leave_sent_batch(b, flight_id),
         }
         flight
     }

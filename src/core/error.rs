@@ -26,6 +26,8 @@ pub enum FetchError {
     Parse(String),
     /// The request was refused before it was sent.
     Invalid(String),
+    /// A `/batch` answer broke the protocol (missing id, not JSON, truncated).
+    Batch(String),
 }
 
 impl FetchError {
@@ -38,6 +40,7 @@ impl FetchError {
             FetchError::Abort => "abort",
             FetchError::Parse(_) => "parse",
             FetchError::Invalid(_) => "invalid",
+            FetchError::Batch(_) => "batch",
         }
     }
 }
@@ -51,6 +54,7 @@ impl fmt::Display for FetchError {
             FetchError::Abort => f.write_str("aborted by the caller's signal"),
             FetchError::Parse(why) => write!(f, "response is not JSON: {why}"),
             FetchError::Invalid(why) => f.write_str(why),
+            FetchError::Batch(why) => write!(f, "batch protocol error: {why}"),
         }
     }
 }

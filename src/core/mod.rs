@@ -4,11 +4,16 @@
 //! actions, so it is tested natively with `cargo test`. The browser shell in
 //! `src/shell` carries the actions out.
 
+pub mod batch;
 pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod json;
 pub mod key;
 
-pub use engine::{Action, Config, Core, FetchSpec, FlightId, GetRequest, Outcome, Stats, WaiterId};
+pub use engine::{
+    origin, Action, BatchConfig, BatchFailure, BatchId, Config, Core, FetchSpec, FlightId,
+    GetRequest, Outcome, Stats, WaiterId,
+};
 pub use error::FetchError;
 pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

@@ -18,8 +18,8 @@ use web_sys::{AbortController, AbortSignal, RequestCredentials, RequestInit, Res
 use super::js::{self, fetch_error, invalid, make_error, message_of, now, ErrorInfo};
 use super::options::{self as opt, Checked};
 use crate::core::{
-    normalize_url, Action, Config, Core, Credentials, FetchError, FetchSpec, FlightId, GetRequest,
-    Identity, Key, Outcome, WaiterId,
+    normalize_url, Action, BatchConfig, BatchFailure, BatchId, Config, Core, Credentials,
+    FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, WaiterId,
 };
 
 /// A caller's promise, waiting for the core to settle it.
@@ -56,7 +56,9 @@ struct Inner {
     core: RefCell<Core<JsValue>>,
     defaults: Defaults,
     pending: RefCell<HashMap<WaiterId, Pending>>,
-    flights: RefCell<HashMap<FlightId, AbortController>>,
+    /// The `AbortController` of every request on the wire, by flight or
+    /// batch id (the core draws both from one counter).
+    requests: RefCell<HashMap<u64, AbortController>>,
     listeners: RefCell<HashMap<u32, Listener>>,
     snapshots: RefCell<HashMap<Key, (u64, JsValue)>>,
     next_listener: Cell<u32>,
@@ -80,6 +82,7 @@ impl std::fmt::Debug for WasmClient {
 
 const CLIENT_OPTIONS: &[&str] = &[
     "baseUrl",
+    "batch",
     "cache",
     "timeoutMs",
     "headers",
@@ -87,6 +90,14 @@ const CLIENT_OPTIONS: &[&str] = &[
     "partition",
 ];
 const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
+const BATCH_OPTIONS: &[&str] = &[
+    "endpoint",
+    "windowMs",
+    "maxSize",
+    "maxBytes",
+    "stream",
+    "crossOrigin",
+];
 const GET_OPTIONS: &[&str] = &["signal", "ttlMs", "headers", "fresh", "partition"];
 const KEY_OPTIONS: &[&str] = &["headers", "partition"];
 
@@ -240,6 +251,12 @@ impl WasmClient {
             ("abortedCalls", s.aborted_calls),
             ("cancelledRequests", s.cancelled_requests),
             ("evictions", s.evictions),
+            ("batchesSent", s.batches_sent),
+            ("batchedItems", s.batched_items),
+            ("batchFallbacks", s.batch_fallbacks),
+            ("batchIgnoredAnswers", s.batch_ignored_answers),
+            ("batchProtocolErrors", s.batch_protocol_errors),
+            ("revalidated", s.revalidated),
             ("cacheEntries", s.cache_entries),
             ("inFlight", s.in_flight),
         ] {
@@ -271,6 +288,7 @@ impl WasmClient {
             ),
             None => page_url(),
         };
+        config.batch = batch_config(&js::get(options, "batch"), base_url.as_deref())?;
         let mut headers = opt::headers(options, "createClient")?;
         let identity = Identity {
             authorization: opt::take_authorization(&mut headers),
@@ -285,7 +303,7 @@ impl WasmClient {
                 identity,
             },
             pending: RefCell::default(),
-            flights: RefCell::default(),
+            requests: RefCell::default(),
             listeners: RefCell::default(),
             snapshots: RefCell::default(),
             next_listener: Cell::new(0),
@@ -369,8 +387,12 @@ impl Inner {
             let Some(action) = action else { break };
             match action {
                 Action::Fetch { flight, spec } => self.start_fetch(flight, spec),
-                Action::Cancel { flight } => {
-                    if let Some(c) = self.flights.borrow_mut().remove(&flight) {
+                Action::SendBatch { batch, spec, body } => self.start_batch(batch, spec, body),
+                Action::Cancel {
+                    flight: FlightId(id),
+                }
+                | Action::CancelBatch { batch: BatchId(id) } => {
+                    if let Some(c) = self.requests.borrow_mut().remove(&id) {
                         c.abort();
                     }
                 }
@@ -486,19 +508,12 @@ impl Inner {
         }
     }
 
-    fn start_fetch(self: &Rc<Self>, flight: FlightId, spec: FetchSpec) {
-        let controller = match AbortController::new() {
-            Ok(c) => c,
-            Err(e) => {
-                let err = FetchError::Network(message_of(&e));
-                self.core
-                    .borrow_mut()
-                    .fetch_done(now(), flight, Outcome::Failed(err));
-                return;
-            }
-        };
+    /// Send a request and register its `AbortController` under `id`.
+    /// `None` if the platform refused to make a controller.
+    fn send(&self, id: u64, spec: &FetchSpec, body: Option<&str>) -> Result<Promise, String> {
+        let controller = AbortController::new().map_err(|e| message_of(&e))?;
         let init = RequestInit::new();
-        init.set_method("GET");
+        init.set_method(if body.is_some() { "POST" } else { "GET" });
         let headers = Object::new();
         for (n, v) in &spec.headers {
             js::set(&headers, n, v.as_str());
@@ -509,19 +524,155 @@ impl Inner {
             Credentials::Include => RequestCredentials::Include,
             Credentials::Omit => RequestCredentials::Omit,
         });
+        if let Some(body) = body {
+            init.set_body(&JsValue::from_str(body));
+        }
         init.set_signal(Some(&controller.signal()));
         let promise = js::fetch_with_init(&spec.url, &init);
-        self.flights.borrow_mut().insert(flight, controller);
+        self.requests.borrow_mut().insert(id, controller);
+        Ok(promise)
+    }
+
+    /// Is the request `id` still wanted? (Takes it off the table when
+    /// `finished`.)
+    fn still_wanted(&self, id: u64, finished: bool) -> bool {
+        let mut requests = self.requests.borrow_mut();
+        if finished {
+            requests.remove(&id).is_some()
+        } else {
+            requests.contains_key(&id)
+        }
+    }
+
+    fn start_fetch(self: &Rc<Self>, flight: FlightId, spec: FetchSpec) {
+        let promise = match self.send(flight.0, &spec, None) {
+            Ok(p) => p,
+            Err(why) => {
+                let outcome = Outcome::Failed(FetchError::Network(why));
+                self.core.borrow_mut().fetch_done(now(), flight, outcome);
+                return;
+            }
+        };
         let weak: Weak<Inner> = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = perform(promise).await;
             let Some(inner) = weak.upgrade() else { return };
-            if inner.flights.borrow_mut().remove(&flight).is_none() {
+            if !inner.still_wanted(flight.0, true) {
                 return; // cancelled: the core has already settled its callers
             }
             inner.core.borrow_mut().fetch_done(now(), flight, outcome);
             inner.run();
         });
+    }
+
+    fn start_batch(self: &Rc<Self>, batch: BatchId, spec: FetchSpec, body: String) {
+        let promise = match self.send(batch.0, &spec, Some(&body)) {
+            Ok(p) => p,
+            Err(why) => {
+                let failure = BatchFailure::Network(why);
+                self.core.borrow_mut().batch_failed(now(), batch, failure);
+                return;
+            }
+        };
+        let weak: Weak<Inner> = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = read_batch(&weak, batch, promise).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if !inner.still_wanted(batch.0, true) {
+                return;
+            }
+            if let Err(failure) = result {
+                inner.core.borrow_mut().batch_failed(now(), batch, failure);
+            }
+            inner.run();
+        });
+    }
+}
+
+/// Parse one item body with the platform's JSON parser.
+fn parse_json(raw: &str) -> Result<JsValue, String> {
+    js_sys::JSON::parse(raw).map_err(|e| message_of(&e))
+}
+
+/// Read a batch answer, feeding the core as it arrives: line by line for
+/// NDJSON, whole for plain JSON. `Err` is a failure of the whole batch.
+async fn read_batch(
+    weak: &Weak<Inner>,
+    batch: BatchId,
+    promise: Promise,
+) -> Result<(), BatchFailure> {
+    let net = |e: JsValue| BatchFailure::Network(message_of(&e));
+    let response: Response = JsFuture::from(promise).await.map_err(net)?.unchecked_into();
+    let ndjson = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.contains("ndjson"));
+    if !response.ok() || !ndjson {
+        let text = JsFuture::from(response.text().map_err(net)?)
+            .await
+            .map_err(net)?;
+        let text = text.as_string().unwrap_or_default();
+        if !response.ok() {
+            return Err(BatchFailure::Status {
+                status: response.status(),
+                body: text,
+            });
+        }
+        if let Some(inner) = weak.upgrade() {
+            if inner.still_wanted(batch.0, false) {
+                inner
+                    .core
+                    .borrow_mut()
+                    .batch_body(now(), batch, &text, &mut parse_json);
+            }
+        }
+        return Ok(());
+    }
+    let Some(stream) = response.body() else {
+        return Err(BatchFailure::Network(
+            "the NDJSON answer has no body".into(),
+        ));
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let decoder = web_sys::TextDecoder::new().map_err(net)?;
+    let streaming = web_sys::TextDecodeOptions::new();
+    streaming.set_stream(true);
+    let mut buffer = String::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| {
+            BatchFailure::Network(format!("the answer stream broke: {}", message_of(&e)))
+        })?;
+        let Some(inner) = weak.upgrade() else {
+            return Ok(());
+        };
+        if !inner.still_wanted(batch.0, false) {
+            let _ = reader.cancel();
+            return Ok(());
+        }
+        if js::get(&chunk, "done").is_truthy() {
+            buffer.push_str(&decoder.decode().unwrap_or_default());
+            inner
+                .core
+                .borrow_mut()
+                .batch_end(now(), batch, &buffer, &mut parse_json);
+            return Ok(());
+        }
+        let bytes: Object = js::get(&chunk, "value").unchecked_into();
+        buffer.push_str(
+            &decoder
+                .decode_with_buffer_source_and_options(&bytes, &streaming)
+                .map_err(net)?,
+        );
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            inner
+                .core
+                .borrow_mut()
+                .batch_line(now(), batch, &line, &mut parse_json);
+        }
+        inner.run();
     }
 }
 
@@ -597,4 +748,41 @@ fn resolve(url: &str, base: Option<&str>) -> Checked<String> {
         Err(_) => return Err(format!("`{url}` is not a valid URL")),
     };
     normalize_url(&href).map_err(|e| e.to_string())
+}
+
+/// Read `batch: true | { endpoint, windowMs, maxSize, maxBytes, stream, crossOrigin }`.
+fn batch_config(v: &JsValue, base: Option<&str>) -> Checked<Option<BatchConfig>> {
+    if v.is_undefined() || v.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    let obj = if v.as_bool() == Some(true) {
+        JsValue::UNDEFINED
+    } else {
+        opt::only_known(v, BATCH_OPTIONS, "`batch`")?;
+        v.clone()
+    };
+    let endpoint = opt::string(&obj, "endpoint", "batch")?.unwrap_or_else(|| "/batch".into());
+    let endpoint = resolve(&endpoint, base).map_err(|m| format!("option `batch.endpoint`: {m}"))?;
+    let mut cfg = BatchConfig::new(endpoint);
+    if let Some(w) = opt::whole(&obj, "windowMs", "batch", 0)? {
+        cfg.window_ms = w;
+    }
+    if let Some(n) = opt::whole(&obj, "maxSize", "batch", 1)? {
+        cfg.max_size = n as usize;
+    }
+    if let Some(n) = opt::whole(&obj, "maxBytes", "batch", 1)? {
+        cfg.max_bytes = n as usize;
+    }
+    cfg.stream = opt::flag(&obj, "stream", "batch")?.unwrap_or(false);
+    let cross = opt::flag(&obj, "crossOrigin", "batch")?.unwrap_or(false);
+    if let Some(page) = page_url() {
+        let same = crate::core::origin(&cfg.endpoint) == crate::core::origin(&page);
+        if !same && !cross {
+            return Err(format!(
+                "option `batch.endpoint` ({}) is on another origin than the page; set `batch.crossOrigin: true` to allow it",
+                cfg.endpoint
+            ));
+        }
+    }
+    Ok(Some(cfg))
 }

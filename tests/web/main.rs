@@ -14,7 +14,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const SERVER: &str = match option_env!("CALMFETCH_TEST_SERVER") {
+mod batch;
+
+pub(crate) const SERVER: &str = match option_env!("CALMFETCH_TEST_SERVER") {
     Some(s) => s,
     None => "http://127.0.0.1:8787",
 };
@@ -25,22 +27,22 @@ extern "C" {
     fn set_timeout(f: &Function, ms: f64) -> JsValue;
 }
 
-async fn sleep(ms: u32) {
+pub(crate) async fn sleep(ms: u32) {
     let p = Promise::new(&mut |resolve, _| {
         set_timeout(&resolve, ms as f64);
     });
     JsFuture::from(p).await.unwrap();
 }
 
-fn tag(name: &str) -> String {
+pub(crate) fn tag(name: &str) -> String {
     format!("{name}-{}", (js_sys::Math::random() * 1e9) as u64)
 }
 
-fn prop(v: &JsValue, name: &str) -> JsValue {
+pub(crate) fn prop(v: &JsValue, name: &str) -> JsValue {
     Reflect::get(v, &name.into()).unwrap()
 }
 
-fn opts(pairs: &[(&str, JsValue)]) -> JsValue {
+pub(crate) fn opts(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in pairs {
         Reflect::set(&o, &(*k).into(), v).unwrap();
@@ -48,14 +50,14 @@ fn opts(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
-fn client(pairs: &[(&str, JsValue)]) -> WasmClient {
+pub(crate) fn client(pairs: &[(&str, JsValue)]) -> WasmClient {
     let mut all = vec![("baseUrl", JsValue::from_str(SERVER))];
     all.extend(pairs.iter().cloned());
     WasmClient::new(opts(&all)).expect("valid options")
 }
 
 /// How many requests with `tag` the server has counted.
-async fn server_count(tag: &str) -> u32 {
+pub(crate) async fn server_count(tag: &str) -> u32 {
     let url = format!("{SERVER}/test/count?tag={tag}");
     let resp: web_sys::Response = JsFuture::from(web_sys::window().unwrap().fetch_with_str(&url))
         .await
@@ -65,19 +67,19 @@ async fn server_count(tag: &str) -> u32 {
     prop(&body, "count").as_f64().unwrap() as u32
 }
 
-async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+pub(crate) async fn settle(p: Promise) -> Result<JsValue, JsValue> {
     JsFuture::from(p).await
 }
 
-fn kind(e: &JsValue) -> String {
+pub(crate) fn kind(e: &JsValue) -> String {
     prop(e, "kind").as_string().unwrap_or_default()
 }
 
-fn message(e: &JsValue) -> String {
+pub(crate) fn message(e: &JsValue) -> String {
     prop(e, "message").as_string().unwrap_or_default()
 }
 
-fn stat(c: &WasmClient, name: &str) -> u32 {
+pub(crate) fn stat(c: &WasmClient, name: &str) -> u32 {
     prop(&c.stats(), name).as_f64().unwrap() as u32
 }
 

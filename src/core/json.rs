@@ -1,0 +1,376 @@
+//! Just enough JSON for the `/batch` wire protocol, with no dependencies.
+//!
+//! Reading: [`Scanner`] walks a document, decodes the strings and numbers the
+//! envelope needs, and hands back item bodies as raw slices, so the shell can
+//! give them to the platform's `JSON.parse` and keep them as JS values.
+//! Writing: [`quote`] escapes a string. Every function returns an error for
+//! bad input and never panics (the decoders are fuzzed in CI).
+
+use std::fmt;
+
+/// Where and why a document is not the JSON that was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    /// Byte offset of the problem.
+    pub at: usize,
+    /// What was wrong.
+    pub what: &'static str,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+/// Nesting deeper than this is refused, so hostile input cannot exhaust
+/// the stack.
+const MAX_DEPTH: usize = 128;
+
+/// A cursor over a JSON text.
+#[derive(Debug)]
+pub struct Scanner<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// Start at the beginning of `s`.
+    pub fn new(s: &'a str) -> Self {
+        Scanner { s, i: 0 }
+    }
+
+    fn err<T>(&self, what: &'static str) -> Result<T, JsonError> {
+        Err(JsonError { at: self.i, what })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    /// Skip white space.
+    pub fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// Is only white space left?
+    pub fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i >= self.s.len()
+    }
+
+    fn expect(&mut self, c: u8, what: &'static str) -> Result<(), JsonError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else if self.peek().is_none() {
+            self.err("unexpected end (truncated?)")
+        } else {
+            self.err(what)
+        }
+    }
+
+    /// Walk an object, calling `member(scanner, key)` with the scanner at
+    /// each member's value; `member` must consume the value.
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, String) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.expect(b'{', "expected an object")?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.expect(b':', "expected `:` after a key")?;
+            member(self, key)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                None => return self.err("unexpected end (truncated?)"),
+                _ => return self.err("expected `,` or `}`"),
+            }
+        }
+    }
+
+    /// Walk an array, calling `element(scanner)` at each element.
+    pub fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.expect(b'[', "expected an array")?;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                None => return self.err("unexpected end (truncated?)"),
+                _ => return self.err("expected `,` or `]`"),
+            }
+        }
+    }
+
+    /// Is the next value `null`? (Consumes it if so.)
+    pub fn null(&mut self) -> bool {
+        self.ws();
+        if self.s[self.i..].starts_with("null") {
+            self.i += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Decode a string value.
+    pub fn string(&mut self) -> Result<String, JsonError> {
+        self.ws();
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string");
+        }
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let rest = &self.s[self.i..];
+            let Some(stop) = rest.find(['"', '\\']) else {
+                self.i = self.s.len();
+                return self.err("unterminated string (truncated?)");
+            };
+            let chunk = &rest[..stop];
+            if chunk.bytes().any(|b| b < 0x20) {
+                return self.err("control character in a string");
+            }
+            out.push_str(chunk);
+            self.i += stop;
+            if self.peek() == Some(b'"') {
+                self.i += 1;
+                return Ok(out);
+            }
+            self.i += 1; // the backslash
+            let Some(esc) = self.peek() else {
+                return self.err("unterminated string (truncated?)");
+            };
+            self.i += 1;
+            match esc {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let hi = self.hex4()?;
+                    let c = if (0xD800..0xDC00).contains(&hi) {
+                        if !self.s[self.i..].starts_with("\\u") {
+                            return self.err("lone surrogate in a string");
+                        }
+                        self.i += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return self.err("bad surrogate pair in a string");
+                        }
+                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                    } else {
+                        char::from_u32(hi)
+                    };
+                    match c {
+                        Some(c) => out.push(c),
+                        None => return self.err("lone surrogate in a string"),
+                    }
+                }
+                _ => return self.err("bad escape in a string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let Some(digits) = self.s.get(self.i..self.i + 4) else {
+            return self.err("short \\u escape (truncated?)");
+        };
+        match u32::from_str_radix(digits, 16) {
+            Ok(v) if digits.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                self.i += 4;
+                Ok(v)
+            }
+            _ => self.err("bad \\u escape"),
+        }
+    }
+
+    /// Decode a number value.
+    pub fn number(&mut self) -> Result<f64, JsonError> {
+        let raw = self.raw_number()?;
+        raw.parse::<f64>().or_else(|_| self.err("bad number"))
+    }
+
+    fn raw_number(&mut self) -> Result<&'a str, JsonError> {
+        self.ws();
+        let start = self.i;
+        let b = self.s.as_bytes();
+        let mut j = self.i;
+        if b.get(j) == Some(&b'-') {
+            j += 1;
+        }
+        let digits = |j: &mut usize| {
+            let from = *j;
+            while b.get(*j).is_some_and(u8::is_ascii_digit) {
+                *j += 1;
+            }
+            *j > from
+        };
+        if !digits(&mut j) {
+            return self.err("expected a value");
+        }
+        if b.get(j) == Some(&b'.') {
+            j += 1;
+            if !digits(&mut j) {
+                self.i = j;
+                return self.err("bad number");
+            }
+        }
+        if matches!(b.get(j), Some(b'e' | b'E')) {
+            j += 1;
+            if matches!(b.get(j), Some(b'+' | b'-')) {
+                j += 1;
+            }
+            if !digits(&mut j) {
+                self.i = j;
+                return self.err("bad number");
+            }
+        }
+        self.i = j;
+        Ok(&self.s[start..j])
+    }
+
+    /// Skip any value and return its raw text.
+    pub fn raw_value(&mut self) -> Result<&'a str, JsonError> {
+        self.ws();
+        let start = self.i;
+        self.skip(0)?;
+        Ok(&self.s[start..self.i])
+    }
+
+    fn skip(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return self.err("nested too deeply");
+        }
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object(|s, _| s.skip(depth + 1)),
+            Some(b'[') => self.array(|s| s.skip(depth + 1)),
+            Some(b'"') => self.string().map(drop),
+            Some(b't') => self.word("true"),
+            Some(b'f') => self.word("false"),
+            Some(b'n') => self.word("null"),
+            None => self.err("unexpected end (truncated?)"),
+            _ => self.raw_number().map(drop),
+        }
+    }
+
+    fn word(&mut self, w: &'static str) -> Result<(), JsonError> {
+        if self.s[self.i..].starts_with(w) {
+            self.i += w.len();
+            Ok(())
+        } else if w.starts_with(&self.s[self.i..]) {
+            self.err("unexpected end (truncated?)")
+        } else {
+            self.err("expected a value")
+        }
+    }
+}
+
+/// `s` as a JSON string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip_through_quote() {
+        for s in [
+            "",
+            "plain",
+            "quo\"te",
+            "back\\slash",
+            "nl\nx",
+            "\u{1}",
+            "é ☃ 𝄞",
+        ] {
+            let q = quote(s);
+            assert_eq!(Scanner::new(&q).string().unwrap(), s, "{q}");
+        }
+        assert_eq!(
+            Scanner::new(r#""\ud834\udd1e \u00e9""#).string().unwrap(),
+            "𝄞 é"
+        );
+    }
+
+    #[test]
+    fn raw_values_and_errors() {
+        let mut s = Scanner::new(r#" {"a": [1, -2.5e3, true, null, {"b": "x"}]} tail"#);
+        assert_eq!(
+            s.raw_value().unwrap(),
+            r#"{"a": [1, -2.5e3, true, null, {"b": "x"}]}"#
+        );
+        for bad in [
+            "{\"a\":",
+            "[1,",
+            "\"abc",
+            "tru",
+            "{\"a\" 1}",
+            "[1 2]",
+            "-",
+            "1.",
+            "\"\\ud800\"",
+            "\"\\q\"",
+        ] {
+            assert!(Scanner::new(bad).raw_value().is_err(), "{bad}");
+        }
+        let deep = "[".repeat(10_000);
+        assert_eq!(
+            Scanner::new(&deep).raw_value().unwrap_err().what,
+            "nested too deeply"
+        );
+        assert!(Scanner::new("{\"a\":")
+            .raw_value()
+            .unwrap_err()
+            .what
+            .contains("truncated"));
+    }
+}
