@@ -173,7 +173,8 @@ fn an_item_error_rejects_only_its_callers() {
         s.settled[&a],
         Err(FetchError::Http {
             status: 404,
-            body: r#"{"error":"no such game"}"#.into()
+            body: r#"{"error":"no such game"}"#.into(),
+            retry_after: None,
         })
     );
     assert_eq!(s.settled[&b], Ok(7));
@@ -341,6 +342,7 @@ fn other_whole_batch_failures_reject_each_caller() {
     let e = FetchError::Http {
         status: 500,
         body: "down".into(),
+        retry_after: None,
     };
     assert_eq!(s.settled[&a], Err(e.clone()));
     assert_eq!(s.settled[&b], Err(e));

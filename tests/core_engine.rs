@@ -4,7 +4,7 @@
 mod common;
 
 use calmfetch::core::{
-    BatchConfig, BatchFailure, Config, FetchError, Identity, Key, Outcome, WaiterId,
+    BatchConfig, BatchFailure, Config, FetchError, GetRequest, Identity, Key, Outcome, WaiterId,
 };
 use common::{ids, Sim};
 use proptest::prelude::*;
@@ -38,6 +38,7 @@ fn all_joined_callers_get_the_same_error_and_errors_are_not_cached() {
     let err = FetchError::Http {
         status: 500,
         body: "boom".into(),
+        retry_after: None,
     };
     s.fail(s.last_flight(), err.clone());
     assert_eq!(s.settled[&a], Err(err.clone()));
@@ -286,6 +287,10 @@ enum Op {
     /// Answer a sent batch: 0 full, 1 partial, 2 garbage, 3 truncated,
     /// 4 streamed then end, 5 streamed and cut, 6 HTTP 404, 7 HTTP 500.
     Batch(usize, u8),
+    Poll(u8, u16, bool),
+    StopPoll(usize),
+    Visible(bool),
+    Online(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -298,6 +303,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..4).prop_map(Op::Invalidate),
         1 => Just(Op::Clear),
         3 => (any::<usize>(), 0u8..8).prop_map(|(i, k)| Op::Batch(i, k)),
+        1 => (0u8..4, 1u16..3000, any::<bool>()).prop_map(|(u, ms, bg)| Op::Poll(u, ms, bg)),
+        1 => any::<usize>().prop_map(Op::StopPoll),
+        1 => any::<bool>().prop_map(Op::Visible),
+        1 => any::<bool>().prop_map(Op::Online),
     ]
 }
 
@@ -308,8 +317,9 @@ proptest! {
     #[test]
     fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>()) {
         let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new("http://h.test/batch".into()) });
-        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch });
+        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, ..Config::default() });
         let mut waiters: Vec<WaiterId> = Vec::new();
+        let mut pollers = Vec::new();
         for op in ops {
             match op {
                 Op::Get { url, user, fresh } => {
@@ -351,12 +361,30 @@ proptest! {
                         _ => { s.core.batch_failed(s.now, b, BatchFailure::Status { status: 500, body: String::new() }); s.drain(); }
                     }
                 }
+                Op::Poll(u, ms, bg) => {
+                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+                    pollers.push(s.core.poll_start(s.now, req, ms as u64, bg, true));
+                    s.drain();
+                }
+                Op::StopPoll(i) if !pollers.is_empty() => {
+                    let p = pollers.swap_remove(i % pollers.len());
+                    s.core.poll_stop(s.now, p);
+                    s.drain();
+                }
+                Op::Visible(v) => { s.core.set_visible(s.now, v); s.drain(); }
+                Op::Online(v) => { s.core.set_online(s.now, v); s.drain(); }
                 _ => {}
             }
             prop_assert!(s.core.stats().cache_entries <= 3);
             prop_assert_eq!(&s.double_settled, &Vec::<WaiterId>::new());
         }
-        // Let every deadline pass: whatever is still waiting must time out.
+        // Nobody polls any more; let every deadline pass: whatever is still
+        // waiting must time out.
+        for p in pollers {
+            s.core.poll_stop(s.now, p);
+            s.drain();
+        }
+        prop_assert_eq!(s.core.pending_polls(), (0, 0));
         s.advance(2000);
         for w in &waiters {
             prop_assert!(s.settled.contains_key(w), "waiter {:?} never settled", w);

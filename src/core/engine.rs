@@ -24,8 +24,11 @@ use super::error::FetchError;
 use super::key::{Credentials, Identity, Key};
 
 mod batching;
+mod polling;
 use batching::Batch;
 pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
+use polling::Group;
+pub use polling::{GroupId, PollConfig, PollerId};
 
 /// Identifies one caller's promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +49,10 @@ pub struct Config {
     pub timeout_ms: Option<u64>,
     /// Batching to a `/batch` endpoint; `None` sends every request alone.
     pub batch: Option<BatchConfig>,
+    /// Polling behaviour.
+    pub poll: PollConfig,
+    /// Seed of the jitter generator (the shell passes a random one).
+    pub seed: u64,
 }
 
 impl Default for Config {
@@ -55,6 +62,8 @@ impl Default for Config {
             default_ttl_ms: 2_000,
             timeout_ms: Some(30_000),
             batch: None,
+            poll: PollConfig::default(),
+            seed: 0x9E37_79B9_7F4A_7C15,
         }
     }
 }
@@ -150,6 +159,12 @@ pub enum Action<B> {
         /// The key.
         key: Key,
     },
+    /// This tab's poll of `key` brought new data from the network: share it
+    /// with other tabs.
+    Polled {
+        /// The key.
+        key: Key,
+    },
 }
 
 /// Counters since the client was made.
@@ -185,6 +200,8 @@ pub struct Stats {
     pub batch_protocol_errors: u64,
     /// Entries refreshed by a 304 without a body.
     pub revalidated: u64,
+    /// Poll ticks (each one a request, a join or a cache answer).
+    pub poll_ticks: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
@@ -209,6 +226,8 @@ enum Deadline {
     Flight(FlightId),
     /// A batch window closing.
     Window(BatchId),
+    /// A poll group's next tick.
+    Poll(GroupId),
 }
 
 #[derive(Debug)]
@@ -237,6 +256,13 @@ pub struct Core<B> {
     batches: HashMap<BatchId, Batch>,
     open_batches: HashMap<Identity, BatchId>,
     batch_unavailable: bool,
+    polls: HashMap<GroupId, Group>,
+    poll_by_key: HashMap<Key, GroupId>,
+    pollers: HashMap<PollerId, GroupId>,
+    poll_waiters: HashMap<WaiterId, GroupId>,
+    visible: bool,
+    online: bool,
+    rng: u64,
     watched: HashMap<Key, usize>,
     actions: VecDeque<Action<B>>,
     next_id: u64,
@@ -248,6 +274,7 @@ impl<B: Clone> Core<B> {
     pub fn new(config: Config) -> Self {
         Core {
             cache: Cache::new(config.max_entries),
+            rng: config.seed | 1,
             config,
             flights: HashMap::new(),
             by_key: HashMap::new(),
@@ -256,6 +283,12 @@ impl<B: Clone> Core<B> {
             batches: HashMap::new(),
             open_batches: HashMap::new(),
             batch_unavailable: false,
+            polls: HashMap::new(),
+            poll_by_key: HashMap::new(),
+            pollers: HashMap::new(),
+            poll_waiters: HashMap::new(),
+            visible: true,
+            online: true,
             watched: HashMap::new(),
             actions: VecDeque::new(),
             next_id: 0,
@@ -273,6 +306,12 @@ impl<B: Clone> Core<B> {
     pub fn get(&mut self, now: u64, req: GetRequest) -> WaiterId {
         self.stats.requested += 1;
         let waiter = WaiterId(self.bump());
+        self.start(now, waiter, req);
+        waiter
+    }
+
+    /// `get` for any waiter, the caller's or a poll tick's.
+    fn start(&mut self, now: u64, waiter: WaiterId, req: GetRequest) {
         let key = Key::get(&req.url, &req.identity);
         let ttl_ms = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
 
@@ -284,11 +323,8 @@ impl<B: Clone> Core<B> {
                 .and_then(|e| e.data.clone())
             {
                 self.stats.cache_hits += 1;
-                self.actions.push_back(Action::Resolve {
-                    waiters: vec![waiter],
-                    body,
-                });
-                return waiter;
+                self.resolve(now, vec![waiter], body, false);
+                return;
             }
         }
 
@@ -297,7 +333,7 @@ impl<B: Clone> Core<B> {
             let flight = self.flights.get_mut(&flight_id).expect("by_key is in sync");
             flight.waiters.push(waiter);
             self.waiters.insert(waiter, flight_id);
-            return waiter;
+            return;
         }
 
         let flight_id = FlightId(self.bump());
@@ -334,32 +370,21 @@ impl<B: Clone> Core<B> {
             self.send_alone(flight_id);
         }
         self.notify(&key);
-        waiter
     }
 
     /// The caller behind `waiter` aborted. It is rejected with
     /// [`FetchError::Abort`]; its network request is cancelled only when no
     /// other caller waits on it. Unknown or settled waiters are ignored.
     pub fn abort(&mut self, _now: u64, waiter: WaiterId) {
-        let Some(flight_id) = self.waiters.remove(&waiter) else {
+        if !self.waiters.contains_key(&waiter) {
             return;
-        };
+        }
         self.stats.aborted_calls += 1;
         self.actions.push_back(Action::Reject {
             waiters: vec![waiter],
             error: FetchError::Abort,
         });
-        let flight = self.flights.get_mut(&flight_id).expect("waiter's flight");
-        flight.waiters.retain(|w| *w != waiter);
-        if flight.waiters.is_empty() {
-            let route = flight.route;
-            let flight = self.remove_flight(flight_id);
-            if route == Route::Alone {
-                self.stats.cancelled_requests += 1;
-                self.actions.push_back(Action::Cancel { flight: flight_id });
-            }
-            self.notify(&flight.key);
-        }
+        self.release(waiter);
     }
 
     /// A network request finished. Results for flights that were cancelled
@@ -387,10 +412,8 @@ impl<B: Clone> Core<B> {
                         self.cache.expire(&flight.key);
                     }
                 }
-                self.actions.push_back(Action::Resolve {
-                    waiters: flight.waiters,
-                    body,
-                });
+                self.resolve(now, flight.waiters, body, true);
+                self.data_changed(now, &flight.key);
             }
             Outcome::Failed(error) => {
                 self.stats.errors += 1;
@@ -398,13 +421,65 @@ impl<B: Clone> Core<B> {
                     let evicted = self.cache.put_error(&flight.key, error.clone());
                     self.evicted(evicted);
                 }
-                self.actions.push_back(Action::Reject {
-                    waiters: flight.waiters,
-                    error,
-                });
+                self.reject(now, flight.waiters, error);
             }
         }
         self.notify(&flight.key);
+    }
+
+    /// Settle `waiters` with `body`: callers through an action, poll ticks
+    /// through their schedule.
+    fn resolve(&mut self, now: u64, mut waiters: Vec<WaiterId>, body: B, from_network: bool) {
+        for g in self.take_poll_waiters(&mut waiters) {
+            self.poll_result(now, g, Ok(()), from_network);
+        }
+        if !waiters.is_empty() {
+            self.actions.push_back(Action::Resolve { waiters, body });
+        }
+    }
+
+    /// Settle `waiters` with `error`.
+    fn reject(&mut self, now: u64, mut waiters: Vec<WaiterId>, error: FetchError) {
+        for g in self.take_poll_waiters(&mut waiters) {
+            self.poll_result(now, g, Err(&error), true);
+        }
+        if !waiters.is_empty() {
+            self.actions.push_back(Action::Reject { waiters, error });
+        }
+    }
+
+    fn take_poll_waiters(&mut self, waiters: &mut Vec<WaiterId>) -> Vec<GroupId> {
+        if self.poll_waiters.is_empty() {
+            return Vec::new();
+        }
+        let mut groups = Vec::new();
+        waiters.retain(|w| match self.poll_waiters.remove(w) {
+            Some(g) => {
+                groups.push(g);
+                false
+            }
+            None => true,
+        });
+        groups
+    }
+
+    /// Drop an internal waiter without settling anyone: its request is
+    /// cancelled when nobody else waits on it.
+    fn release(&mut self, waiter: WaiterId) {
+        let Some(flight_id) = self.waiters.remove(&waiter) else {
+            return;
+        };
+        let flight = self.flights.get_mut(&flight_id).expect("waiter's flight");
+        flight.waiters.retain(|w| *w != waiter);
+        if flight.waiters.is_empty() {
+            let route = flight.route;
+            let flight = self.remove_flight(flight_id);
+            if route == Route::Alone {
+                self.stats.cancelled_requests += 1;
+                self.actions.push_back(Action::Cancel { flight: flight_id });
+            }
+            self.notify(&flight.key);
+        }
     }
 
     /// Time has passed: time out every flight whose deadline is `<= now`.
@@ -416,6 +491,7 @@ impl<B: Clone> Core<B> {
             self.timers.remove(&(at, deadline));
             match deadline {
                 Deadline::Window(batch) => self.flush(batch),
+                Deadline::Poll(group) => self.tick(now, group),
                 Deadline::Flight(flight_id) => {
                     self.stats.timeouts += 1;
                     let alone = self.flights.get(&flight_id).map(|f| f.route) == Some(Route::Alone);

@@ -12,6 +12,8 @@ pub enum FetchError {
         status: u16,
         /// The body as text (the shell parses it as JSON when it can).
         body: String,
+        /// The `Retry-After` header as a delay in ms, if the server sent one.
+        retry_after: Option<u64>,
     },
     /// `fetch` itself failed: refused connection, DNS, CORS, reset.
     Network(String),

@@ -10,10 +10,11 @@ pub mod engine;
 pub mod error;
 pub mod json;
 pub mod key;
+pub mod retry;
 
 pub use engine::{
     origin, Action, BatchConfig, BatchFailure, BatchId, Config, Core, FetchSpec, FlightId,
-    GetRequest, Outcome, Stats, WaiterId,
+    GetRequest, GroupId, Outcome, PollConfig, PollerId, Stats, WaiterId,
 };
 pub use error::FetchError;
 pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

@@ -17,6 +17,7 @@ use web_sys::{AbortController, AbortSignal, RequestCredentials, RequestInit, Res
 
 use super::js::{self, fetch_error, invalid, make_error, message_of, now, ErrorInfo};
 use super::options::{self as opt, Checked};
+use crate::core::retry::parse_retry_after;
 use crate::core::{
     normalize_url, Action, BatchConfig, BatchFailure, BatchId, Config, Core, Credentials,
     FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, WaiterId,
@@ -691,7 +692,17 @@ async fn perform(promise: Promise) -> Outcome<JsValue> {
     };
     let status = response.status();
     if !response.ok() {
-        return Outcome::Failed(FetchError::Http { status, body: text });
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .ok()
+            .flatten()
+            .and_then(|v| parse_retry_after(&v, now()));
+        return Outcome::Failed(FetchError::Http {
+            status,
+            body: text,
+            retry_after,
+        });
     }
     let body = if text.trim().is_empty() {
         JsValue::NULL

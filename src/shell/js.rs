@@ -107,7 +107,7 @@ pub fn invalid(message: String) -> JsValue {
 pub fn fetch_error(url: &str, error: &FetchError) -> JsValue {
     let message = format!("calmfetch: GET {url} failed: {error}");
     let (status, body) = match error {
-        FetchError::Http { status, body } => (
+        FetchError::Http { status, body, .. } => (
             Some(*status),
             Some(js_sys::JSON::parse(body).unwrap_or_else(|_| JsValue::from_str(body))),
         ),

@@ -25,6 +25,9 @@ pub struct Sim {
     pub notified: Vec<Key>,
     pub batches: Vec<(BatchId, FetchSpec, String)>,
     pub cancelled_batches: Vec<BatchId>,
+    pub polled: Vec<Key>,
+    /// How many of `fetches` `run_until` has answered.
+    pub answered: usize,
 }
 
 impl Sim {
@@ -39,6 +42,8 @@ impl Sim {
             notified: Vec::new(),
             batches: Vec::new(),
             cancelled_batches: Vec::new(),
+            polled: Vec::new(),
+            answered: 0,
         }
     }
 
@@ -75,6 +80,7 @@ impl Sim {
                 Action::Notify { key } => self.notified.push(key),
                 Action::SendBatch { batch, spec, body } => self.batches.push((batch, spec, body)),
                 Action::CancelBatch { batch } => self.cancelled_batches.push(batch),
+                Action::Polled { key } => self.polled.push(key),
             }
         }
     }
@@ -142,4 +148,39 @@ pub fn ids(body: &str) -> Vec<String> {
         .skip(1)
         .map(|s| s.split('"').next().unwrap_or("").to_string())
         .collect()
+}
+
+impl Sim {
+    /// Let simulated time run to `until`, answering every plain request at
+    /// once with `reply(url)` (Ok: a body; Err: an error).
+    pub fn run_until(
+        &mut self,
+        until: u64,
+        mut reply: impl FnMut(&str, u64) -> Result<u32, FetchError>,
+    ) {
+        loop {
+            while self.answered < self.fetches.len() {
+                let (f, spec) = self.fetches[self.answered].clone();
+                self.answered += 1;
+                match reply(&spec.url, self.now) {
+                    Ok(b) => self.answer(f, b),
+                    Err(e) => self.fail(f, e),
+                }
+            }
+            match self.core.poll_timeout() {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    self.core.handle_timeout(self.now);
+                    self.drain();
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+    }
+
+    /// How many plain requests went to `url`.
+    pub fn requests_to(&self, url: &str) -> usize {
+        self.fetches.iter().filter(|(_, s)| s.url == url).count()
+    }
 }

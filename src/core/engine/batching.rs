@@ -263,7 +263,11 @@ impl<B: Clone> Core<B> {
             return;
         }
         let error = match failure {
-            BatchFailure::Status { status, body } => FetchError::Http { status, body },
+            BatchFailure::Status { status, body } => FetchError::Http {
+                status,
+                body,
+                retry_after: None,
+            },
             BatchFailure::Network(why) => FetchError::Network(why),
         };
         for f in batch.flights {
@@ -409,6 +413,9 @@ impl<B: Clone> Core<B> {
             400..=599 => Outcome::Failed(FetchError::Http {
                 status: answer.status,
                 body: answer.body.map(unquote_text).unwrap_or_default(),
+                retry_after: answer
+                    .header("retry-after")
+                    .and_then(|v| crate::core::retry::parse_retry_after(v, now)),
             }),
             s => Outcome::Failed(FetchError::Batch(format!(
                 "unexpected status {s} for id {}",
