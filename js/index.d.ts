@@ -2,7 +2,7 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** Which class of failure a `CalmfetchError` is. */
-export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid'
+export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch'
 
 /** Every error calmfetch hands out is an instance of this class. */
 export declare class CalmfetchError extends Error {
@@ -82,8 +82,35 @@ export interface Stats {
   abortedCalls: number
   cancelledRequests: number
   evictions: number
+  batchesSent: number
+  batchedItems: number
+  batchFallbacks: number
+  batchIgnoredAnswers: number
+  batchProtocolErrors: number
+  revalidated: number
+  pollTicks: number
   cacheEntries: number
   inFlight: number
+}
+
+export interface PollOptions<T> extends KeyOptions {
+  /** How often to poll, in ms. Pollers of one key share one schedule at the smallest interval. */
+  intervalMs: number
+  /** Called with each new body. */
+  onData?: (data: T) => void
+  /** Called with each failed attempt's error. */
+  onError?: (error: CalmfetchError) => void
+  /** Keep polling while the page is hidden. Default false. */
+  inBackground?: boolean
+}
+
+export interface PollHandle {
+  /** Stop this poller. The last poller of a key clears its timer. */
+  stop(): void
+}
+
+export interface RefreshOptions extends KeyOptions {
+  signal?: AbortSignal
 }
 
 export interface Client {
@@ -93,6 +120,10 @@ export interface Client {
   subscribe<T = unknown>(url: string, listener: (snapshot: Snapshot<T>) => void, options?: KeyOptions): () => void
   /** The current snapshot of `url`'s entry, without fetching. */
   peek<T = unknown>(url: string, options?: KeyOptions): Snapshot<T>
+  /** Poll `url`: one timer and one request per key however many pollers, paused while hidden or offline, one poller across tabs. */
+  poll<T = unknown>(url: string, options: PollOptions<T>): PollHandle
+  /** Fetch `url` again now, unless it is in flight or was fetched in the last 250 ms. */
+  refresh<T = unknown>(url: string, options?: RefreshOptions): Promise<T>
   /** Mark `url` and everything under it stale. Returns how many entries and requests it touched. */
   invalidate(urlOrPrefix: string): number
   /** Forget every cached entry (call it on logout). */

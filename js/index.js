@@ -50,6 +50,43 @@ class Client {
   peek(url, options) {
     return this.#wasm.peek(url, options)
   }
+  poll(url, options) {
+    const { onData, onError, ...rest } = options ?? {}
+    for (const [name, fn] of [['onData', onData], ['onError', onError]]) {
+      if (fn !== undefined && typeof fn !== 'function') {
+        throw new CalmfetchError(`calmfetch: poll: option \`poll.${name}\` must be a function`, { kind: 'invalid' })
+      }
+    }
+    const keyOptions = { headers: rest.headers, partition: rest.partition }
+    const id = this.#wasm.poll(url, rest)
+    let lastData = undefined
+    let lastError = undefined
+    const deliver = (snapshot) => {
+      if (snapshot.data !== undefined && snapshot.data !== lastData && snapshot.error === undefined) {
+        lastData = snapshot.data
+        onData?.(snapshot.data)
+      } else if (snapshot.error !== undefined && snapshot.error !== lastError) {
+        lastError = snapshot.error
+        onError?.(snapshot.error)
+      }
+    }
+    const unsubscribe = this.subscribe(url, deliver, keyOptions)
+    let active = true
+    // Data already cached is delivered at once (after this call returns).
+    queueMicrotask(() => active && deliver(this.#wasm.peek(url, keyOptions)))
+    return {
+      stop: () => {
+        if (active) {
+          active = false
+          unsubscribe()
+          this.#wasm.pollStop(id)
+        }
+      },
+    }
+  }
+  refresh(url, options) {
+    return this.#wasm.refresh(url, options)
+  }
   invalidate(urlOrPrefix) {
     return this.#wasm.invalidate(urlOrPrefix)
   }

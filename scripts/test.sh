@@ -39,6 +39,9 @@ trap - EXIT
 step "the package installed into a fresh Vite + React app"
 node tests/install/run.mjs
 
+step "polling across tabs (several pages of one browser context)"
+node tests/tabs/run.mjs
+
 if [ -f tests/types/tsconfig.json ]; then
   step "type check of the public API"
   node_modules/.bin/tsc -p tests/types

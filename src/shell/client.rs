@@ -17,6 +17,7 @@ use web_sys::{AbortController, AbortSignal, RequestCredentials, RequestInit, Res
 
 use super::js::{self, fetch_error, invalid, make_error, message_of, now, ErrorInfo};
 use super::options::{self as opt, Checked};
+use super::poll::Tabs;
 use crate::core::retry::parse_retry_after;
 use crate::core::{
     normalize_url, Action, BatchConfig, BatchFailure, BatchId, Config, Core, Credentials,
@@ -53,8 +54,8 @@ struct Defaults {
     identity: Identity,
 }
 
-struct Inner {
-    core: RefCell<Core<JsValue>>,
+pub(super) struct Inner {
+    pub(super) core: RefCell<Core<JsValue>>,
     defaults: Defaults,
     pending: RefCell<HashMap<WaiterId, Pending>>,
     /// The `AbortController` of every request on the wire, by flight or
@@ -65,12 +66,13 @@ struct Inner {
     next_listener: Cell<u32>,
     timer: RefCell<Option<(u64, JsValue)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+    pub(super) tabs: RefCell<Tabs>,
 }
 
 /// The wasm side of a client; the package's `Client` class wraps it.
 #[wasm_bindgen]
 pub struct WasmClient {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
 impl std::fmt::Debug for WasmClient {
@@ -113,57 +115,10 @@ impl WasmClient {
 
     /// `client.get(url, options)`: a promise of the parsed JSON body.
     pub fn get(&self, url: JsValue, options: JsValue) -> Promise {
-        let req = match self.inner.request(&url, &options, GET_OPTIONS, "get") {
-            Ok(r) => r,
-            Err(m) => return Promise::reject(&invalid(format!("get: {m}"))),
-        };
-        let signal = js::get(&options, "signal");
-        let signal = if signal.is_undefined() {
-            None
-        } else {
-            match signal.dyn_into::<AbortSignal>() {
-                Ok(s) => Some(s),
-                Err(v) => {
-                    return Promise::reject(&invalid(format!(
-                        "get: option `get.signal` must be an AbortSignal, got {}",
-                        opt::describe(&v)
-                    )))
-                }
-            }
-        };
-        if let Some(s) = &signal {
-            if s.aborted() {
-                return Promise::reject(&abort_error(&req.url));
-            }
+        match self.inner.request(&url, &options, GET_OPTIONS, "get") {
+            Ok(req) => self.start_get(req, &options),
+            Err(m) => Promise::reject(&invalid(format!("get: {m}"))),
         }
-        let mut handles: Option<(Function, Function)> = None;
-        let promise = Promise::new(&mut |resolve, reject| handles = Some((resolve, reject)));
-        let (resolve, reject) = handles.expect("the executor runs at once");
-        let url = req.url.clone();
-        let waiter = self.inner.core.borrow_mut().get(now(), req);
-        let abort = signal.map(|signal| {
-            let weak = Rc::downgrade(&self.inner);
-            let listener = Closure::<dyn FnMut()>::new(move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.core.borrow_mut().abort(now(), waiter);
-                    inner.run();
-                }
-            });
-            let _ =
-                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-            (signal, listener)
-        });
-        self.inner.pending.borrow_mut().insert(
-            waiter,
-            Pending {
-                resolve,
-                reject,
-                url,
-                abort,
-            },
-        );
-        self.inner.run();
-        promise
     }
 
     /// Start listening to `url`'s entry; returns a listener id for
@@ -258,6 +213,7 @@ impl WasmClient {
             ("batchIgnoredAnswers", s.batch_ignored_answers),
             ("batchProtocolErrors", s.batch_protocol_errors),
             ("revalidated", s.revalidated),
+            ("pollTicks", s.poll_ticks),
             ("cacheEntries", s.cache_entries),
             ("inFlight", s.in_flight),
         ] {
@@ -268,6 +224,58 @@ impl WasmClient {
 }
 
 impl WasmClient {
+    /// Hand `req` to the core with a promise for the caller, wired to the
+    /// `signal` in `options` if there is one.
+    pub(super) fn start_get(&self, req: GetRequest, options: &JsValue) -> Promise {
+        let signal = js::get(options, "signal");
+        let signal = if signal.is_undefined() {
+            None
+        } else {
+            match signal.dyn_into::<AbortSignal>() {
+                Ok(s) => Some(s),
+                Err(v) => {
+                    return Promise::reject(&invalid(format!(
+                        "option `signal` must be an AbortSignal, got {}",
+                        opt::describe(&v)
+                    )))
+                }
+            }
+        };
+        if let Some(s) = &signal {
+            if s.aborted() {
+                return Promise::reject(&abort_error(&req.url));
+            }
+        }
+        let mut handles: Option<(Function, Function)> = None;
+        let promise = Promise::new(&mut |resolve, reject| handles = Some((resolve, reject)));
+        let (resolve, reject) = handles.expect("the executor runs at once");
+        let url = req.url.clone();
+        let waiter = self.inner.core.borrow_mut().get(now(), req);
+        let abort = signal.map(|signal| {
+            let weak = Rc::downgrade(&self.inner);
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.core.borrow_mut().abort(now(), waiter);
+                    inner.run();
+                }
+            });
+            let _ =
+                signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+            (signal, listener)
+        });
+        self.inner.pending.borrow_mut().insert(
+            waiter,
+            Pending {
+                resolve,
+                reject,
+                url,
+                abort,
+            },
+        );
+        self.inner.run();
+        promise
+    }
+
     fn build(options: &JsValue) -> Checked<WasmClient> {
         opt::only_known(options, CLIENT_OPTIONS, "createClient options")?;
         let cache = js::get(options, "cache");
@@ -310,6 +318,7 @@ impl WasmClient {
             next_listener: Cell::new(0),
             timer: RefCell::new(None),
             on_timer: RefCell::new(None),
+            tabs: RefCell::default(),
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
@@ -336,7 +345,7 @@ impl Inner {
     }
 
     /// The request a call describes, defaults merged in.
-    fn request(
+    pub(super) fn request(
         &self,
         url: &JsValue,
         options: &JsValue,
@@ -381,7 +390,7 @@ impl Inner {
     }
 
     /// Carry out every queued action, then re-arm the timer.
-    fn run(self: &Rc<Self>) {
+    pub(super) fn run(self: &Rc<Self>) {
         loop {
             // Take one action at a time so listeners may call back in.
             let action = self.core.borrow_mut().poll_action();
@@ -415,6 +424,7 @@ impl Inner {
                     }
                 }
                 Action::Notify { key } => self.notify(&key),
+                Action::Polled { key } => self.share_polled(&key),
             }
         }
         self.arm_timer();

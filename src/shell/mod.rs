@@ -4,5 +4,6 @@
 mod client;
 mod js;
 mod options;
+mod poll;
 
 pub use client::WasmClient;

@@ -15,6 +15,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod batch;
+mod poll;
 
 pub(crate) const SERVER: &str = match option_env!("CALMFETCH_TEST_SERVER") {
     Some(s) => s,

@@ -1,0 +1,119 @@
+// Several pages of one browser context act as tabs of one origin: one poller
+// across tabs (Web Locks + BroadcastChannel), hand-over when the leader closes
+// or is hidden, the hidden-page pause, and nothing left after stop().
+import { cpSync, mkdirSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startServer } from '../../www/server/server.mjs'
+import { assert, launchChromium, runner } from '../lib/browser.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const site = join(root, 'tests', '.out', 'tabs')
+rmSync(site, { recursive: true, force: true })
+mkdirSync(site, { recursive: true })
+cpSync(join(here, 'page.html'), join(site, 'index.html'))
+cpSync(process.env.CALMFETCH_PKG ?? join(root, 'pkg'), join(site, 'pkg'), { recursive: true })
+
+const server = await startServer({ port: 0, staticDir: site })
+const browser = await launchChromium()
+const t = runner()
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const count = async (tag) => (await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()).count
+
+async function tabs(n) {
+  const context = await browser.newContext()
+  const pages = []
+  for (let i = 0; i < n; i++) {
+    const page = await context.newPage()
+    await page.goto(server.url + '/')
+    await page.waitForFunction(() => window.ready === true)
+    pages.push(page)
+  }
+  return { context, pages }
+}
+
+const ticks = (pages) => Promise.all(pages.map((p) => p.evaluate(() => window.ticks())))
+const leaderOf = async (pages) => {
+  const before = await ticks(pages)
+  await sleep(700)
+  const after = await ticks(pages)
+  const active = pages.filter((_, i) => after[i] > before[i])
+  assert(active.length === 1, `exactly one tab polls; ticks went ${before} -> ${after}`)
+  return active[0]
+}
+
+try {
+  await t.check('three tabs polling one key make the requests of one', async () => {
+    const tag = `tabs-${Date.now()}`
+    const { context, pages } = await tabs(3)
+    for (const p of pages) await p.evaluate((u) => window.startPolling(u, 300), `/test/echo?tag=${tag}`)
+    await sleep(2000)
+    const n = await count(tag)
+    // About 2000/300 + 1 = 7 ticks for one poller; three independent tabs would make ~21.
+    assert(n >= 5 && n <= 9, `server saw ${n} requests`)
+    const received = await Promise.all(pages.map((p) => p.evaluate(() => window.received())))
+    assert(received.every((r) => r >= 4), `every tab got the data: ${received}`)
+    await context.close()
+  })
+
+  await t.check('when the leader tab closes, another takes over within one interval', async () => {
+    const tag = `handoff-${Date.now()}`
+    const { context, pages } = await tabs(3)
+    for (const p of pages) await p.evaluate((u) => window.startPolling(u, 300), `/test/echo?tag=${tag}`)
+    await sleep(600)
+    const leader = await leaderOf(pages)
+    await leader.close()
+    const rest = pages.filter((p) => p !== leader)
+    const before = await count(tag)
+    await sleep(450) // one interval (300 ms + 10% jitter) and some slack
+    assert((await count(tag)) > before, 'polling went on after the leader closed')
+    await leaderOf(rest)
+    await context.close()
+  })
+
+  await t.check('a hidden leader hands over to a visible tab', async () => {
+    const tag = `hidden-${Date.now()}`
+    const { context, pages } = await tabs(2)
+    for (const p of pages) await p.evaluate((u) => window.startPolling(u, 300), `/test/echo?tag=${tag}`)
+    await sleep(600)
+    const leader = await leaderOf(pages)
+    await leader.evaluate(() => window.setHidden(true))
+    const other = pages.find((p) => p !== leader)
+    const next = await leaderOf(pages)
+    assert(next === other, 'the visible tab polls now')
+    await context.close()
+  })
+
+  await t.check('a hidden page pauses polling and refreshes on return only if its data is old', async () => {
+    const tag = `pause-${Date.now()}`
+    const { context, pages: [page] } = await tabs(1)
+    await page.evaluate((u) => window.startPolling(u, 300), `/test/echo?tag=${tag}`)
+    await sleep(400)
+    await page.evaluate(() => window.setHidden(true))
+    const paused = await count(tag)
+    await sleep(1000)
+    assert((await count(tag)) === paused, `no requests while hidden (${paused} -> ${await count(tag)})`)
+    await page.evaluate(() => window.setHidden(false))
+    await sleep(100)
+    assert((await count(tag)) === paused + 1, 'old data: one request at once on becoming visible')
+    await context.close()
+  })
+
+  await t.check('after stop() nothing polls in any tab', async () => {
+    const tag = `stop-${Date.now()}`
+    const { context, pages } = await tabs(2)
+    for (const p of pages) await p.evaluate((u) => window.startPolling(u, 200), `/test/echo?tag=${tag}`)
+    await sleep(500)
+    for (const p of pages) await p.evaluate(() => window.stopPolling())
+    await sleep(100)
+    const n = await count(tag)
+    await sleep(800)
+    assert((await count(tag)) === n, 'no request after stop()')
+    await context.close()
+  })
+} finally {
+  await browser.close()
+  await server.close()
+}
+process.exit(t.report() ? 0 : 1)
