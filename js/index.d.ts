@@ -2,7 +2,7 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** Which class of failure a `CalmfetchError` is. */
-export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch'
+export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket'
 
 /** Every error calmfetch hands out is an instance of this class. */
 export declare class CalmfetchError extends Error {
@@ -28,6 +28,47 @@ export interface CacheOptions {
   maxEntries?: number
 }
 
+export interface BatchOptions {
+  /** Where batches go. Default `'/batch'`; must be same-origin unless `crossOrigin`. */
+  endpoint?: string
+  /** How long the first queued request waits for company, in ms. Default 10. */
+  windowMs?: number
+  /** Items per batch before it leaves at once. Default 50. */
+  maxSize?: number
+  /** Request body bytes before it leaves at once. Default 32768. */
+  maxBytes?: number
+  /** Ask for NDJSON so each caller settles as its own answer arrives. Default false. */
+  stream?: boolean
+  /** Allow an endpoint on another origin. Default false. */
+  crossOrigin?: boolean
+}
+
+/** A socket the app already has, plugged in as calmfetch's transport. */
+export interface SocketAdapter {
+  /** Open the connection; call `open()`, `close()` and `message(text)` as things happen. */
+  connect(handlers: { open(): void; close(): void; message(text: string): void }): void
+  /** Send one protocol message (a JSON string). */
+  send(text: string): void
+  /** Close the connection: calmfetch no longer needs it. */
+  close?(): void
+}
+
+export interface SocketOptions {
+  /** `ws:`/`wss:` URL, or `http(s):` / relative (converted). Either this or `adapter`. */
+  url?: string
+  adapter?: SocketAdapter
+  /** Fall back to the cache and HTTP if not open within this many ms. Default 5000. */
+  connectTimeoutMs?: number
+  /** Reconnect with full jitter in windows from `minMs` doubling up to `maxMs`. Default 1000 / 30000. */
+  reconnect?: { minMs?: number; maxMs?: number }
+  /** How long a subscription outlives its last listener, in ms. Default 1000. */
+  lingerMs?: number
+  /** After (re)subscribing, keys the socket has not refreshed within this many ms are fetched over HTTP together. Default 1500. */
+  resyncMs?: number
+  /** Malformed messages and transport failures (kind `'socket'`). Default: console.warn. */
+  onError?: (error: CalmfetchError) => void
+}
+
 export interface ClientOptions {
   /** Relative URLs resolve against this. Default: the page's location. */
   baseUrl?: string
@@ -40,6 +81,10 @@ export interface ClientOptions {
   credentials?: RequestCredentials
   /** Who the requests belong to (for example a user id), part of the cache key. */
   partition?: string
+  /** Send GETs made close together as one `POST /batch`. */
+  batch?: boolean | BatchOptions
+  /** Prefer a realtime socket for keys that have subscribers. */
+  socket?: SocketOptions
 }
 
 /** Options that pick a cache entry: they change the key. */
@@ -89,6 +134,15 @@ export interface Stats {
   batchProtocolErrors: number
   revalidated: number
   pollTicks: number
+  socketMessages: number
+  socketMalformed: number
+  socketSubscribes: number
+  socketDrops: number
+  socketReconnects: number
+  socketTimeouts: number
+  /** `'none'` without a socket option. */
+  socketState: 'none' | 'idle' | 'connecting' | 'connecting-fallback' | 'open' | 'reconnecting'
+  socketSubscriptions: number
   cacheEntries: number
   inFlight: number
 }
@@ -116,7 +170,7 @@ export interface RefreshOptions extends KeyOptions {
 export interface Client {
   /** GET `url` and resolve with its parsed JSON body. */
   get<T = unknown>(url: string, options?: GetOptions): Promise<T>
-  /** Hear every change of `url`'s entry. Returns the function that stops it. */
+  /** Hear every change of `url`'s entry; with a socket, the key is kept live. Returns the function that stops it. */
   subscribe<T = unknown>(url: string, listener: (snapshot: Snapshot<T>) => void, options?: KeyOptions): () => void
   /** The current snapshot of `url`'s entry, without fetching. */
   peek<T = unknown>(url: string, options?: KeyOptions): Snapshot<T>

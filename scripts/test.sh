@@ -27,13 +27,22 @@ step "reference server self-test"
 node --test www/server/selftest.mjs
 
 step "shell tests in headless Chromium against the reference server"
-port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+port=$(free_port)
+slow_port=$(free_port)
+while [ "$slow_port" = "$port" ]; do slow_port=$(free_port); done
 node www/server/cli.mjs --port "$port" --quiet &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null && break; sleep 0.1; done
-CALMFETCH_TEST_SERVER="http://127.0.0.1:$port" wasm-pack test --headless --chrome -- --test web
-kill $server_pid 2>/dev/null || true
+# A second server whose WebSocket handshake takes 6 s (the incident).
+node www/server/cli.mjs --port "$slow_port" --socket-delay-ms 6000 --quiet &
+slow_pid=$!
+trap 'kill $server_pid $slow_pid 2>/dev/null || true' EXIT
+for p in "$port" "$slow_port"; do
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$p/__stats" >/dev/null && break; sleep 0.1; done
+done
+CALMFETCH_TEST_SERVER="http://127.0.0.1:$port" CALMFETCH_SLOW_SERVER="http://127.0.0.1:$slow_port" \
+  WASM_BINDGEN_TEST_TIMEOUT=300 wasm-pack test --headless --chrome -- --test web
+kill $server_pid $slow_pid 2>/dev/null || true
 trap - EXIT
 
 step "the package installed into a fresh Vite + React app"

@@ -4,7 +4,8 @@
 mod common;
 
 use calmfetch::core::{
-    BatchConfig, BatchFailure, Config, FetchError, GetRequest, Identity, Key, Outcome, WaiterId,
+    BatchConfig, BatchFailure, Config, FetchError, GetRequest, Identity, Key, Outcome,
+    SocketConfig, WaiterId,
 };
 use common::{ids, Sim};
 use proptest::prelude::*;
@@ -291,6 +292,10 @@ enum Op {
     StopPoll(usize),
     Visible(bool),
     Online(bool),
+    Live(u8, bool),
+    SocketOpen,
+    SocketClose,
+    SocketMessage(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -307,6 +312,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::StopPoll),
         1 => any::<bool>().prop_map(Op::Visible),
         1 => any::<bool>().prop_map(Op::Online),
+        2 => (0u8..4, any::<bool>()).prop_map(|(u, add)| Op::Live(u, add)),
+        1 => Just(Op::SocketOpen),
+        1 => Just(Op::SocketClose),
+        2 => (0u8..4, 0u8..3).prop_map(|(u, k)| Op::SocketMessage(u, k)),
     ]
 }
 
@@ -315,9 +324,11 @@ proptest! {
     /// Random interleavings of start / join / abort / success / failure /
     /// timeout settle every waiter exactly once and leave nothing behind.
     #[test]
-    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>()) {
+    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>(), socket in any::<bool>()) {
         let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new("http://h.test/batch".into()) });
-        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, ..Config::default() });
+        let socket = socket.then(SocketConfig::default);
+        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, socket, ..Config::default() });
+        let mut lives: Vec<u8> = Vec::new();
         let mut waiters: Vec<WaiterId> = Vec::new();
         let mut pollers = Vec::new();
         for op in ops {
@@ -373,6 +384,30 @@ proptest! {
                 }
                 Op::Visible(v) => { s.core.set_visible(s.now, v); s.drain(); }
                 Op::Online(v) => { s.core.set_online(s.now, v); s.drain(); }
+                Op::Live(u, true) => {
+                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+                    if s.core.live_add(s.now, req) { lives.push(u); }
+                    s.drain();
+                }
+                Op::Live(u, false) => {
+                    if let Some(i) = lives.iter().position(|x| *x == u) {
+                        lives.swap_remove(i);
+                        let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+                        s.core.live_remove(s.now, &req);
+                        s.drain();
+                    }
+                }
+                Op::SocketOpen => { s.core.socket_opened(s.now); s.drain(); }
+                Op::SocketClose => { s.core.socket_closed(s.now); s.drain(); }
+                Op::SocketMessage(u, kind) => {
+                    let text = match kind {
+                        0 => format!(r#"{{"type":"data","key":"/{u}","body":{u}}}"#),
+                        1 => format!(r#"{{"type":"error","key":"/{u}","message":"x"}}"#),
+                        _ => "garbage".to_string(),
+                    };
+                    s.core.socket_message(s.now, &text, &mut common::parse_u32);
+                    s.drain();
+                }
                 _ => {}
             }
             prop_assert!(s.core.stats().cache_entries <= 3);
@@ -385,6 +420,12 @@ proptest! {
             s.drain();
         }
         prop_assert_eq!(s.core.pending_polls(), (0, 0));
+        for u in lives {
+            let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+            s.core.live_remove(s.now, &req);
+            s.drain();
+        }
+        s.advance(2000);
         s.advance(2000);
         for w in &waiters {
             prop_assert!(s.settled.contains_key(w), "waiter {:?} never settled", w);
@@ -393,6 +434,8 @@ proptest! {
         prop_assert_eq!(s.core.pending_waiters(), 0);
         prop_assert_eq!(s.core.pending_timers(), 0);
         prop_assert_eq!(s.core.pending_batches(), 0);
+        prop_assert_eq!(s.core.pending_detached(), 0);
+        prop_assert_eq!(s.core.socket_subscriptions(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);
     }
 }

@@ -25,10 +25,13 @@ use super::key::{Credentials, Identity, Key};
 
 mod batching;
 mod polling;
+mod socket;
 use batching::Batch;
 pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
 use polling::Group;
 pub use polling::{GroupId, PollConfig, PollerId};
+use socket::Socket;
+pub use socket::{SocketConfig, SocketState, SocketTimer};
 
 /// Identifies one caller's promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +56,8 @@ pub struct Config {
     pub poll: PollConfig,
     /// Seed of the jitter generator (the shell passes a random one).
     pub seed: u64,
+    /// The realtime socket; `None` serves everything over HTTP.
+    pub socket: Option<SocketConfig>,
 }
 
 impl Default for Config {
@@ -64,6 +69,7 @@ impl Default for Config {
             batch: None,
             poll: PollConfig::default(),
             seed: 0x9E37_79B9_7F4A_7C15,
+            socket: None,
         }
     }
 }
@@ -165,6 +171,20 @@ pub enum Action<B> {
         /// The key.
         key: Key,
     },
+    /// Open the socket; report with `socket_opened` / `socket_closed`.
+    SocketOpen,
+    /// Send this text on the open socket.
+    SocketSend {
+        /// The message.
+        text: String,
+    },
+    /// Close the socket: nobody listens any more.
+    SocketClose,
+    /// A socket message was malformed: tell the app's error callback.
+    SocketProblem {
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// Counters since the client was made.
@@ -202,6 +222,18 @@ pub struct Stats {
     pub revalidated: u64,
     /// Poll ticks (each one a request, a join or a cache answer).
     pub poll_ticks: u64,
+    /// Socket messages received.
+    pub socket_messages: u64,
+    /// Malformed socket messages (counted and reported, never fatal).
+    pub socket_malformed: u64,
+    /// Socket subscriptions sent (one per key per connection).
+    pub socket_subscribes: u64,
+    /// Times the socket closed or failed.
+    pub socket_drops: u64,
+    /// Reconnect attempts.
+    pub socket_reconnects: u64,
+    /// Times the socket was not open within the connect timeout.
+    pub socket_timeouts: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
@@ -228,6 +260,8 @@ enum Deadline {
     Window(BatchId),
     /// A poll group's next tick.
     Poll(GroupId),
+    /// A socket deadline.
+    Socket(SocketTimer),
 }
 
 #[derive(Debug)]
@@ -260,6 +294,9 @@ pub struct Core<B> {
     poll_by_key: HashMap<Key, GroupId>,
     pollers: HashMap<PollerId, GroupId>,
     poll_waiters: HashMap<WaiterId, GroupId>,
+    /// Internal requests whose result only feeds the cache.
+    detached: std::collections::HashSet<WaiterId>,
+    socket: Option<Socket>,
     visible: bool,
     online: bool,
     rng: u64,
@@ -274,7 +311,8 @@ impl<B: Clone> Core<B> {
     pub fn new(config: Config) -> Self {
         Core {
             cache: Cache::new(config.max_entries),
-            rng: config.seed | 1,
+            rng: splitmix64(config.seed) | 1,
+            socket: config.socket.clone().map(Socket::new),
             config,
             flights: HashMap::new(),
             by_key: HashMap::new(),
@@ -287,6 +325,7 @@ impl<B: Clone> Core<B> {
             poll_by_key: HashMap::new(),
             pollers: HashMap::new(),
             poll_waiters: HashMap::new(),
+            detached: Default::default(),
             visible: true,
             online: true,
             watched: HashMap::new(),
@@ -448,19 +487,38 @@ impl<B: Clone> Core<B> {
         }
     }
 
+    /// Take the internal waiters out of `waiters`: detached ones are
+    /// dropped, poll ticks are returned by group.
     fn take_poll_waiters(&mut self, waiters: &mut Vec<WaiterId>) -> Vec<GroupId> {
-        if self.poll_waiters.is_empty() {
+        if self.poll_waiters.is_empty() && self.detached.is_empty() {
             return Vec::new();
         }
         let mut groups = Vec::new();
-        waiters.retain(|w| match self.poll_waiters.remove(w) {
-            Some(g) => {
-                groups.push(g);
-                false
+        waiters.retain(|w| {
+            if self.detached.remove(w) {
+                return false;
             }
-            None => true,
+            match self.poll_waiters.remove(w) {
+                Some(g) => {
+                    groups.push(g);
+                    false
+                }
+                None => true,
+            }
         });
         groups
+    }
+
+    /// Fetch `req` for the cache alone: nobody waits on the result.
+    pub(super) fn fetch_detached(&mut self, now: u64, req: GetRequest) {
+        let waiter = WaiterId(self.bump());
+        self.detached.insert(waiter);
+        self.start(now, waiter, req);
+    }
+
+    /// Internal requests nobody waits on yet (for leak checks).
+    pub fn pending_detached(&self) -> usize {
+        self.detached.len()
     }
 
     /// Drop an internal waiter without settling anyone: its request is
@@ -492,6 +550,7 @@ impl<B: Clone> Core<B> {
             match deadline {
                 Deadline::Window(batch) => self.flush(batch),
                 Deadline::Poll(group) => self.tick(now, group),
+                Deadline::Socket(t) => self.socket_deadline(now, t),
                 Deadline::Flight(flight_id) => {
                     self.stats.timeouts += 1;
                     let alone = self.flights.get(&flight_id).map(|f| f.route) == Some(Route::Alone);
@@ -637,4 +696,13 @@ impl<B: Clone> Core<B> {
         self.next_id += 1;
         self.next_id
     }
+}
+
+/// Spread a seed's bits (splitmix64), so that nearby seeds such as 1, 2, 3
+/// do not give nearby first draws.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

@@ -11,10 +11,12 @@ pub mod error;
 pub mod json;
 pub mod key;
 pub mod retry;
+pub mod socket_msg;
 
 pub use engine::{
     origin, Action, BatchConfig, BatchFailure, BatchId, Config, Core, FetchSpec, FlightId,
-    GetRequest, GroupId, Outcome, PollConfig, PollerId, Stats, WaiterId,
+    GetRequest, GroupId, Outcome, PollConfig, PollerId, SocketConfig, SocketState, SocketTimer,
+    Stats, WaiterId,
 };
 pub use error::FetchError;
 pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

@@ -18,10 +18,11 @@ use web_sys::{AbortController, AbortSignal, RequestCredentials, RequestInit, Res
 use super::js::{self, fetch_error, invalid, make_error, message_of, now, ErrorInfo};
 use super::options::{self as opt, Checked};
 use super::poll::Tabs;
+use super::socket::{socket_config, SocketSlot};
 use crate::core::retry::parse_retry_after;
 use crate::core::{
     normalize_url, Action, BatchConfig, BatchFailure, BatchId, Config, Core, Credentials,
-    FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, WaiterId,
+    FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, SocketState, WaiterId,
 };
 
 /// A caller's promise, waiting for the core to settle it.
@@ -45,6 +46,8 @@ impl Pending {
 struct Listener {
     key: Key,
     callback: Function,
+    /// The request that keeps the key live on the socket, if any.
+    live: Option<GetRequest>,
 }
 
 /// The client-wide request defaults.
@@ -67,6 +70,7 @@ pub(super) struct Inner {
     timer: RefCell<Option<(u64, JsValue)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
     pub(super) tabs: RefCell<Tabs>,
+    pub(super) socket: SocketSlot,
 }
 
 /// The wasm side of a client; the package's `Client` class wraps it.
@@ -91,6 +95,7 @@ const CLIENT_OPTIONS: &[&str] = &[
     "headers",
     "credentials",
     "partition",
+    "socket",
 ];
 const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
 const BATCH_OPTIONS: &[&str] = &[
@@ -135,17 +140,27 @@ impl WasmClient {
                 opt::describe(&v)
             ))
         })?;
-        let key = self
+        let req = self
             .inner
-            .key(&url, &options)
+            .request(&url, &options, KEY_OPTIONS, "subscribe")
             .map_err(|m| invalid(format!("subscribe: {m}")))?;
+        let key = Key::get(&req.url, &req.identity);
         let id = self.inner.next_listener.get().wrapping_add(1);
         self.inner.next_listener.set(id);
-        self.inner.core.borrow_mut().watch(&key);
-        self.inner
-            .listeners
-            .borrow_mut()
-            .insert(id, Listener { key, callback });
+        let live = {
+            let mut core = self.inner.core.borrow_mut();
+            core.watch(&key);
+            core.live_add(now(), req.clone()).then_some(req)
+        };
+        self.inner.listeners.borrow_mut().insert(
+            id,
+            Listener {
+                key,
+                callback,
+                live,
+            },
+        );
+        self.inner.run();
         Ok(id)
     }
 
@@ -154,7 +169,14 @@ impl WasmClient {
         let Some(l) = self.inner.listeners.borrow_mut().remove(&id) else {
             return;
         };
-        self.inner.core.borrow_mut().unwatch(&l.key);
+        {
+            let mut core = self.inner.core.borrow_mut();
+            core.unwatch(&l.key);
+            if let Some(req) = &l.live {
+                core.live_remove(now(), req);
+            }
+        }
+        self.inner.run();
         let still_watched = self
             .inner
             .listeners
@@ -214,11 +236,32 @@ impl WasmClient {
             ("batchProtocolErrors", s.batch_protocol_errors),
             ("revalidated", s.revalidated),
             ("pollTicks", s.poll_ticks),
+            ("socketMessages", s.socket_messages),
+            ("socketMalformed", s.socket_malformed),
+            ("socketSubscribes", s.socket_subscribes),
+            ("socketDrops", s.socket_drops),
+            ("socketReconnects", s.socket_reconnects),
+            ("socketTimeouts", s.socket_timeouts),
             ("cacheEntries", s.cache_entries),
             ("inFlight", s.in_flight),
         ] {
             js::set(&o, name, v as f64);
         }
+        let core = self.inner.core.borrow();
+        let state = match core.socket_state() {
+            None => "none",
+            Some(SocketState::Idle) => "idle",
+            Some(SocketState::Connecting { fallen_back: false }) => "connecting",
+            Some(SocketState::Connecting { fallen_back: true }) => "connecting-fallback",
+            Some(SocketState::Open) => "open",
+            Some(SocketState::Waiting) => "reconnecting",
+        };
+        js::set(&o, "socketState", state);
+        js::set(
+            &o,
+            "socketSubscriptions",
+            core.socket_subscriptions() as f64,
+        );
         o.into()
     }
 }
@@ -298,6 +341,12 @@ impl WasmClient {
             None => page_url(),
         };
         config.batch = batch_config(&js::get(options, "batch"), base_url.as_deref())?;
+        let socket = socket_config(&js::get(options, "socket"), base_url.as_deref())?;
+        let socket = socket.map(|(cfg, shell)| {
+            config.socket = Some(cfg);
+            shell
+        });
+        config.seed = (js_sys::Math::random() * 9.0e15) as u64;
         let mut headers = opt::headers(options, "createClient")?;
         let identity = Identity {
             authorization: opt::take_authorization(&mut headers),
@@ -319,6 +368,7 @@ impl WasmClient {
             timer: RefCell::new(None),
             on_timer: RefCell::new(None),
             tabs: RefCell::default(),
+            socket: RefCell::new(socket),
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
@@ -425,6 +475,10 @@ impl Inner {
                 }
                 Action::Notify { key } => self.notify(&key),
                 Action::Polled { key } => self.share_polled(&key),
+                Action::SocketOpen => self.socket_open(),
+                Action::SocketSend { text } => self.socket_send(&text),
+                Action::SocketClose => self.socket_close(),
+                Action::SocketProblem { message } => self.socket_problem(&message),
             }
         }
         self.arm_timer();

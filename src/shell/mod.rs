@@ -5,5 +5,6 @@ mod client;
 mod js;
 mod options;
 mod poll;
+mod socket;
 
 pub use client::WasmClient;

@@ -26,6 +26,8 @@ pub struct Sim {
     pub batches: Vec<(BatchId, FetchSpec, String)>,
     pub cancelled_batches: Vec<BatchId>,
     pub polled: Vec<Key>,
+    /// Socket actions: "open", "close", sent texts, "problem: ...".
+    pub socket: Vec<String>,
     /// How many of `fetches` `run_until` has answered.
     pub answered: usize,
 }
@@ -43,6 +45,7 @@ impl Sim {
             batches: Vec::new(),
             cancelled_batches: Vec::new(),
             polled: Vec::new(),
+            socket: Vec::new(),
             answered: 0,
         }
     }
@@ -81,6 +84,12 @@ impl Sim {
                 Action::SendBatch { batch, spec, body } => self.batches.push((batch, spec, body)),
                 Action::CancelBatch { batch } => self.cancelled_batches.push(batch),
                 Action::Polled { key } => self.polled.push(key),
+                Action::SocketOpen => self.socket.push("open".into()),
+                Action::SocketSend { text } => self.socket.push(text),
+                Action::SocketClose => self.socket.push("close".into()),
+                Action::SocketProblem { message } => {
+                    self.socket.push(format!("problem: {message}"))
+                }
             }
         }
     }

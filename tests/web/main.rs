@@ -16,6 +16,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod batch;
 mod poll;
+mod socket;
 
 pub(crate) const SERVER: &str = match option_env!("CALMFETCH_TEST_SERVER") {
     Some(s) => s,
@@ -388,4 +389,29 @@ async fn subscribers_see_errors_and_listener_errors_are_contained() {
     let snap = c.peek(url.clone(), JsValue::UNDEFINED).unwrap();
     assert_eq!(kind(&prop(&snap, "error")), "http");
     assert!(prop(&snap, "data").is_undefined());
+}
+
+/// The reference server's own counters (`GET /__stats`) of `server`.
+pub(crate) async fn server_stats(server: &str) -> JsValue {
+    let url = format!("{server}/__stats");
+    let resp: web_sys::Response = JsFuture::from(web_sys::window().unwrap().fetch_with_str(&url))
+        .await
+        .unwrap()
+        .unchecked_into();
+    JsFuture::from(resp.json().unwrap()).await.unwrap()
+}
+
+/// POST to a control route of `server`.
+pub(crate) async fn control(server: &str, path: &str, body: &str) {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let url = format!("{server}{path}");
+    JsFuture::from(
+        web_sys::window()
+            .unwrap()
+            .fetch_with_str_and_init(&url, &init),
+    )
+    .await
+    .unwrap();
 }

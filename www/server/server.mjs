@@ -244,6 +244,8 @@ export async function startServer(opts = {}) {
       }
       case 'POST /__socket/drop':
         return sendJson(res, 200, { dropped: hub.dropAll() });
+      case 'POST /__socket/send':
+        return sendJson(res, 200, { sent: hub.sendRaw(await readBody(req)) });
       default:
         throw new HttpError(404, `no control route ${route}`);
     }

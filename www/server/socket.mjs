@@ -155,6 +155,15 @@ export function createSocketHub(state, routes) {
     return n;
   }
 
+  /** Send `text` as is to every open socket (tests: malformed messages); returns how many. */
+  function sendRaw(text) {
+    for (const ws of clients.keys()) {
+      ws.send(text);
+      socketStats().messagesOut++;
+    }
+    return clients.size;
+  }
+
   /** Terminate everything (server shutdown). */
   function close() {
     for (const [socket, timer] of pending) {
@@ -171,5 +180,5 @@ export function createSocketHub(state, routes) {
 
   const gauges = () => ({ openSockets: clients.size, subscriptions });
 
-  return { handleUpgrade, notify, dropAll, close, gauges };
+  return { handleUpgrade, notify, dropAll, sendRaw, close, gauges };
 }

@@ -331,16 +331,21 @@ impl<B: Clone> Core<B> {
         self.start(now, waiter, req);
     }
 
-    /// A jitter factor in `[1 - jitter, 1 + jitter]` from a xorshift PRNG.
+    /// A jitter factor in `[1 - jitter, 1 + jitter]`.
     fn next_jitter(&mut self) -> f64 {
+        let unit = self.next_unit();
+        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        1.0 - j + 2.0 * j * unit
+    }
+
+    /// A number in `[0, 1)` from a xorshift PRNG seeded by the shell.
+    pub(super) fn next_unit(&mut self) -> f64 {
         let mut x = self.rng;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.rng = x;
-        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
-        let j = self.config.poll.jitter.clamp(0.0, 1.0);
-        1.0 - j + 2.0 * j * unit
+        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -1,0 +1,281 @@
+//! The realtime socket in the browser: a `WebSocket` of calmfetch's own, or
+//! an adapter over a socket the app already has.
+//!
+//! An adapter is a plain object:
+//! `{ connect({ open, close, message }), send(text), close() }`. calmfetch
+//! calls `connect` with three callbacks and expects `open()` when the
+//! connection is up, `close()` when it is gone, and `message(text)` for each
+//! server message. `send` and `close` are called by calmfetch.
+//!
+//! Events of a socket that calmfetch has already given up on are ignored
+//! (each connection has a generation number).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, WebSocket};
+
+use super::client::Inner;
+use super::js::{self, make_error, now, ErrorInfo};
+use super::options::{self as opt, Checked};
+use crate::core::SocketConfig;
+
+const SOCKET_OPTIONS: &[&str] = &[
+    "url",
+    "adapter",
+    "connectTimeoutMs",
+    "reconnect",
+    "lingerMs",
+    "resyncMs",
+    "onError",
+];
+const RECONNECT_OPTIONS: &[&str] = &["minMs", "maxMs"];
+
+/// How to reach the server.
+enum Transport {
+    Url(String),
+    Adapter(JsValue),
+}
+
+/// The shell's half of the socket.
+pub(super) struct SocketShell {
+    transport: Transport,
+    on_error: Option<Function>,
+    ws: Option<WebSocket>,
+    generation: Rc<Cell<u32>>,
+    /// Callbacks of the current connection, kept alive while it lives.
+    callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+/// Read the `socket` option. `base` resolves a relative `url`.
+pub(super) fn socket_config(
+    v: &JsValue,
+    base: Option<&str>,
+) -> Checked<Option<(SocketConfig, SocketShell)>> {
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    opt::only_known(v, SOCKET_OPTIONS, "`socket`")?;
+    let adapter = js::get(v, "adapter");
+    let transport = if !adapter.is_undefined() {
+        for m in ["connect", "send"] {
+            if !js::get(&adapter, m).is_function() {
+                return Err(format!("option `socket.adapter` needs a `{m}` method"));
+            }
+        }
+        Transport::Adapter(adapter)
+    } else {
+        let url = opt::string(v, "url", "socket")?
+            .ok_or("option `socket` needs a `url` or an `adapter`")?;
+        Transport::Url(ws_url(&url, base)?)
+    };
+    let mut cfg = SocketConfig::default();
+    if let Some(ms) = opt::whole(v, "connectTimeoutMs", "socket", 0)? {
+        cfg.connect_timeout_ms = ms;
+    }
+    if let Some(ms) = opt::whole(v, "lingerMs", "socket", 0)? {
+        cfg.linger_ms = ms;
+    }
+    if let Some(ms) = opt::whole(v, "resyncMs", "socket", 0)? {
+        cfg.resync_ms = ms;
+    }
+    let reconnect = js::get(v, "reconnect");
+    opt::only_known(&reconnect, RECONNECT_OPTIONS, "`socket.reconnect`")?;
+    if let Some(ms) = opt::whole(&reconnect, "minMs", "socket.reconnect", 1)? {
+        cfg.reconnect_min_ms = ms;
+    }
+    if let Some(ms) = opt::whole(&reconnect, "maxMs", "socket.reconnect", 1)? {
+        cfg.reconnect_max_ms = ms;
+    }
+    if cfg.reconnect_max_ms < cfg.reconnect_min_ms {
+        return Err("option `socket.reconnect.maxMs` must not be below `minMs`".into());
+    }
+    let on_error = js::get(v, "onError");
+    let on_error = if on_error.is_undefined() {
+        None
+    } else {
+        Some(on_error.dyn_into::<Function>().map_err(|v| {
+            format!(
+                "option `socket.onError` must be a function, got {}",
+                opt::describe(&v)
+            )
+        })?)
+    };
+    Ok(Some((
+        cfg,
+        SocketShell {
+            transport,
+            on_error,
+            ws: None,
+            generation: Rc::new(Cell::new(0)),
+            callbacks: Vec::new(),
+        },
+    )))
+}
+
+/// `ws:`/`wss:` URL from a `ws:`, `http:` or relative one.
+fn ws_url(url: &str, base: Option<&str>) -> Checked<String> {
+    let parsed = match base {
+        Some(b) => web_sys::Url::new_with_base(url, b),
+        None => web_sys::Url::new(url),
+    }
+    .map_err(|_| format!("option `socket.url`: `{url}` is not a valid URL"))?;
+    match parsed.protocol().as_str() {
+        "ws:" | "wss:" => {}
+        "http:" => parsed.set_protocol("ws:"),
+        "https:" => parsed.set_protocol("wss:"),
+        p => return Err(format!("option `socket.url`: `{url}` has the scheme `{p}`")),
+    }
+    Ok(parsed.href())
+}
+
+impl Inner {
+    /// Open a connection (the core's `SocketOpen`).
+    pub(super) fn socket_open(self: &Rc<Self>) {
+        let mut guard = self.socket.borrow_mut();
+        let Some(sock) = guard.as_mut() else { return };
+        close_current(sock);
+        let generation = sock.generation.get().wrapping_add(1);
+        sock.generation.set(generation);
+        let current = sock.generation.clone();
+        let make = |inner: &Rc<Inner>, f: fn(&Rc<Inner>, JsValue)| {
+            let weak = Rc::downgrade(inner);
+            let current = current.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+                if current.get() != generation {
+                    return; // an old connection
+                }
+                if let Some(inner) = weak.upgrade() {
+                    f(&inner, e);
+                    inner.run();
+                }
+            })
+        };
+        let on_open = make(self, |inner, _| {
+            inner.core.borrow_mut().socket_opened(now())
+        });
+        let on_close = make(self, |inner, _| {
+            inner.core.borrow_mut().socket_closed(now())
+        });
+        let on_message = make(self, |inner, e| {
+            // A WebSocket hands a MessageEvent; an adapter hands the text.
+            let data = match e.dyn_ref::<MessageEvent>() {
+                Some(m) => m.data(),
+                None => e,
+            };
+            let text = data.as_string();
+            let mut core = inner.core.borrow_mut();
+            match text {
+                Some(t) => core.socket_message(now(), &t, &mut |raw| {
+                    js_sys::JSON::parse(raw).map_err(|e| js::message_of(&e))
+                }),
+                None => core.socket_message(now(), "<binary frame>", &mut |_| Err(String::new())),
+            }
+        });
+        let result = match &sock.transport {
+            Transport::Url(url) => match WebSocket::new(url) {
+                Ok(ws) => {
+                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                    sock.ws = Some(ws);
+                    Ok(())
+                }
+                Err(e) => Err(js::message_of(&e)),
+            },
+            Transport::Adapter(adapter) => {
+                let handlers = Object::new();
+                js::set(&handlers, "open", on_open.as_ref().clone());
+                js::set(&handlers, "close", on_close.as_ref().clone());
+                js::set(&handlers, "message", on_message.as_ref().clone());
+                call(adapter, "connect", &handlers.into())
+            }
+        };
+        sock.callbacks = vec![on_open, on_close, on_message];
+        drop(guard);
+        if let Err(why) = result {
+            self.socket_problem(&format!("the socket could not be opened: {why}"));
+            self.core.borrow_mut().socket_closed(now());
+        }
+    }
+
+    /// Send a message (the core's `SocketSend`).
+    pub(super) fn socket_send(&self, text: &str) {
+        let guard = self.socket.borrow();
+        let Some(sock) = guard.as_ref() else { return };
+        let result = match (&sock.transport, &sock.ws) {
+            (Transport::Url(_), Some(ws)) => ws.send_with_str(text).map_err(|e| js::message_of(&e)),
+            (Transport::Url(_), None) => Ok(()),
+            (Transport::Adapter(a), _) => call(a, "send", &JsValue::from_str(text)),
+        };
+        drop(guard);
+        if let Err(why) = result {
+            self.socket_problem(&format!("a socket message could not be sent: {why}"));
+        }
+    }
+
+    /// Close for good (the core's `SocketClose`): nobody listens.
+    pub(super) fn socket_close(&self) {
+        if let Some(sock) = self.socket.borrow_mut().as_mut() {
+            close_current(sock);
+        }
+    }
+
+    /// Tell the app's `socket.onError` (or the console).
+    pub(super) fn socket_problem(&self, message: &str) {
+        let e = make_error(
+            &format!("calmfetch: {message}"),
+            ErrorInfo {
+                kind: "socket",
+                ..Default::default()
+            },
+        );
+        let handler = self
+            .socket
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.on_error.clone());
+        match handler {
+            Some(f) => {
+                if let Err(thrown) = f.call1(&JsValue::NULL, &e) {
+                    web_sys::console::error_2(&"calmfetch: socket.onError threw".into(), &thrown);
+                }
+            }
+            None => web_sys::console::warn_1(&e),
+        }
+    }
+}
+
+/// Forget the current connection: its late events are ignored from now on.
+fn close_current(sock: &mut SocketShell) {
+    sock.generation.set(sock.generation.get().wrapping_add(1));
+    match &sock.transport {
+        Transport::Url(_) => {
+            if let Some(ws) = sock.ws.take() {
+                ws.set_onopen(None);
+                ws.set_onclose(None);
+                ws.set_onmessage(None);
+                let _ = ws.close();
+            }
+        }
+        Transport::Adapter(a) => {
+            if !sock.callbacks.is_empty() && js::get(a, "close").is_function() {
+                let _ = call(a, "close", &JsValue::UNDEFINED);
+            }
+        }
+    }
+    sock.callbacks.clear();
+}
+
+fn call(obj: &JsValue, method: &str, arg: &JsValue) -> Result<(), String> {
+    let f: Function = js::get(obj, method)
+        .dyn_into()
+        .map_err(|_| format!("the adapter has no `{method}` method"))?;
+    f.call1(obj, arg).map(drop).map_err(|e| js::message_of(&e))
+}
+
+/// Keeps `RefCell` in scope for the field type in `client.rs`.
+pub(super) type SocketSlot = RefCell<Option<SocketShell>>;

@@ -1,0 +1,303 @@
+//! Native tests of the socket state machine and its HTTP fallback.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use calmfetch::core::{
+    BatchConfig, Config, FetchError, GetRequest, Identity, Key, PollConfig, SocketConfig,
+    SocketState,
+};
+use common::{ids, parse_u32, Sim};
+
+const O: &str = "http://h.test";
+
+fn sim(batch: bool) -> Sim {
+    Sim::new(Config {
+        socket: Some(SocketConfig::default()),
+        batch: batch.then(|| BatchConfig::new(format!("{O}/batch"))),
+        poll: PollConfig {
+            jitter: 0.0,
+            ..PollConfig::default()
+        },
+        ..Config::default()
+    })
+}
+
+fn req(p: &str) -> GetRequest {
+    GetRequest {
+        url: format!("{O}{p}"),
+        ..Default::default()
+    }
+}
+
+fn key(p: &str) -> Key {
+    Key::get(&format!("{O}{p}"), &Identity::default())
+}
+
+fn live(s: &mut Sim, p: &str) {
+    assert!(s.core.live_add(s.now, req(p)));
+    s.drain();
+}
+
+fn push(s: &mut Sim, p: &str, body: u32) {
+    s.core.socket_message(
+        s.now,
+        &format!(r#"{{"type":"data","key":"{p}","body":{body}}}"#),
+        &mut parse_u32,
+    );
+    s.drain();
+}
+
+fn subscribes(s: &Sim) -> usize {
+    s.socket
+        .iter()
+        .filter(|m| m.contains("\"subscribe\""))
+        .count()
+}
+
+#[test]
+fn fifty_listeners_of_one_key_make_one_subscription() {
+    let mut s = sim(false);
+    for _ in 0..50 {
+        live(&mut s, "/api/games/1");
+    }
+    assert_eq!(s.socket, vec!["open"]);
+    s.core.socket_opened(s.now);
+    s.drain();
+    assert_eq!(subscribes(&s), 1);
+    assert_eq!(s.socket[1], r#"{"type":"subscribe","key":"/api/games/1"}"#);
+    push(&mut s, "/api/games/1", 7);
+    assert_eq!(s.core.entry(&key("/api/games/1")).unwrap().data, Some(7));
+    assert!(
+        s.fetches.is_empty() && s.batches.is_empty(),
+        "no HTTP at all"
+    );
+}
+
+#[test]
+fn a_slow_handshake_falls_back_to_one_batch_and_no_duplicate_fetch_after() {
+    let mut s = sim(true);
+    let keys = [
+        "/api/games/1",
+        "/api/games/1/odds",
+        "/api/user",
+        "/api/leaderboard",
+    ];
+    // One of them is cached already (stale is fine: it is shown at once).
+    s.core.external_data(0, &key("/api/user"), 1, None, 0);
+    s.now = 100_000;
+    for p in keys {
+        live(&mut s, p);
+    }
+    s.run_until(104_999, |_, _| Ok(1));
+    assert!(
+        s.batches.is_empty() && s.fetches.is_empty(),
+        "waiting for the socket"
+    );
+    s.run_until(105_020, |_, _| Ok(1));
+    assert_eq!(
+        s.batches.len(),
+        1,
+        "the keys with no data leave as one batch"
+    );
+    let (batch, body) = s.last_batch();
+    assert_eq!(ids(&body).len(), 3, "the cached key is not fetched: {body}");
+    let answer: Vec<String> = ids(&body)
+        .iter()
+        .map(|id| format!(r#"{{"id":"{id}","status":200,"body":2}}"#))
+        .collect();
+    s.batch_body(batch, &format!(r#"{{"responses":[{}]}}"#, answer.join(",")));
+    // The handshake completes at 6 s: subscriptions, pushes, no more HTTP.
+    s.now = 106_000;
+    s.core.socket_opened(s.now);
+    s.drain();
+    assert_eq!(subscribes(&s), 4, "one subscription per key");
+    for p in keys {
+        push(&mut s, p, 3);
+    }
+    s.run_until(120_000, |_, _| Ok(1));
+    assert_eq!(s.batches.len(), 1);
+    assert!(s.fetches.is_empty());
+    assert_eq!(s.core.socket_state(), Some(SocketState::Open));
+    assert_eq!(s.core.stats().socket_timeouts, 1);
+}
+
+#[test]
+fn a_drop_marks_data_stale_resumes_pollers_and_reconnects_with_one_resync_batch() {
+    let mut s = sim(true);
+    let poller = s
+        .core
+        .poll_start(0, req("/api/activity"), 5_000, false, true);
+    s.drain();
+    s.run_until(10, |_, _| Ok(1));
+    let polled_before = s.fetches.len();
+    for p in ["/api/activity", "/api/games/1", "/api/games/2"] {
+        live(&mut s, p);
+    }
+    s.core.socket_opened(s.now);
+    s.drain();
+    for p in ["/api/activity", "/api/games/1", "/api/games/2"] {
+        push(&mut s, p, 5);
+    }
+    s.run_until(60_000, |_, _| Ok(1));
+    assert_eq!(s.fetches.len(), polled_before, "a live key is not polled");
+    let k = key("/api/games/1");
+    s.core.watch(&k);
+    // The server goes away.
+    s.core.socket_closed(s.now);
+    s.drain();
+    assert!(
+        s.core.entry(&k).unwrap().is_stale(s.now),
+        "pushed data is marked stale"
+    );
+    assert_eq!(s.core.entry(&k).unwrap().data, Some(5), "but still shown");
+    assert!(s.notified.contains(&k));
+    s.run_until(61_001, |_, _| Ok(1));
+    assert!(s.fetches.len() > polled_before, "the poller resumed");
+    assert_eq!(
+        s.core.stats().socket_reconnects,
+        1,
+        "reconnected within the first window"
+    );
+    s.core.socket_opened(s.now);
+    s.drain();
+    assert_eq!(subscribes(&s), 6, "every key subscribed again");
+    // Only /api/games/2 is pushed again; the others are resynced together.
+    push(&mut s, "/api/games/2", 9);
+    let batches = s.batches.len();
+    s.run_until(s.now + 1_499, |_, _| Ok(1));
+    assert_eq!(
+        s.batches.len(),
+        batches,
+        "the socket has until then to push"
+    );
+    s.run_until(s.now + 11, |_, _| Ok(1)); // the resync, and its batch window
+    assert_eq!(s.batches.len(), batches + 1, "one resync batch");
+    let (_, body) = s.last_batch();
+    assert_eq!(ids(&body).len(), 2, "{body}");
+    assert!(!body.contains("games/2"), "{body}");
+    s.core.poll_stop(s.now, poller);
+}
+
+#[test]
+fn a_thousand_clients_reconnect_spread_over_the_window() {
+    let mut times = Vec::new();
+    for seed in 1..=1000u64 {
+        let mut s = Sim::new(Config {
+            seed,
+            socket: Some(SocketConfig::default()),
+            ..Config::default()
+        });
+        live(&mut s, "/api/games/1");
+        s.core.socket_opened(0);
+        s.drain();
+        s.core.socket_closed(0);
+        s.drain();
+        let opens = s.socket.iter().filter(|m| *m == "open").count();
+        s.run_until(1_000, |_, _| Ok(1));
+        let at = s.core.stats().socket_reconnects;
+        assert_eq!(at, 1, "seed {seed} reconnected within the 1 s window");
+        assert_eq!(s.socket.iter().filter(|m| *m == "open").count(), opens + 1);
+        // Find when: binary search is overkill; replay with a finer clock.
+        let mut t = Sim::new(Config {
+            seed,
+            socket: Some(SocketConfig::default()),
+            ..Config::default()
+        });
+        live(&mut t, "/api/games/1");
+        t.core.socket_opened(0);
+        t.core.socket_closed(0);
+        t.drain();
+        times.push(t.core.poll_timeout().unwrap());
+    }
+    let mut buckets = [0u32; 10];
+    for &at in &times {
+        buckets[(at.min(999) / 100) as usize] += 1;
+    }
+    assert!(
+        buckets.iter().all(|&b| (50..=150).contains(&b)),
+        "spread over 1 s: {buckets:?}"
+    );
+    // Repeated failures widen the window up to its cap.
+    let mut s = sim(false);
+    live(&mut s, "/api/games/1");
+    let mut windows = Vec::new();
+    for _ in 0..8 {
+        s.core.socket_closed(s.now);
+        s.drain();
+        let due = s.core.poll_timeout().unwrap();
+        windows.push(due - s.now);
+        s.run_until(due, |_, _| Ok(1));
+    }
+    assert!(windows.iter().all(|w| *w <= 30_000), "{windows:?}");
+}
+
+#[test]
+fn malformed_messages_are_counted_and_reported_and_break_nothing() {
+    let mut s = sim(false);
+    live(&mut s, "/api/a");
+    live(&mut s, "/api/b");
+    s.core.socket_opened(0);
+    s.drain();
+    for bad in [
+        "not json",
+        r#"{"type":"data"}"#,
+        r#"{"type":"data","key":"/api/a","body":"x"}"#,
+    ] {
+        s.core.socket_message(0, bad, &mut parse_u32);
+        s.drain();
+    }
+    assert_eq!(s.core.stats().socket_malformed, 3);
+    assert_eq!(
+        s.socket
+            .iter()
+            .filter(|m| m.starts_with("problem: malformed socket message"))
+            .count(),
+        3
+    );
+    push(&mut s, "/api/b", 4);
+    assert_eq!(s.core.entry(&key("/api/b")).unwrap().data, Some(4));
+    s.core.socket_message(
+        0,
+        r#"{"type":"error","key":"/api/a","message":"no such key"}"#,
+        &mut parse_u32,
+    );
+    s.drain();
+    assert!(
+        matches!(&s.core.entry(&key("/api/a")).unwrap().error, Some(FetchError::Network(m)) if m.contains("no such key"))
+    );
+}
+
+#[test]
+fn the_last_listener_leaving_unsubscribes_after_a_linger() {
+    let mut s = sim(false);
+    live(&mut s, "/api/a");
+    s.core.socket_opened(0);
+    s.drain();
+    s.core.live_remove(s.now, &req("/api/a"));
+    s.drain();
+    s.run_until(500, |_, _| Ok(1));
+    live(&mut s, "/api/a"); // back within the linger: nothing changes
+    assert_eq!(subscribes(&s), 1);
+    s.core.live_remove(s.now, &req("/api/a"));
+    s.drain();
+    s.run_until(5_000, |_, _| Ok(1));
+    assert!(s
+        .socket
+        .contains(&r#"{"type":"unsubscribe","key":"/api/a"}"#.to_string()));
+    assert_eq!(
+        s.socket.last().unwrap(),
+        "close",
+        "nobody listens: the socket closes"
+    );
+    assert_eq!(s.core.socket_state(), Some(SocketState::Idle));
+    assert_eq!(s.core.pending_timers(), 0);
+}
+
+#[test]
+fn without_a_socket_nothing_is_live() {
+    let mut s = Sim::new(Config::default());
+    assert!(!s.core.live_add(0, req("/api/a")));
+    s.drain();
+    assert!(s.socket.is_empty());
+}
