@@ -69,6 +69,25 @@ export interface SocketOptions {
   onError?: (error: CalmfetchError) => void
 }
 
+export interface PrefetchOptions {
+  /** How long a hover or focus must last before it prefetches, in ms. Default 65. */
+  intentMs?: number
+  /** Prefetches in flight at once. Default 4. */
+  concurrency?: number
+  /** Skip prefetching when the user saves data or is on 2G. Default true. */
+  respectSaveData?: boolean
+}
+
+/** Event handler props for a link, from `prefetchHandlers` / `usePrefetch`. */
+export interface PrefetchHandlers {
+  onMouseEnter(): void
+  onMouseLeave(): void
+  onFocus(): void
+  onBlur(): void
+  onTouchStart(): void
+  onMouseDown(): void
+}
+
 export interface ClientOptions {
   /** Relative URLs resolve against this. Default: the page's location. */
   baseUrl?: string
@@ -85,6 +104,7 @@ export interface ClientOptions {
   batch?: boolean | BatchOptions
   /** Prefer a realtime socket for keys that have subscribers. */
   socket?: SocketOptions
+  prefetch?: PrefetchOptions
 }
 
 /** Options that pick a cache entry: they change the key. */
@@ -143,6 +163,9 @@ export interface Stats {
   /** `'none'` without a socket option. */
   socketState: 'none' | 'idle' | 'connecting' | 'connecting-fallback' | 'open' | 'reconnecting'
   socketSubscriptions: number
+  prefetched: number
+  prefetchFailures: number
+  prefetchSkipped: number
   cacheEntries: number
   inFlight: number
 }
@@ -178,6 +201,12 @@ export interface Client {
   poll<T = unknown>(url: string, options: PollOptions<T>): PollHandle
   /** Fetch `url` again now, unless it is in flight or was fetched in the last 250 ms. */
   refresh<T = unknown>(url: string, options?: RefreshOptions): Promise<T>
+  /** Fetch `url` at low priority so a later `get` finds it. Never throws; false when skipped. */
+  prefetch(url: string, options?: KeyOptions & { ttlMs?: number }): boolean
+  /** Prefetch when the pointer rests on `element` (or it gets focus); at once on touch or mouse down. Returns the cleanup. */
+  prefetchOnHover(element: EventTarget, url: string, options?: KeyOptions & { ttlMs?: number }): () => void
+  /** The same as event handler props, for frameworks (see `usePrefetch`). */
+  prefetchHandlers(url: string, options?: KeyOptions & { ttlMs?: number }): PrefetchHandlers
   /** Mark `url` and everything under it stale. Returns how many entries and requests it touched. */
   invalidate(urlOrPrefix: string): number
   /** Forget every cached entry (call it on logout). */

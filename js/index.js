@@ -87,6 +87,37 @@ class Client {
   refresh(url, options) {
     return this.#wasm.refresh(url, options)
   }
+  prefetch(url, options) {
+    return this.#wasm.prefetch(url, options)
+  }
+  prefetchOnHover(element, url, options) {
+    const h = this.prefetchHandlers(url, options)
+    const events = [
+      ['mouseenter', h.onMouseEnter], ['focus', h.onFocus], ['mouseleave', h.onMouseLeave],
+      ['blur', h.onBlur], ['touchstart', h.onTouchStart], ['mousedown', h.onMouseDown],
+    ]
+    for (const [type, fn] of events) element.addEventListener(type, fn, { passive: true })
+    return () => {
+      h.onMouseLeave()
+      for (const [type, fn] of events) element.removeEventListener(type, fn)
+    }
+  }
+  /** Hover handlers for a link (used by \`usePrefetch\`). */
+  prefetchHandlers(url, options) {
+    let intent = 0
+    const start = () => {
+      this.#wasm.hoverEnd(intent)
+      intent = this.#wasm.hoverStart(url, options)
+    }
+    const end = () => {
+      this.#wasm.hoverEnd(intent)
+      intent = 0
+    }
+    const now = () => {
+      this.#wasm.prefetch(url, options)
+    }
+    return { onMouseEnter: start, onMouseLeave: end, onFocus: start, onBlur: end, onTouchStart: now, onMouseDown: now }
+  }
   invalidate(urlOrPrefix) {
     return this.#wasm.invalidate(urlOrPrefix)
   }

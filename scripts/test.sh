@@ -51,6 +51,9 @@ node tests/install/run.mjs
 step "polling across tabs (several pages of one browser context)"
 node tests/tabs/run.mjs
 
+step "hover prefetch with real pointer events"
+node tests/prefetch/run.mjs
+
 if [ -f tests/types/tsconfig.json ]; then
   step "type check of the public API"
   node_modules/.bin/tsc -p tests/types

@@ -296,6 +296,9 @@ enum Op {
     SocketOpen,
     SocketClose,
     SocketMessage(u8, u8),
+    Prefetch(u8),
+    Intent(u8),
+    IntentCancel(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -316,6 +319,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SocketOpen),
         1 => Just(Op::SocketClose),
         2 => (0u8..4, 0u8..3).prop_map(|(u, k)| Op::SocketMessage(u, k)),
+        2 => (0u8..6).prop_map(Op::Prefetch),
+        1 => (0u8..6).prop_map(Op::Intent),
+        1 => any::<usize>().prop_map(Op::IntentCancel),
     ]
 }
 
@@ -329,6 +335,7 @@ proptest! {
         let socket = socket.then(SocketConfig::default);
         let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, socket, ..Config::default() });
         let mut lives: Vec<u8> = Vec::new();
+        let mut intents = Vec::new();
         let mut waiters: Vec<WaiterId> = Vec::new();
         let mut pollers = Vec::new();
         for op in ops {
@@ -408,6 +415,20 @@ proptest! {
                     s.core.socket_message(s.now, &text, &mut common::parse_u32);
                     s.drain();
                 }
+                Op::Prefetch(u) => {
+                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+                    s.core.prefetch(s.now, req);
+                    s.drain();
+                }
+                Op::Intent(u) => {
+                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
+                    intents.push(s.core.intent_start(s.now, req));
+                    s.drain();
+                }
+                Op::IntentCancel(i) if !intents.is_empty() => {
+                    let id = intents.swap_remove(i % intents.len());
+                    s.core.intent_cancel(id);
+                }
                 _ => {}
             }
             prop_assert!(s.core.stats().cache_entries <= 3);
@@ -425,8 +446,9 @@ proptest! {
             s.core.live_remove(s.now, &req);
             s.drain();
         }
-        s.advance(2000);
-        s.advance(2000);
+        for _ in 0..12 {
+            s.advance(1000);
+        }
         for w in &waiters {
             prop_assert!(s.settled.contains_key(w), "waiter {:?} never settled", w);
         }
@@ -435,6 +457,7 @@ proptest! {
         prop_assert_eq!(s.core.pending_timers(), 0);
         prop_assert_eq!(s.core.pending_batches(), 0);
         prop_assert_eq!(s.core.pending_detached(), 0);
+        prop_assert_eq!(s.core.pending_prefetches(), (0, 0, 0));
         prop_assert_eq!(s.core.socket_subscriptions(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);
     }

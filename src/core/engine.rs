@@ -25,11 +25,13 @@ use super::key::{Credentials, Identity, Key};
 
 mod batching;
 mod polling;
+mod prefetch;
 mod socket;
 use batching::Batch;
 pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
 use polling::Group;
 pub use polling::{GroupId, PollConfig, PollerId};
+pub use prefetch::{IntentId, PrefetchConfig};
 use socket::Socket;
 pub use socket::{SocketConfig, SocketState, SocketTimer};
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub seed: u64,
     /// The realtime socket; `None` serves everything over HTTP.
     pub socket: Option<SocketConfig>,
+    /// Prefetch behaviour.
+    pub prefetch: PrefetchConfig,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             poll: PollConfig::default(),
             seed: 0x9E37_79B9_7F4A_7C15,
             socket: None,
+            prefetch: PrefetchConfig::default(),
         }
     }
 }
@@ -234,6 +239,12 @@ pub struct Stats {
     pub socket_reconnects: u64,
     /// Times the socket was not open within the connect timeout.
     pub socket_timeouts: u64,
+    /// Prefetches that completed.
+    pub prefetched: u64,
+    /// Prefetches that failed (never shown to anyone).
+    pub prefetch_failures: u64,
+    /// Prefetches skipped: fresh, already in flight or queued, or dropped.
+    pub prefetch_skipped: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
@@ -262,6 +273,8 @@ enum Deadline {
     Poll(GroupId),
     /// A socket deadline.
     Socket(SocketTimer),
+    /// A hover intent.
+    Intent(IntentId),
 }
 
 #[derive(Debug)]
@@ -297,6 +310,10 @@ pub struct Core<B> {
     /// Internal requests whose result only feeds the cache.
     detached: std::collections::HashSet<WaiterId>,
     socket: Option<Socket>,
+    intents: HashMap<IntentId, (u64, GetRequest)>,
+    prefetch_queue: VecDeque<GetRequest>,
+    prefetch_active: usize,
+    prefetch_waiters: std::collections::HashSet<WaiterId>,
     visible: bool,
     online: bool,
     rng: u64,
@@ -326,6 +343,10 @@ impl<B: Clone> Core<B> {
             pollers: HashMap::new(),
             poll_waiters: HashMap::new(),
             detached: Default::default(),
+            intents: HashMap::new(),
+            prefetch_queue: VecDeque::new(),
+            prefetch_active: 0,
+            prefetch_waiters: Default::default(),
             visible: true,
             online: true,
             watched: HashMap::new(),
@@ -469,7 +490,7 @@ impl<B: Clone> Core<B> {
     /// Settle `waiters` with `body`: callers through an action, poll ticks
     /// through their schedule.
     fn resolve(&mut self, now: u64, mut waiters: Vec<WaiterId>, body: B, from_network: bool) {
-        for g in self.take_poll_waiters(&mut waiters) {
+        for g in self.take_internal(now, &mut waiters, true) {
             self.poll_result(now, g, Ok(()), from_network);
         }
         if !waiters.is_empty() {
@@ -479,7 +500,7 @@ impl<B: Clone> Core<B> {
 
     /// Settle `waiters` with `error`.
     fn reject(&mut self, now: u64, mut waiters: Vec<WaiterId>, error: FetchError) {
-        for g in self.take_poll_waiters(&mut waiters) {
+        for g in self.take_internal(now, &mut waiters, false) {
             self.poll_result(now, g, Err(&error), true);
         }
         if !waiters.is_empty() {
@@ -488,14 +509,22 @@ impl<B: Clone> Core<B> {
     }
 
     /// Take the internal waiters out of `waiters`: detached ones are
-    /// dropped, poll ticks are returned by group.
-    fn take_poll_waiters(&mut self, waiters: &mut Vec<WaiterId>) -> Vec<GroupId> {
-        if self.poll_waiters.is_empty() && self.detached.is_empty() {
+    /// dropped, prefetches are counted, poll ticks are returned by group.
+    fn take_internal(&mut self, now: u64, waiters: &mut Vec<WaiterId>, ok: bool) -> Vec<GroupId> {
+        if self.poll_waiters.is_empty()
+            && self.detached.is_empty()
+            && self.prefetch_waiters.is_empty()
+        {
             return Vec::new();
         }
         let mut groups = Vec::new();
+        let mut prefetches = 0;
         waiters.retain(|w| {
             if self.detached.remove(w) {
+                return false;
+            }
+            if self.prefetch_waiters.remove(w) {
+                prefetches += 1;
                 return false;
             }
             match self.poll_waiters.remove(w) {
@@ -506,6 +535,9 @@ impl<B: Clone> Core<B> {
                 None => true,
             }
         });
+        for _ in 0..prefetches {
+            self.prefetch_done(now, ok);
+        }
         groups
     }
 
@@ -551,6 +583,7 @@ impl<B: Clone> Core<B> {
                 Deadline::Window(batch) => self.flush(batch),
                 Deadline::Poll(group) => self.tick(now, group),
                 Deadline::Socket(t) => self.socket_deadline(now, t),
+                Deadline::Intent(id) => self.intent_due(now, id),
                 Deadline::Flight(flight_id) => {
                     self.stats.timeouts += 1;
                     let alone = self.flights.get(&flight_id).map(|f| f.route) == Some(Route::Alone);

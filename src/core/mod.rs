@@ -15,8 +15,8 @@ pub mod socket_msg;
 
 pub use engine::{
     origin, Action, BatchConfig, BatchFailure, BatchId, Config, Core, FetchSpec, FlightId,
-    GetRequest, GroupId, Outcome, PollConfig, PollerId, SocketConfig, SocketState, SocketTimer,
-    Stats, WaiterId,
+    GetRequest, GroupId, IntentId, Outcome, PollConfig, PollerId, PrefetchConfig, SocketConfig,
+    SocketState, SocketTimer, Stats, WaiterId,
 };
 pub use error::FetchError;
 pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

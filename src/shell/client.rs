@@ -71,6 +71,8 @@ pub(super) struct Inner {
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
     pub(super) tabs: RefCell<Tabs>,
     pub(super) socket: SocketSlot,
+    /// Skip prefetches on Save-Data and 2G connections.
+    pub(super) respect_save_data: bool,
 }
 
 /// The wasm side of a client; the package's `Client` class wraps it.
@@ -95,8 +97,10 @@ const CLIENT_OPTIONS: &[&str] = &[
     "headers",
     "credentials",
     "partition",
+    "prefetch",
     "socket",
 ];
+const PREFETCH_CLIENT_OPTIONS: &[&str] = &["intentMs", "concurrency", "respectSaveData"];
 const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
 const BATCH_OPTIONS: &[&str] = &[
     "endpoint",
@@ -242,6 +246,9 @@ impl WasmClient {
             ("socketDrops", s.socket_drops),
             ("socketReconnects", s.socket_reconnects),
             ("socketTimeouts", s.socket_timeouts),
+            ("prefetched", s.prefetched),
+            ("prefetchFailures", s.prefetch_failures),
+            ("prefetchSkipped", s.prefetch_skipped),
             ("cacheEntries", s.cache_entries),
             ("inFlight", s.in_flight),
         ] {
@@ -347,6 +354,16 @@ impl WasmClient {
             shell
         });
         config.seed = (js_sys::Math::random() * 9.0e15) as u64;
+        let prefetch = js::get(options, "prefetch");
+        opt::only_known(&prefetch, PREFETCH_CLIENT_OPTIONS, "`prefetch`")?;
+        if let Some(ms) = opt::whole(&prefetch, "intentMs", "prefetch", 0)? {
+            config.prefetch.intent_ms = ms;
+        }
+        if let Some(n) = opt::whole(&prefetch, "concurrency", "prefetch", 1)? {
+            config.prefetch.concurrency = n as usize;
+        }
+        let respect_save_data =
+            opt::flag(&prefetch, "respectSaveData", "prefetch")?.unwrap_or(true);
         let mut headers = opt::headers(options, "createClient")?;
         let identity = Identity {
             authorization: opt::take_authorization(&mut headers),
@@ -369,6 +386,7 @@ impl WasmClient {
             on_timer: RefCell::new(None),
             tabs: RefCell::default(),
             socket: RefCell::new(socket),
+            respect_save_data,
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {

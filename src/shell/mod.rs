@@ -5,6 +5,7 @@ mod client;
 mod js;
 mod options;
 mod poll;
+mod prefetch;
 mod socket;
 
 pub use client::WasmClient;

@@ -43,3 +43,28 @@ export function runner() {
 export function assert(cond, message) {
   if (!cond) throw new Error(message)
 }
+
+/**
+ * Serve `page` (an HTML file) as `/` with the built package at `/pkg/`, from
+ * the reference server on 127.0.0.1. Returns the started server.
+ */
+export async function servePage(page, name) {
+  const { cpSync, mkdirSync, rmSync } = await import('node:fs')
+  const { dirname, join } = await import('node:path')
+  const { fileURLToPath } = await import('node:url')
+  const { startServer } = await import('../../www/server/server.mjs')
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+  const site = join(root, 'tests', '.out', name)
+  rmSync(site, { recursive: true, force: true })
+  mkdirSync(site, { recursive: true })
+  cpSync(page, join(site, 'index.html'))
+  cpSync(process.env.CALMFETCH_PKG ?? join(root, 'pkg'), join(site, 'pkg'), { recursive: true })
+  return startServer({ port: 0, staticDir: site })
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Requests the server counted with `tag`. */
+export async function countTag(server, tag) {
+  return (await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()).count
+}

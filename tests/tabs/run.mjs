@@ -1,25 +1,14 @@
 // Several pages of one browser context act as tabs of one origin: one poller
 // across tabs (Web Locks + BroadcastChannel), hand-over when the leader closes
 // or is hidden, the hidden-page pause, and nothing left after stop().
-import { cpSync, mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startServer } from '../../www/server/server.mjs'
-import { assert, launchChromium, runner } from '../lib/browser.mjs'
+import { assert, countTag, launchChromium, runner, servePage, sleep } from '../lib/browser.mjs'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..', '..')
-const site = join(root, 'tests', '.out', 'tabs')
-rmSync(site, { recursive: true, force: true })
-mkdirSync(site, { recursive: true })
-cpSync(join(here, 'page.html'), join(site, 'index.html'))
-cpSync(process.env.CALMFETCH_PKG ?? join(root, 'pkg'), join(site, 'pkg'), { recursive: true })
-
-const server = await startServer({ port: 0, staticDir: site })
+const server = await servePage(join(dirname(fileURLToPath(import.meta.url)), 'page.html'), 'tabs')
 const browser = await launchChromium()
 const t = runner()
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const count = async (tag) => (await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()).count
+const count = (tag) => countTag(server, tag)
 
 async function tabs(n) {
   const context = await browser.newContext()
