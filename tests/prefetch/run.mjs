@@ -37,21 +37,31 @@ try {
   })
 
   await t.check('brushing three links on the way to the fourth costs one request, and the click has its data at once', async () => {
-    const { page, counts, centre } = await fresh()
-    await page.mouse.move(600, 600)
-    for (const id of ['l1', 'l2', 'l3']) await page.mouse.move(...(await centre(id)))
-    await page.mouse.move(...(await centre('l4')))
-    const dwell = await page.evaluate(() => ['l1', 'l2', 'l3'].map((id) => window.dwell[id].ms))
-    assert(dwell.every((ms) => ms < 65), `the test brushed the links too slowly: ${dwell} ms`)
-    await sleep(150)
-    await page.mouse.down()
-    await page.mouse.up()
-    await page.waitForFunction(() => typeof window.clickToData === 'number')
-    const c = await counts()
-    assert(c.join(',') === '0,0,0,1', `requests per link: ${c}`)
-    const ms = await page.evaluate(() => window.clickToData)
-    assert(ms < 10, `click-to-data ${ms} ms`)
-    await page.close()
+    // The pointer must pass each brushed link in under 65 ms; on a loaded
+    // machine the driver can be slower than that, so a slow pass is retried.
+    for (let attempt = 1; ; attempt++) {
+      const { page, counts, centre } = await fresh()
+      const points = {}
+      for (const id of ['l1', 'l2', 'l3', 'l4']) points[id] = await centre(id)
+      await page.mouse.move(600, 600)
+      for (const id of ['l1', 'l2', 'l3', 'l4']) await page.mouse.move(...points[id])
+      const dwell = await page.evaluate(() => ['l1', 'l2', 'l3'].map((id) => window.dwell[id].ms))
+      if (dwell.some((ms) => ms >= 65)) {
+        await page.close()
+        assert(attempt < 3, `the driver brushed the links too slowly in 3 attempts: ${dwell} ms`)
+        continue
+      }
+      await sleep(150)
+      await page.mouse.down()
+      await page.mouse.up()
+      await page.waitForFunction(() => typeof window.clickToData === 'number')
+      const c = await counts()
+      assert(c.join(',') === '0,0,0,1', `requests per link: ${c} (dwell ${dwell} ms)`)
+      const ms = await page.evaluate(() => window.clickToData)
+      assert(ms < 10, `click-to-data ${ms} ms`)
+      await page.close()
+      return
+    }
   })
 
   await t.check('touchstart and mousedown prefetch at once', async () => {

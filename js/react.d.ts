@@ -1,0 +1,103 @@
+import type { ReactElement, ReactNode } from 'react'
+import type { CalmfetchError, Client, HeaderInit, PrefetchHandlers } from './index.js'
+
+export interface CalmfetchProviderProps {
+  /** The client the hooks below use (make it once, outside the render). */
+  client: Client
+  children?: ReactNode
+}
+
+/** Makes `client` available to `useClient` and `useRequest` below it. */
+export declare function CalmfetchProvider(props: CalmfetchProviderProps): ReactElement
+
+/** The client of the nearest `CalmfetchProvider`. Throws an `Error` without one. */
+export declare function useClient(): Client
+
+export interface UseRequestOptions {
+  /** How fresh cached data must be to be used without the network, in ms. */
+  ttlMs?: number
+  /** Part of the cache key. Compared by value: inline literals are fine. */
+  headers?: HeaderInit
+  /** Part of the cache key. */
+  partition?: string
+  /** `false` waits like a null url: status `'idle'`, no request. Default true. */
+  enabled?: boolean
+}
+
+/**
+ * - `'idle'`: the url is null or `enabled` is false; nothing is fetched.
+ * - `'pending'`: no data and no error yet.
+ * - `'success'`: there is data and the last attempt did not fail.
+ * - `'error'`: the last attempt failed (`data` may still hold older data).
+ */
+export type RequestStatus = 'idle' | 'pending' | 'success' | 'error'
+
+export interface RequestResult<T> {
+  readonly data: T | undefined
+  /** The error of the last failed attempt, cleared by a successful one. Aborts are not errors. */
+  readonly error: CalmfetchError | undefined
+  readonly status: RequestStatus
+  /** A request for this key is in flight (whoever started it). */
+  readonly isFetching: boolean
+  /** There is no data, or it is older than its TTL or was invalidated. */
+  readonly isStale: boolean
+  /** Fetch again now, skipping the cache. Rejects when the request waits (null url, `enabled: false`). */
+  readonly refetch: () => Promise<T>
+}
+
+/**
+ * Read `url` through the client of the nearest `CalmfetchProvider`: subscribes
+ * to its cache entry and fetches it when there is no fresh data. Components
+ * using the same url share one request. A null url waits.
+ */
+export declare function useRequest<T = unknown>(url: string | null, options?: UseRequestOptions): RequestResult<T>
+
+export interface UsePollOptions {
+  /** Part of the cache key. Compared by value: inline literals are fine. */
+  headers?: HeaderInit
+  /** Part of the cache key. */
+  partition?: string
+  /** `false` stops polling (status `'idle'`). Default true. */
+  enabled?: boolean
+  /** Keep polling while the page is hidden. Default false. */
+  inBackground?: boolean
+}
+
+/**
+ * Poll `url` every `intervalMs` while mounted. Components and tabs polling one
+ * key share one schedule at the smallest interval; polling pauses while the
+ * page is hidden or offline. A null url waits.
+ */
+export declare function usePoll<T = unknown>(
+  url: string | null,
+  intervalMs: number,
+  options?: UsePollOptions,
+): RequestResult<T>
+
+export interface UseLiveOptions {
+  headers?: HeaderInit
+  partition?: string
+  enabled?: boolean
+}
+
+/**
+ * Keep `url` live: with a `socket` on the client its data is pushed over the
+ * socket, with the cache and HTTP as fallback while the socket is slow or
+ * down. Without a socket it reads like `useRequest`. A null url waits.
+ */
+export declare function useLive<T = unknown>(url: string | null, options?: UseLiveOptions): RequestResult<T>
+
+export interface UsePrefetchOptions {
+  headers?: HeaderInit
+  partition?: string
+  /** TTL of the prefetched entry, in ms. */
+  ttlMs?: number
+}
+
+/**
+ * Event handler props for a link: prefetch `url` when the pointer rests on it
+ * or it gets focus (after the client's intent delay), at once on touch or
+ * mouse down. `<a href={href} {...usePrefetch(url)}>`. A null url gives
+ * handlers that do nothing.
+ */
+export declare function usePrefetch(url: string | null, options?: UsePrefetchOptions): PrefetchHandlers

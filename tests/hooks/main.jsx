@@ -1,0 +1,517 @@
+// The page of the hook tests. Each `window.__tests[name]()` mounts components
+// into a fresh root with a fresh client, watches what they render, unmounts,
+// and returns what it saw (tags, render logs, client stats). tests/hooks/run.mjs
+// asserts on that and on the reference server's per-tag counters.
+import { Component, StrictMode, useEffect, useState } from 'react'
+import { createRoot } from 'react-dom/client'
+import { createClient, CalmfetchError } from 'calmfetch'
+import { CalmfetchProvider, useClient, useLive, usePoll, usePrefetch, useRequest } from 'calmfetch/react'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const uid = (name) => `hooks-${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
+const echo = (tag, extra = '') => `/test/echo?tag=${tag}${extra}`
+const count = async (tag) => (await (await fetch(`/test/count?tag=${encodeURIComponent(tag)}`)).json()).count
+
+async function waitFor(cond, what, timeoutMs = 4000) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = cond()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+// Unhandled rejections anywhere in the page (the hook must swallow its own).
+const unhandled = []
+window.addEventListener('unhandledrejection', (e) => unhandled.push(String(e.reason?.message ?? e.reason)))
+
+function mount(element, rootOptions) {
+  const div = document.createElement('div')
+  document.body.append(div)
+  const root = createRoot(div, rootOptions)
+  root.render(element)
+  let mounted = true
+  return {
+    div,
+    unmount() {
+      if (mounted) {
+        mounted = false
+        root.unmount()
+        div.remove()
+      }
+    },
+  }
+}
+
+function newLog() {
+  return { renders: 0, effects: 0, seen: [], statuses: [], last: null }
+}
+
+// Renders one request and records every render into `log`.
+function Probe({ url, options, log }) {
+  const r = useRequest(url, options)
+  log.renders++
+  log.last = r
+  log.statuses.push(r.status)
+  if (r.data !== undefined) log.seen.push(r.data.query.tag)
+  useEffect(() => {
+    log.effects++
+  }, [log])
+  return (
+    <div className="probe">
+      {r.status}:{r.data === undefined ? '' : `${r.data.query.tag}#${r.data.n}`}
+    </div>
+  )
+}
+
+// A Probe whose url / enabled the test changes from outside.
+function Controlled({ initialUrl, initialEnabled = true, log }) {
+  const [url, setUrl] = useState(initialUrl)
+  const [enabled, setEnabled] = useState(initialEnabled)
+  log.setUrl = setUrl
+  log.setEnabled = setEnabled
+  return <Probe url={url} options={{ enabled }} log={log} />
+}
+
+// Re-renders on demand with a new, equal, inline options literal each time.
+function Rerendering({ url, tag, log }) {
+  const [, setN] = useState(0)
+  log.rerender = () => setN((n) => n + 1)
+  return <Probe url={url} options={{ headers: { 'X-Test-Tag': tag }, partition: 'p1' }} log={log} />
+}
+
+
+// Polls one url and records every render into `log`.
+function Poller({ url, intervalMs, log }) {
+  const r = usePoll(url, intervalMs)
+  log.renders++
+  log.last = r
+  if (r.data !== undefined) log.seen.push(r.data.n)
+  return <div className="poller">{r.status}</div>
+}
+
+function Live({ url, log }) {
+  const r = useLive(url)
+  log.renders++
+  log.last = r
+  if (r.data !== undefined) log.seen.push(r.data)
+  return <div className="live">{r.status}</div>
+}
+
+// A link that prefetches on hover, and the page it opens once clicked.
+function LinkAndPage({ url, log }) {
+  const [open, setOpen] = useState(false)
+  const handlers = usePrefetch(url)
+  return open ? (
+    <Probe url={url} log={log} />
+  ) : (
+    <a
+      id="hover-link"
+      href="#"
+      style={{ display: 'inline-block', padding: '20px', margin: '40px' }}
+      {...handlers}
+      onClick={(e) => {
+        e.preventDefault()
+        log.clickedAt = performance.now()
+        setOpen(true)
+      }}
+    >
+      game
+    </a>
+  )
+}
+
+class Boundary extends Component {
+  constructor(props) {
+    super(props)
+    this.state = { error: null }
+  }
+  static getDerivedStateFromError(error) {
+    return { error }
+  }
+  componentDidCatch(error) {
+    this.props.log.caught = String(error.message)
+  }
+  render() {
+    return this.state.error ? <div>caught</div> : this.props.children
+  }
+}
+
+function NoProvider() {
+  useClient()
+  return <div>no error?</div>
+}
+
+// A client whose subscribe is spied on: live subscriptions and listener calls.
+function spied(client) {
+  const spy = { live: 0, subscribes: 0, calls: 0 }
+  const wrapper = {
+    get: (u, o) => client.get(u, o),
+    peek: (u, o) => client.peek(u, o),
+    poll: (u, o) => client.poll(u, o),
+    refresh: (u, o) => client.refresh(u, o),
+    invalidate: (u) => client.invalidate(u),
+    clear: () => client.clear(),
+    stats: () => client.stats(),
+    subscribe(u, listener, o) {
+      const off = client.subscribe(
+        u,
+        (s) => {
+          spy.calls++
+          listener(s)
+        },
+        o,
+      )
+      spy.live++
+      spy.subscribes++
+      let on = true
+      return () => {
+        if (on) {
+          on = false
+          spy.live--
+          off()
+        }
+      }
+    },
+  }
+  return { client: wrapper, spy }
+}
+
+const provide = (client, children, strict = false) => {
+  const tree = <CalmfetchProvider client={client}>{children}</CalmfetchProvider>
+  return strict ? <StrictMode>{tree}</StrictMode> : tree
+}
+
+const tests = {
+  async strictMode() {
+    const tag = uid('strict')
+    const client = createClient()
+    const log = newLog()
+    const m = mount(provide(client, <Probe url={echo(tag, '&delay=150')} log={log} />, true))
+    try {
+      await waitFor(() => log.last?.status === 'success', 'data')
+      await sleep(300) // a second request would have been counted by now
+      return { tag, effects: log.effects, text: m.div.textContent, stats: client.stats(), serverCount: await count(tag) }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async twoComponents() {
+    const tag = uid('two')
+    const client = createClient()
+    const a = newLog()
+    const b = newLog()
+    const url = echo(tag, '&delay=50')
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Probe url={url} log={a} />
+          <Probe url={url} log={b} />
+        </>,
+      ),
+    )
+    try {
+      await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'both components have data')
+      await sleep(200)
+      return { tag, texts: [...m.div.querySelectorAll('.probe')].map((d) => d.textContent), stats: client.stats() }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async unmountRemovesListeners() {
+    const tag = uid('unmount')
+    const url = echo(tag)
+    const { client, spy } = spied(createClient())
+    const log = newLog()
+    const m = mount(provide(client, <Probe url={url} log={log} />))
+    await waitFor(() => log.last?.status === 'success', 'data')
+    // While subscribed the client hands out one snapshot object.
+    const cachedWhileMounted = client.peek(url) === client.peek(url)
+    const liveWhileMounted = spy.live
+    m.unmount()
+    const rendersAtUnmount = log.renders
+    const callsAtUnmount = spy.calls
+    client.invalidate(url)
+    await client.get(url)
+    await sleep(100)
+    return {
+      tag,
+      cachedWhileMounted,
+      liveWhileMounted,
+      liveAfter: spy.live,
+      cachedAfter: client.peek(url) === client.peek(url),
+      listenerCallsAfter: spy.calls - callsAtUnmount,
+      rendersAfter: log.renders - rendersAtUnmount,
+    }
+  },
+
+  async urlChangeAborts() {
+    const slow = uid('slow')
+    const next = uid('next')
+    const client = createClient()
+    const log = newLog()
+    const before = client.stats().cancelledRequests
+    const m = mount(provide(client, <Controlled initialUrl={echo(slow, '&delay=800')} log={log} />))
+    try {
+      await waitFor(() => log.last?.isFetching === true, 'the slow request in flight')
+      await sleep(150) // the slow request reaches the server
+      log.setUrl(echo(next))
+      await waitFor(() => log.last?.data?.query.tag === next, 'the new url renders')
+      await sleep(900) // past the slow request's answer, had it not been aborted
+      return {
+        slow,
+        next,
+        cancelled: client.stats().cancelledRequests - before,
+        seen: [...new Set(log.seen)],
+        text: m.div.textContent,
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async httpError() {
+    const tag = uid('error')
+    const client = createClient()
+    const log = newLog()
+    const m = mount(provide(client, <Probe url={echo(tag, '&status=500')} log={log} />))
+    try {
+      await waitFor(() => log.last?.status === 'error', "status 'error'")
+      await sleep(200)
+      const e = log.last.error
+      return {
+        tag,
+        status: log.last.status,
+        data: log.last.data === undefined ? 'undefined' : 'defined',
+        isCalmfetchError: e instanceof CalmfetchError,
+        kind: e.kind,
+        httpStatus: e.status,
+        unhandled: [...unhandled],
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async nullUrlWaits() {
+    const tagNull = uid('null')
+    const tagOff = uid('disabled')
+    const client = createClient()
+    const a = newLog()
+    const b = newLog()
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Controlled initialUrl={null} log={a} />
+          <Controlled initialUrl={echo(tagOff)} initialEnabled={false} log={b} />
+        </>,
+      ),
+    )
+    try {
+      await sleep(300)
+      const waiting = {
+        statuses: [a.last.status, b.last.status],
+        fetching: [a.last.isFetching, b.last.isFetching],
+        counts: [await count(tagNull), await count(tagOff)],
+        networkRequests: client.stats().networkRequests,
+      }
+      let refetchError = null
+      await a.last.refetch().catch((e) => {
+        refetchError = { isCalmfetchError: e instanceof CalmfetchError, kind: e.kind }
+      })
+      a.setUrl(echo(tagNull))
+      b.setEnabled(true)
+      await waitFor(() => a.last.status === 'success' && b.last.status === 'success', 'both fetch once they have a url')
+      await sleep(100)
+      return {
+        tagNull,
+        tagOff,
+        waiting,
+        refetchError,
+        seen: [a.last.data.query.tag, b.last.data.query.tag],
+        networkRequests: client.stats().networkRequests,
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async refetchWhenFresh() {
+    const tag = uid('refetch')
+    const client = createClient()
+    const log = newLog()
+    const m = mount(provide(client, <Probe url={echo(tag)} log={log} />))
+    try {
+      await waitFor(() => log.last?.status === 'success', 'data')
+      const firstN = log.last.data.n
+      const staleBefore = log.last.isStale
+      const refetch = log.last.refetch
+      const body = await refetch()
+      await waitFor(() => log.last.data.n === body.n, 'the refetched data renders')
+      await sleep(100)
+      return { tag, firstN, staleBefore, refetchedN: body.n, renderedN: log.last.data.n, text: m.div.textContent }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async inlineOptionsDoNotResubscribe() {
+    const tag = uid('inline')
+    const { client, spy } = spied(createClient())
+    const log = newLog()
+    // X-Test-Tag counts the request under `tag` at the server.
+    const m = mount(provide(client, <Rerendering url="/test/echo?inline=1" tag={tag} log={log} />))
+    try {
+      await waitFor(() => log.last?.status === 'success', 'data')
+      const subscribesAfterData = spy.subscribes
+      for (let i = 0; i < 5; i++) {
+        log.rerender()
+        await sleep(20)
+      }
+      await sleep(100)
+      return { tag, subscribesAfterData, subscribes: spy.subscribes, renders: log.renders, stats: client.stats() }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async noProvider() {
+    const log = {}
+    const m = mount(
+      <Boundary log={log}>
+        <NoProvider />
+      </Boundary>,
+      { onCaughtError: () => {} }, // expected: keep the console clean
+    )
+    try {
+      await waitFor(() => log.caught, 'the error boundary')
+      return { caught: log.caught }
+    } finally {
+      m.unmount()
+    }
+  },
+
+
+  async pollShared() {
+    const tag = uid('poll')
+    const url = echo(tag)
+    const client = createClient()
+    const a = newLog()
+    const b = newLog()
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Poller url={url} intervalMs={300} log={a} />
+          <Poller url={url} intervalMs={300} log={b} />
+        </>,
+        true,
+      ),
+    )
+    let whileMounted
+    try {
+      await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'both pollers have data')
+      await sleep(1000)
+      whileMounted = await count(tag)
+    } finally {
+      m.unmount()
+    }
+    await sleep(50)
+    const atUnmount = await count(tag)
+    await sleep(700)
+    return {
+      tag,
+      whileMounted,
+      atUnmount,
+      afterUnmount: await count(tag),
+      distinctA: new Set(a.seen).size,
+      sameData: a.last.data === b.last.data,
+      pollTicks: client.stats().pollTicks,
+    }
+  },
+
+  async liveSocket() {
+    const key = `/api/games/${1 + Math.floor(Math.random() * 5)}`
+    const client = createClient({ socket: { url: `ws://${location.host}/ws` } })
+    const a = newLog()
+    const b = newLog()
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Live url={key} log={a} />
+          <Live url={key} log={b} />
+        </>,
+        true,
+      ),
+    )
+    try {
+      await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'pushed data')
+      const first = a.last.data
+      await fetch(`/__bump?path=${encodeURIComponent(key)}`, { method: 'POST' })
+      await waitFor(() => a.last.data !== first && b.last.data !== first, 'the bumped data')
+      const s = client.stats()
+      return {
+        networkRequests: s.networkRequests,
+        socketSubscribes: s.socketSubscribes,
+        socketState: s.socketState,
+        changed: JSON.stringify(first) !== JSON.stringify(a.last.data),
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async prefetchLink(step) {
+    // Driven from run.mjs with real pointer events: 'mount', then 'result'.
+    if (step === 'mount') {
+      const tag = uid('hover')
+      const client = createClient()
+      const log = newLog()
+      const m = mount(provide(client, <LinkAndPage url={echo(tag, '&delay=100')} log={log} />))
+      window.__hover = { tag, client, log, m }
+      return { tag }
+    }
+    const { tag, client, log, m } = window.__hover
+    try {
+      await waitFor(() => log.last?.status === 'success', 'the page has data')
+      await sleep(100)
+      return {
+        tag,
+        firstStatus: log.statuses[0],
+        prefetched: client.stats().prefetched,
+        networkRequests: client.stats().networkRequests,
+        serverCount: await count(tag),
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async prefetchNullUrl() {
+    const client = createClient()
+    function NullLink() {
+      const h = usePrefetch(null)
+      h.onMouseEnter()
+      h.onTouchStart()
+      h.onMouseLeave()
+      return <span>ok</span>
+    }
+    const m = mount(provide(client, <NullLink />))
+    await sleep(100)
+    m.unmount()
+    return { networkRequests: client.stats().networkRequests }
+  },
+
+  unhandledRejections() {
+    return [...unhandled]
+  },
+}
+
+window.__tests = tests
+window.__ready = true

@@ -1,0 +1,87 @@
+// Compile-time checks of the published types (tsc -p tests/types). Each
+// `@ts-expect-error` line must be an error: tsc fails if it compiles.
+import { createClient, CalmfetchError, type Snapshot, type Stats } from 'calmfetch'
+import { CalmfetchProvider, useLive, usePoll, usePrefetch, useRequest, type RequestResult } from 'calmfetch/react'
+
+interface Game {
+  id: number
+  name: string
+}
+
+const client = createClient({
+  baseUrl: 'https://api.example.test',
+  cache: { ttlMs: 5000, maxEntries: 500 },
+  timeoutMs: 8000,
+  headers: { Authorization: 'Bearer t' },
+  credentials: 'include',
+  batch: { endpoint: '/batch', windowMs: 10, maxSize: 20, stream: true },
+  socket: { url: 'wss://api.example.test/ws', connectTimeoutMs: 5000, reconnect: { minMs: 500, maxMs: 30000 } },
+  prefetch: { intentMs: 65, concurrency: 4 },
+})
+
+async function calls(signal: AbortSignal): Promise<void> {
+  const game: Game = await client.get<Game>('/api/games/1', { signal, ttlMs: 1000, fresh: true })
+  game.name.toUpperCase()
+  // @ts-expect-error the data is a Game, not a string
+  const wrong: string = await client.get<Game>('/api/games/1')
+  void wrong
+  const off: () => void = client.subscribe<Game>('/api/games/1', (s: Snapshot<Game>) => {
+    const d: Game | undefined = s.data
+    const e: CalmfetchError | undefined = s.error
+    const stale: boolean = s.stale
+    void [d, e, stale]
+  })
+  off()
+  const handle = client.poll<Game>('/api/games/1', { intervalMs: 5000, onData: (g) => g.id.toFixed(), inBackground: false })
+  handle.stop()
+  // @ts-expect-error intervalMs is required
+  client.poll('/api/x', {})
+  const skipped: boolean = client.prefetch('/api/games/2')
+  void skipped
+  const cleanup: () => void = client.prefetchOnHover(document.body, '/api/games/2')
+  cleanup()
+  const n: number = client.invalidate('/api/games')
+  void n
+  const s: Stats = client.stats()
+  s.networkRequests.toFixed()
+  // @ts-expect-error not a socket state
+  const st: typeof s.socketState = 'broken'
+  void st
+  try {
+    await client.get('/x')
+  } catch (e) {
+    if (e instanceof CalmfetchError) {
+      const kind: 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket' = e.kind
+      void kind
+    }
+  }
+}
+void calls
+
+// @ts-expect-error unknown option
+createClient({ cache: { ttl: 5 } })
+
+function GamePage({ id }: { id: number | null }) {
+  const game: RequestResult<Game> = useRequest<Game>(id === null ? null : `/api/games/${id}`, { ttlMs: 1000 })
+  const name: string | undefined = game.data?.name
+  const status: 'idle' | 'pending' | 'success' | 'error' = game.status
+  // @ts-expect-error data may be undefined
+  const sure: Game = game.data
+  void sure
+  const activity = usePoll<{ n: number }>('/api/activity', 5000, { inBackground: true })
+  const live = useLive<Game>('/api/games/1')
+  const link = usePrefetch('/api/games/2')
+  return (
+    <a href="/games/2" {...link}>
+      {name} {status} {activity.data?.n} {live.data?.name} {String(game.isFetching)}
+    </a>
+  )
+}
+
+export function App() {
+  return (
+    <CalmfetchProvider client={client}>
+      <GamePage id={1} />
+    </CalmfetchProvider>
+  )
+}
