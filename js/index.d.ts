@@ -105,6 +105,26 @@ export interface ClientOptions {
   /** Prefer a realtime socket for keys that have subscribers. */
   socket?: SocketOptions
   prefetch?: PrefetchOptions
+  /** Client-wide polling behaviour (see `poll`). */
+  poll?: {
+    /** Each interval is stretched or shrunk at random by up to this fraction, 0 to 0.5. Default 0.1 (±10%). */
+    jitter?: number
+    /** Longest wait between attempts while a key keeps failing, in ms. Default 60000. */
+    maxBackoffMs?: number
+  }
+  /**
+   * Keep last-known data in IndexedDB, so that a cold page load shows it at
+   * once (marked stale) while the socket or HTTP catches up. Entries are
+   * stored under a hash of their key; `clear()` wipes them. Default false.
+   */
+  persist?: boolean | PersistOptions
+}
+
+export interface PersistOptions {
+  /** IndexedDB database name. Default `'calmfetch'`. */
+  name?: string
+  /** Most entries kept on disk; the oldest go first. Default: `cache.maxEntries`. */
+  maxEntries?: number
 }
 
 /** Options that pick a cache entry: they change the key. */
@@ -197,6 +217,12 @@ export interface Client {
   subscribe<T = unknown>(url: string, listener: (snapshot: Snapshot<T>) => void, options?: KeyOptions): () => void
   /** The current snapshot of `url`'s entry, without fetching. */
   peek<T = unknown>(url: string, options?: KeyOptions): Snapshot<T>
+  /**
+   * Would `subscribe(url)` keep the key live over the socket? Only with a
+   * `socket`, for the client's own credentials and origin: a key with its own
+   * `Authorization` header or `partition` is served over HTTP only.
+   */
+  isLive(url: string, options?: KeyOptions): boolean
   /** Poll `url`: one timer and one request per key however many pollers, paused while hidden or offline, one poller across tabs. */
   poll<T = unknown>(url: string, options: PollOptions<T>): PollHandle
   /** Fetch `url` again now, unless it is in flight or was fetched in the last 250 ms. */
@@ -209,7 +235,7 @@ export interface Client {
   prefetchHandlers(url: string, options?: KeyOptions & { ttlMs?: number }): PrefetchHandlers
   /** Mark `url` and everything under it stale. Returns how many entries and requests it touched. */
   invalidate(urlOrPrefix: string): number
-  /** Forget every cached entry (call it on logout). */
+  /** Forget every cached entry, in memory, in IndexedDB (`persist`) and in the other tabs of the origin. Call it on logout. */
   clear(): void
   stats(): Stats
 }

@@ -29,17 +29,159 @@ function loadWasm() {
   loaded = true
 }
 
+
+// --- persist: true — last-known data kept in IndexedDB ----------------------
+// Each entry is stored under a hash of its cache key (URL + credentials), so
+// no token is written to disk, as `{ body, at }`. Entries the core did not
+// cache (errors, `Cache-Control: no-store`) are never written.
+const STORE = 'entries'
+
+function idbRequest(request) {
+  return new Promise((resolve) => {
+    request.onsuccess = () => resolve(request.result)
+    request.onerror = () => resolve(undefined)
+  })
+}
+
+class Persisted {
+  #db
+  #max
+  #writes = 0
+  #written = new Map() // hash -> `at` last written, to skip rewriting cache hits
+  constructor(name, maxEntries) {
+    this.#max = maxEntries
+    this.#db = new Promise((resolve) => {
+      let open
+      try {
+        open = indexedDB.open(name, 1)
+      } catch {
+        return resolve(null) // storage disabled (private mode, sandboxed frame)
+      }
+      open.onupgradeneeded = () => open.result.createObjectStore(STORE).createIndex('at', 'at')
+      open.onsuccess = () => resolve(open.result)
+      open.onerror = () => resolve(null)
+      open.onblocked = () => resolve(null)
+    })
+  }
+  async #store(mode) {
+    const db = await this.#db
+    if (db === null) return null
+    try {
+      return db.transaction(STORE, mode).objectStore(STORE)
+    } catch {
+      return null
+    }
+  }
+  async read(hash) {
+    const store = await this.#store('readonly')
+    return store === null ? undefined : idbRequest(store.get(hash))
+  }
+  async write(hash, body, at) {
+    if (this.#written.get(hash) === at) return
+    if (this.#written.size >= 4 * this.#max) this.#written.clear()
+    this.#written.set(hash, at)
+    const store = await this.#store('readwrite')
+    if (store === null) return
+    try {
+      store.put({ body, at }, hash)
+    } catch {
+      return // not cloneable: keep it in memory only
+    }
+    if (++this.#writes % 64 === 0) await this.#trim()
+  }
+  // Keep at most `maxEntries`: the oldest go first.
+  async #trim() {
+    const store = await this.#store('readwrite')
+    if (store === null) return
+    let extra = (await idbRequest(store.count())) - this.#max
+    if (!(extra > 0)) return
+    const cursor = store.index('at').openCursor()
+    cursor.onsuccess = () => {
+      const c = cursor.result
+      if (c === null || extra-- <= 0) return
+      c.delete()
+      c.continue()
+    }
+  }
+  async wipe() {
+    this.#written.clear()
+    const store = await this.#store('readwrite')
+    if (store !== null) await idbRequest(store.clear())
+  }
+}
+
+function persistOptions(persist, cache) {
+  if (persist === undefined || persist === false) return null
+  const fail = (what) => {
+    throw new CalmfetchError(`calmfetch: createClient: option \`persist\` ${what}`, { kind: 'invalid' })
+  }
+  if (persist !== true && (persist === null || typeof persist !== 'object')) fail('must be true, false or { name, maxEntries }')
+  const { name = 'calmfetch', maxEntries = cache?.maxEntries ?? 500, ...unknown } = persist === true ? {} : persist
+  const extra = Object.keys(unknown)
+  if (extra.length > 0) fail(`has unknown option \`${extra[0]}\` (known: name, maxEntries)`)
+  if (typeof name !== 'string' || name === '') fail('`name` must be a non-empty string')
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) fail('`maxEntries` must be a positive integer')
+  return { name, maxEntries }
+}
+
+// --- clear() reaches every client in every tab of the origin (logout) -------
+const clients = new Set() // WeakRef<Client>
+let clearChannel
+function announceClear() {
+  openClearChannel()?.postMessage({ t: 'clear' })
+}
+function openClearChannel() {
+  if (clearChannel === undefined) {
+    clearChannel = null
+    if (typeof BroadcastChannel === 'function' && typeof WeakRef === 'function') {
+      try {
+        clearChannel = new BroadcastChannel('calmfetch-clear')
+        clearChannel.unref?.() // Node (server rendering): do not keep the process alive
+        clearChannel.onmessage = (e) => {
+          if (e.data?.t !== 'clear') return
+          for (const ref of clients) {
+            const client = ref.deref()
+            if (client === undefined) clients.delete(ref)
+            else client._clearHere()
+          }
+        }
+      } catch {
+        clearChannel = null
+      }
+    }
+  }
+  return clearChannel
+}
+
+const noop = () => {}
+const keyOptionsOf = (o) => (o === undefined || o === null ? o : { headers: o.headers, partition: o.partition })
+
 class Client {
   #wasm
-  constructor(wasm) {
+  #persisted
+  constructor(wasm, persist) {
     this.#wasm = wasm
+    this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : new Persisted(persist.name, persist.maxEntries)
+    if (openClearChannel() !== null) clients.add(new WeakRef(this))
   }
   get(url, options) {
-    return this.#wasm.get(url, options)
+    const pending = this.#wasm.get(url, options)
+    if (this.#persisted !== null) {
+      pending.then((body) => this.#keep(url, options, body), noop)
+    }
+    return pending
   }
   subscribe(url, listener, options) {
-    const id = this.#wasm.subscribe(url, listener, options)
+    let deliver = listener
+    if (this.#persisted !== null && typeof listener === 'function') {
+      deliver = (snapshot) => {
+        if (snapshot.data !== undefined && !snapshot.stale) this.#keep(url, options, snapshot.data)
+        listener(snapshot)
+      }
+    }
+    const id = this.#wasm.subscribe(url, deliver, options)
     let active = true
+    if (this.#persisted !== null) this.#restore(url, options, () => active)
     return () => {
       if (active) {
         active = false
@@ -47,8 +189,27 @@ class Client {
       }
     }
   }
+  // Write `body` to IndexedDB if it is what the cache now holds for the key.
+  #keep(url, options, body) {
+    const keyOptions = keyOptionsOf(options)
+    const snapshot = this.#wasm.peek(url, keyOptions)
+    if (snapshot.data !== body || snapshot.updatedAt === undefined) return
+    this.#persisted.write(this.#wasm.keyHash(url, keyOptions), body, snapshot.updatedAt)
+  }
+  // An entry with no data takes what an earlier visit kept (stale once older than its TTL).
+  #restore(url, options, wanted) {
+    const keyOptions = keyOptionsOf(options)
+    if (this.#wasm.peek(url, keyOptions).data !== undefined) return
+    const hash = this.#wasm.keyHash(url, keyOptions)
+    this.#persisted.read(hash).then((kept) => {
+      if (kept !== undefined && wanted()) this.#wasm.seed(url, keyOptions, kept.body, kept.at)
+    }, noop)
+  }
   peek(url, options) {
     return this.#wasm.peek(url, options)
+  }
+  isLive(url, options) {
+    return this.#wasm.isLive(url, options)
   }
   poll(url, options) {
     const { onData, onError, ...rest } = options ?? {}
@@ -121,8 +282,15 @@ class Client {
   invalidate(urlOrPrefix) {
     return this.#wasm.invalidate(urlOrPrefix)
   }
+  /** Forget every cached entry, here, in IndexedDB and in the other tabs. */
   clear() {
+    this._clearHere()
+    announceClear()
+  }
+  /** @internal: another tab cleared. */
+  _clearHere() {
     this.#wasm.clear()
+    this.#persisted?.wipe()
   }
   stats() {
     return this.#wasm.stats()
@@ -132,5 +300,10 @@ class Client {
 /** Make a client. Throws a `CalmfetchError` (kind `invalid`) on bad options. */
 export function createClient(options) {
   loadWasm()
-  return new Client(new WasmClient(options))
+  if (options !== undefined && options !== null && typeof options === 'object' && 'persist' in options) {
+    const { persist: p, ...rest } = options
+    const persist = persistOptions(p, rest.cache)
+    return new Client(new WasmClient(rest), persist)
+  }
+  return new Client(new WasmClient(options), null)
 }

@@ -255,13 +255,22 @@ export function usePoll(url, intervalMs, options) {
 /**
  * Keep `url` live: with a `socket` on the client, its data comes pushed over
  * the socket (falling back to the cache and HTTP when the socket is slow or
- * down). Without one it reads like `useRequest`.
+ * down). Without one, or for a key with its own credentials (which the
+ * socket cannot carry), it reads like `useRequest`.
  */
 export function useLive(url, options) {
   return useEntry(url, options, 'useLive', (entry) => {
-    // With a socket, subscribing (done by useEntry) is what fetches.
-    const hasSocket = entry.active && entry.client.stats().socketState !== 'none'
-    useGetWhenNeeded(entry, undefined, hasSocket)
+    // For a key the socket keeps live, subscribing (done by useEntry) is
+    // what fetches; any other key is fetched like useRequest.
+    let live = false
+    if (entry.active && typeof entry.client.isLive === 'function') {
+      try {
+        live = entry.client.isLive(entry.url, entry.keyOptions)
+      } catch {
+        live = false // a bad url: get() reports it
+      }
+    }
+    useGetWhenNeeded(entry, undefined, live)
   })
 }
 

@@ -54,11 +54,17 @@ node tests/tabs/run.mjs
 step "hover prefetch with real pointer events"
 node tests/prefetch/run.mjs
 
+step "persistence across reloads, and clear() across tabs"
+node tests/persist/run.mjs
+
 step "type check of the public API (tests/types)"
 node_modules/.bin/tsc -p tests/types
 
 step "React hooks in headless Chromium, on React 19 and React 18"
 node tests/hooks/run.mjs
 REACT=18 node tests/hooks/run.mjs
+
+step "the demo app end to end (www/e2e): storm, navigation, hover, tabs, socket"
+node www/e2e/run.mjs
 
 step "all tests passed"

@@ -462,3 +462,28 @@ proptest! {
         prop_assert_eq!(s.core.stats().in_flight, 0);
     }
 }
+
+#[test]
+fn restored_data_is_stale_never_overwrites_and_a_get_still_fetches() {
+    let mut s = Sim::new(Config::default());
+    let key = Key::get(U, &Identity::default());
+    s.core.watch(&key);
+    assert!(s.core.restore(s.now, &key, 3, s.now));
+    s.drain();
+    assert_eq!(
+        s.notified.last(),
+        Some(&key),
+        "listeners hear restored data"
+    );
+    let entry = s.core.entry(&key).unwrap();
+    assert_eq!(entry.data, Some(3));
+    assert!(!entry.is_fresh(s.now, 60_000), "restored data is stale");
+    // A get goes to the network; the answer replaces the restored data.
+    let w = s.get(U);
+    assert_eq!(s.fetches.len(), 1);
+    s.answer(s.last_flight(), 9);
+    assert_eq!(s.settled[&w], Ok(9));
+    // Restoring again does not overwrite newer data.
+    assert!(!s.core.restore(s.now, &key, 3, 0));
+    assert_eq!(s.core.entry(&key).unwrap().data, Some(9));
+}

@@ -301,3 +301,49 @@ fn without_a_socket_nothing_is_live() {
     s.drain();
     assert!(s.socket.is_empty());
 }
+
+#[test]
+fn keys_of_another_identity_or_origin_never_go_live() {
+    // The socket carries the credentials it was opened with: a key with its
+    // own Authorization or partition, or on another origin, must be served
+    // over HTTP only, or another user's (or server's) data would fill it.
+    let mut s = Sim::new(Config {
+        socket: Some(SocketConfig {
+            identity: Identity::default(),
+            origin: Some(O.to_string()),
+            ..SocketConfig::default()
+        }),
+        ..Config::default()
+    });
+    let alice = GetRequest {
+        identity: Identity {
+            authorization: Some("Bearer alice".into()),
+            ..Identity::default()
+        },
+        ..req("/api/user")
+    };
+    let partitioned = GetRequest {
+        identity: Identity {
+            partition: Some("b".into()),
+            ..Identity::default()
+        },
+        ..req("/api/games/1")
+    };
+    let elsewhere = GetRequest {
+        url: "http://other.test/api/games/1".into(),
+        ..Default::default()
+    };
+    for r in [alice, partitioned, elsewhere] {
+        assert!(!s.core.can_live(&r));
+        assert!(!s.core.live_add(s.now, r));
+    }
+    s.drain();
+    assert_eq!(
+        s.core.socket_state(),
+        Some(SocketState::Idle),
+        "no socket was opened for them"
+    );
+    assert!(s.core.can_live(&req("/api/games/1")));
+    live(&mut s, "/api/games/1");
+    assert_ne!(s.core.socket_state(), Some(SocketState::Idle));
+}

@@ -97,9 +97,11 @@ const CLIENT_OPTIONS: &[&str] = &[
     "headers",
     "credentials",
     "partition",
+    "poll",
     "prefetch",
     "socket",
 ];
+const POLL_CLIENT_OPTIONS: &[&str] = &["jitter", "maxBackoffMs"];
 const PREFETCH_CLIENT_OPTIONS: &[&str] = &["intentMs", "concurrency", "respectSaveData"];
 const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
 const BATCH_OPTIONS: &[&str] = &[
@@ -200,6 +202,55 @@ impl WasmClient {
             .key(&url, &options)
             .map_err(|m| invalid(format!("peek: {m}")))?;
         Ok(self.inner.snapshot(&key))
+    }
+
+    /// Is `url` kept live over the socket when subscribed? Only with a
+    /// socket, for the client's own credentials and origin.
+    #[wasm_bindgen(js_name = isLive)]
+    pub fn is_live(&self, url: JsValue, options: JsValue) -> Result<bool, JsValue> {
+        let req = self
+            .inner
+            .request(&url, &options, KEY_OPTIONS, "isLive")
+            .map_err(|m| invalid(format!("isLive: {m}")))?;
+        Ok(self.inner.core.borrow().can_live(&req))
+    }
+
+    /// A short hash of `url`'s cache key (URL and credentials), for storage
+    /// that must not hold the credentials themselves (the persisted cache).
+    #[wasm_bindgen(js_name = keyHash)]
+    pub fn key_hash(&self, url: JsValue, options: JsValue) -> Result<String, JsValue> {
+        let key = self
+            .inner
+            .key(&url, &options)
+            .map_err(|m| invalid(format!("keyHash: {m}")))?;
+        Ok(super::poll::hash(&key))
+    }
+
+    /// Put data kept from an earlier visit (the persisted cache) into an
+    /// entry that has none, as of `updated_at` (ms since the epoch), marked
+    /// stale. `false` when the entry already had data.
+    pub fn seed(
+        &self,
+        url: JsValue,
+        options: JsValue,
+        body: JsValue,
+        updated_at: f64,
+    ) -> Result<bool, JsValue> {
+        let key = self
+            .inner
+            .key(&url, &options)
+            .map_err(|m| invalid(format!("seed: {m}")))?;
+        let at = if updated_at.is_finite() && updated_at > 0.0 {
+            updated_at as u64
+        } else {
+            0
+        };
+        let restored = self.inner.core.borrow_mut().restore(now(), &key, body, at);
+        if !restored {
+            return Ok(false);
+        }
+        self.inner.run();
+        Ok(true)
     }
 
     /// Mark entries under `url_or_prefix` stale; returns how many.
@@ -364,12 +415,35 @@ impl WasmClient {
         }
         let respect_save_data =
             opt::flag(&prefetch, "respectSaveData", "prefetch")?.unwrap_or(true);
+        let poll = js::get(options, "poll");
+        opt::only_known(&poll, POLL_CLIENT_OPTIONS, "`poll`")?;
+        let jitter = js::get(&poll, "jitter");
+        if !jitter.is_undefined() {
+            match jitter.as_f64() {
+                Some(j) if (0.0..=0.5).contains(&j) => config.poll.jitter = j,
+                _ => {
+                    return Err(format!(
+                        "option `poll.jitter` must be a number from 0 to 0.5, got {}",
+                        opt::describe(&jitter)
+                    ))
+                }
+            }
+        }
+        if let Some(ms) = opt::whole(&poll, "maxBackoffMs", "poll", 1)? {
+            config.poll.max_backoff_ms = ms;
+        }
         let mut headers = opt::headers(options, "createClient")?;
         let identity = Identity {
             authorization: opt::take_authorization(&mut headers),
             credentials: opt::credentials(options, "createClient")?.unwrap_or_default(),
             partition: opt::string(options, "partition", "createClient")?,
         };
+        if let Some(sock) = config.socket.as_mut() {
+            sock.identity = identity.clone();
+            sock.origin = base_url
+                .as_deref()
+                .map(|b| crate::core::engine::origin(b).to_string());
+        }
         let inner = Rc::new(Inner {
             core: RefCell::new(Core::new(config)),
             defaults: Defaults {
@@ -397,6 +471,26 @@ impl WasmClient {
             }
         }));
         Ok(WasmClient { inner })
+    }
+}
+
+impl Drop for Inner {
+    /// The client was garbage-collected (or freed): cancel its timer and
+    /// detach it from the page, so that no event or timeout calls a closure
+    /// that died with it. (The page's tabs and socket parts drop likewise.)
+    fn drop(&mut self) {
+        if let Some((_, handle)) = self.timer.get_mut().take() {
+            js::clear_timeout(&handle);
+        }
+        if let Some(sock) = self.socket.get_mut().as_mut() {
+            super::socket::close_current(sock);
+        }
+        for pending in self.pending.get_mut().values_mut() {
+            pending.detach();
+        }
+        for request in self.requests.get_mut().values() {
+            request.abort();
+        }
     }
 }
 

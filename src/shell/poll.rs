@@ -40,7 +40,6 @@ pub(super) struct Tabs {
     page: Option<PageListeners>,
     channel: Option<Channel>,
     leads: HashMap<Key, Lead>,
-    noop: Option<Closure<dyn FnMut(JsValue)>>,
 }
 
 struct PageListeners {
@@ -50,15 +49,50 @@ struct PageListeners {
     online: Closure<dyn FnMut()>,
 }
 
+impl Drop for PageListeners {
+    /// A listener must not outlive its closure (the client may be gone).
+    fn drop(&mut self) {
+        if let Some(d) = &self.document {
+            let _ = d.remove_event_listener_with_callback(
+                "visibilitychange",
+                self.visibility.as_ref().unchecked_ref(),
+            );
+        }
+        for ev in ["online", "offline"] {
+            let _ = self
+                .window
+                .remove_event_listener_with_callback(ev, self.online.as_ref().unchecked_ref());
+        }
+    }
+}
+
+impl Drop for Tabs {
+    /// The client is gone: close its channel and give up its locks, so that
+    /// nothing calls into closures that no longer exist and another tab can lead.
+    fn drop(&mut self) {
+        if let Some((channel, _)) = &self.channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+        for lead in self.leads.values() {
+            lead.cancelled.set(true);
+            lead.abort.abort();
+            if let Some(r) = lead.release.borrow_mut().take() {
+                let _ = r.call0(&JsValue::NULL);
+            }
+        }
+    }
+}
+
 /// A lock request for one key: pending, or held until `release` is called.
+/// Its callback lives until the request's promise settles (see `request_lead`).
 struct Lead {
     abort: AbortController,
     release: Rc<RefCell<Option<Function>>>,
     cancelled: Rc<Cell<bool>>,
-    _granted: Closure<dyn FnMut(JsValue) -> Promise>,
 }
 
-fn hash(key: &Key) -> String {
+pub(super) fn hash(key: &Key) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.as_str().bytes() {
         h ^= b as u64;
@@ -207,20 +241,9 @@ impl Inner {
     }
 
     fn unwatch_page(&self) {
-        let Some(p) = self.tabs.borrow_mut().page.take() else {
-            return;
-        };
-        if let Some(d) = &p.document {
-            let _ = d.remove_event_listener_with_callback(
-                "visibilitychange",
-                p.visibility.as_ref().unchecked_ref(),
-            );
-        }
-        for ev in ["online", "offline"] {
-            let _ = p
-                .window
-                .remove_event_listener_with_callback(ev, p.online.as_ref().unchecked_ref());
-        }
+        // Dropping the listeners removes them (see `Drop for PageListeners`).
+        let listeners = self.tabs.borrow_mut().page.take();
+        drop(listeners);
     }
 
     /// Visibility changed: tell the core, and hand leadership of keys that
@@ -347,13 +370,17 @@ impl Inner {
         let options = Object::new();
         js::set(&options, "signal", abort.signal());
         let name = JsValue::from_str(&format!("calmfetch-poll-{}", hash(key)));
+        // The lock manager may call `granted` after this tab stepped down (a
+        // grant already queued when the request is aborted), so the callback
+        // must outlive the `Lead`: it is freed when the request's promise
+        // settles, after which it can no longer be called.
         if let Ok(p) = request.call3(&locks, &name, &options, granted.as_ref()) {
+            let keep = RefCell::new(Some(granted));
+            let free = Closure::once_into_js(move |_: JsValue| drop(keep.take()));
             // An aborted request rejects; that is expected, not an error.
-            let mut tabs = self.tabs.borrow_mut();
-            let noop = tabs
-                .noop
-                .get_or_insert_with(|| Closure::new(|_: JsValue| {}));
-            let _ = p.unchecked_into::<Promise>().catch(noop);
+            if let Ok(then) = js::get(&p, "then").dyn_into::<Function>() {
+                let _ = then.call2(&p, &free, &free);
+            }
         }
         self.tabs.borrow_mut().leads.insert(
             key.clone(),
@@ -361,7 +388,6 @@ impl Inner {
                 abort,
                 release,
                 cancelled,
-                _granted: granted,
             },
         );
     }

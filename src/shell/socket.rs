@@ -250,7 +250,7 @@ impl Inner {
 }
 
 /// Forget the current connection: its late events are ignored from now on.
-fn close_current(sock: &mut SocketShell) {
+pub(super) fn close_current(sock: &mut SocketShell) {
     sock.generation.set(sock.generation.get().wrapping_add(1));
     match &sock.transport {
         Transport::Url(_) => {

@@ -91,8 +91,8 @@ function Poller({ url, intervalMs, log }) {
   return <div className="poller">{r.status}</div>
 }
 
-function Live({ url, log }) {
-  const r = useLive(url)
+function Live({ url, options, log }) {
+  const r = useLive(url, options)
   log.renders++
   log.last = r
   if (r.data !== undefined) log.seen.push(r.data)
@@ -462,6 +462,32 @@ const tests = {
         socketState: s.socketState,
         changed: JSON.stringify(first) !== JSON.stringify(a.last.data),
       }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  async liveOwnCredentials() {
+    // A socket cannot carry a caller's own credentials: such a key is
+    // fetched over HTTP, never filled from the socket.
+    const tag = uid('livecreds')
+    const client = createClient({ socket: { url: `ws://${location.host}/ws` } })
+    const a = newLog()
+    const b = newLog()
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Live url={echo(tag)} options={{ partition: 'user-b' }} log={a} />
+          <Live url={echo(tag)} options={{ headers: { Authorization: 'Bearer alice' } }} log={b} />
+        </>,
+      ),
+    )
+    try {
+      await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'both over HTTP')
+      await sleep(100)
+      const s = client.stats()
+      return { tag, networkRequests: s.networkRequests, socketSubscribes: s.socketSubscribes, socketState: s.socketState }
     } finally {
       m.unmount()
     }

@@ -52,10 +52,10 @@ const consoleErrors = []
 // boundary catches, as a page error and on the console: that one is expected.
 const expectedError = (text) =>
   text.includes('calmfetch/react: no client') || text.startsWith('The above error occurred in the <NoProvider> component')
-page.on('pageerror', (e) => expectedError(String(e)) || consoleErrors.push(String(e)))
+page.on('pageerror', (e) => expectedError(String(e)) || consoleErrors.push(`during ${current}: ${e.stack ?? e}`))
 page.on('console', (m) => {
   const expected = m.text().startsWith('Failed to load resource') || expectedError(m.text())
-  if (m.type() === 'error' && !expected) consoleErrors.push(m.text())
+  if (m.type() === 'error' && !expected) consoleErrors.push(`during ${current}: ${m.text()}`)
 })
 await page.goto(server.url + '/')
 console.log(`React ${react18 ? 18 : 19}`)
@@ -63,7 +63,11 @@ await page.waitForFunction(() => window.__ready === true, null, { timeout: 10000
   console.log(`the test page did not load: ${consoleErrors.join('\n') || e.message}`)
   process.exit(1)
 })
-const run = (name, arg) => page.evaluate(([n, a]) => window.__tests[n](a), [name, arg])
+let current = 'loading' // the test running when a console error shows up
+const run = (name, arg) => {
+  current = name
+  return page.evaluate(([n, a]) => window.__tests[n](a), [name, arg])
+}
 const t = runner()
 
 try {
@@ -148,6 +152,12 @@ try {
     assert(r.socketSubscribes === 1, `socket subscriptions sent: ${r.socketSubscribes}`)
     assert(r.networkRequests === 0, `HTTP requests: ${r.networkRequests}`)
     assert(r.changed, 'the bumped body rendered')
+  })
+
+  await t.check('useLive: keys with their own credentials are fetched over HTTP, never filled from the socket', async () => {
+    const r = await run('liveOwnCredentials')
+    assert(r.networkRequests === 2 && (await countTag(server, r.tag)) === 2, JSON.stringify(r))
+    assert(r.socketSubscribes === 0 && r.socketState === 'idle', JSON.stringify(r))
   })
 
   await t.check('usePrefetch: a hover prefetches once and the click renders the data at once', async () => {

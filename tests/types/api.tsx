@@ -17,6 +17,8 @@ const client = createClient({
   batch: { endpoint: '/batch', windowMs: 10, maxSize: 20, stream: true },
   socket: { url: 'wss://api.example.test/ws', connectTimeoutMs: 5000, reconnect: { minMs: 500, maxMs: 30000 } },
   prefetch: { intentMs: 65, concurrency: 4 },
+  poll: { jitter: 0.2, maxBackoffMs: 30000 },
+  persist: { name: 'app', maxEntries: 200 },
 })
 
 async function calls(signal: AbortSignal): Promise<void> {

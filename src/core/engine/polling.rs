@@ -190,6 +190,23 @@ impl<B: Clone> Core<B> {
         self.data_changed(now, key);
     }
 
+    /// Data kept from an earlier visit (the shell's persisted cache) for a
+    /// key with no data: stored as of `updated_at` and always stale, since
+    /// nothing says it is still current. Returns false if the key had data.
+    pub fn restore(&mut self, now: u64, key: &Key, body: B, updated_at: u64) -> bool {
+        if self.cache.peek(key).is_some_and(|e| e.data.is_some()) {
+            return false;
+        }
+        let ttl = self.config.default_ttl_ms;
+        let evicted = self
+            .cache
+            .put_data(key, body, updated_at.min(now), ttl, None);
+        self.evicted(evicted);
+        self.cache.expire(key);
+        self.notify(key);
+        true
+    }
+
     /// Is `key` polled in this tab (by any poller)?
     pub fn is_polled(&self, key: &Key) -> bool {
         self.poll_by_key.contains_key(key)

@@ -32,6 +32,14 @@ pub struct SocketConfig {
     /// After (re)subscribing, keys the socket has not refreshed within this
     /// long are fetched over HTTP.
     pub resync_ms: u64,
+    /// Whose connection it is. Only keys with exactly this identity go live:
+    /// a socket carries the credentials it was opened with (cookies or its
+    /// URL), never a caller's own `Authorization` or partition, so keys of
+    /// any other identity are served over HTTP only.
+    pub identity: Identity,
+    /// The origin whose paths the server's keys name (`None`: any). Keys on
+    /// other origins are served over HTTP only.
+    pub origin: Option<String>,
 }
 
 impl Default for SocketConfig {
@@ -42,6 +50,8 @@ impl Default for SocketConfig {
             reconnect_max_ms: 30_000,
             linger_ms: 1_000,
             resync_ms: 1_500,
+            identity: Identity::default(),
+            origin: None,
         }
     }
 }
@@ -117,9 +127,26 @@ fn topic(url: &str) -> String {
 }
 
 impl<B: Clone> Core<B> {
-    /// A listener wants `req`'s key live. Returns `false` when there is no
-    /// socket configured (the key is then only served over HTTP).
+    /// Can `req`'s key be kept live? Only with a socket, and only for the
+    /// socket's own identity and origin (see [`SocketConfig::identity`]).
+    pub fn can_live(&self, req: &GetRequest) -> bool {
+        self.socket.as_ref().is_some_and(|sock| {
+            req.identity == sock.cfg.identity
+                && sock
+                    .cfg
+                    .origin
+                    .as_deref()
+                    .is_none_or(|o| origin(&req.url) == o)
+        })
+    }
+
+    /// A listener wants `req`'s key live. Returns `false` when it cannot be
+    /// (no socket, or another identity or origin: see [`Core::can_live`]);
+    /// the key is then only served over HTTP.
     pub fn live_add(&mut self, now: u64, req: GetRequest) -> bool {
+        if !self.can_live(&req) {
+            return false;
+        }
         let Some(sock) = self.socket.as_mut() else {
             return false;
         };
