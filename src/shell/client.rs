@@ -691,7 +691,7 @@ async fn read_batch(
         .get("content-type")
         .ok()
         .flatten()
-        .is_some_and(|t| t.contains("ndjson"));
+        .is_some_and(|t| crate::core::key::contains(&t, "ndjson"));
     if !response.ok() || !ndjson {
         let text = JsFuture::from(response.text().map_err(net)?)
             .await
@@ -800,7 +800,7 @@ async fn perform(promise: Promise) -> Outcome<JsValue> {
         .get("cache-control")
         .ok()
         .flatten()
-        .is_some_and(|c| c.to_ascii_lowercase().contains("no-store"));
+        .is_some_and(|c| crate::core::key::no_store(&c));
     Outcome::Body {
         body,
         etag,
