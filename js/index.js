@@ -1,10 +1,12 @@
 // calmfetch: the JS face of the wasm client.
 //
-// The wasm module is inlined (base64) and instantiated synchronously the
-// first time a client is made, so `createClient` is synchronous, there is no
-// `init()` to call, and nothing runs at import time (safe for SSR).
+// The wasm module is inlined (LZMA-compressed, in base64) and instantiated
+// synchronously the first time a client is made, so `createClient` is
+// synchronous, there is no `init()` to call, and nothing runs at import time
+// (safe for SSR).
 import { initSync, WasmClient, __setErrorClass } from './calmfetch_wasm.js'
-import wasmBase64 from './calmfetch_wasm_bytes.js'
+import wasmBase64, { size as wasmSize } from './calmfetch_wasm_bytes.js'
+import { unlzma } from './unlzma.js'
 
 /** Every error calmfetch hands out. `kind` says which class of failure. */
 export class CalmfetchError extends Error {
@@ -24,7 +26,7 @@ function loadWasm() {
   const text = atob(wasmBase64)
   const bytes = new Uint8Array(text.length)
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
-  initSync({ module: bytes })
+  initSync({ module: unlzma(bytes, wasmSize) })
   __setErrorClass(CalmfetchError)
   loaded = true
 }

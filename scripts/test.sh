@@ -23,8 +23,8 @@ cargo test
 step "build pkg/"
 node scripts/build.mjs
 
-step "reference server self-test"
-node --test www/server/selftest.mjs
+step "reference server self-test, and the package's LZMA decoder against xz"
+node --test www/server/selftest.mjs tests/js/unlzma.test.mjs
 
 step "shell tests in headless Chromium against the reference server"
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }

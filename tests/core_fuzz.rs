@@ -114,7 +114,7 @@ proptest! {
         let mut s = Scanner::new(&text);
         let _ = s.raw_value();
         let _ = Scanner::new(&text).string();
-        let _ = Scanner::new(&text).number();
+        let _ = Scanner::new(&text).whole();
     }
 
     #[test]

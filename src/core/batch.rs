@@ -99,18 +99,19 @@ fn answer<'a>(s: &mut Scanner<'a>) -> Result<Decoded<'a>, JsonError> {
                     Ok(v) => Some(v),
                     // Be lenient with servers that echo numeric ids as numbers.
                     Err(_) => Scanner::new(raw)
-                        .number()
+                        .whole()
                         .ok()
-                        .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n < 9.0e15)
-                        .map(|n| (n as u64).to_string()),
+                        .flatten()
+                        .map(|n| n.to_string()),
                 };
             }
             "status" => {
                 let raw = s.raw_value()?;
                 status = Scanner::new(raw)
-                    .number()
+                    .whole()
                     .ok()
-                    .filter(|n| n.fract() == 0.0 && (100.0..=599.0).contains(n))
+                    .flatten()
+                    .filter(|n| (100..=599).contains(n))
                     .map(|n| n as u16);
                 if status.is_none() {
                     problem = Some("an answer's status is not an HTTP status");

@@ -4,7 +4,7 @@
 //! a subscriber shows, and later what an ETag revalidation refreshes); the
 //! `max_entries` bound is what keeps memory flat.
 
-use std::collections::{BTreeMap, HashMap};
+use super::map::Map;
 
 use super::error::FetchError;
 use super::key::Key;
@@ -47,8 +47,11 @@ impl<B> Entry<B> {
 /// The LRU map from key to entry.
 #[derive(Debug)]
 pub struct Cache<B> {
-    entries: HashMap<Key, Entry<B>>,
-    order: BTreeMap<u64, Key>,
+    /// Each entry's `tick` says when it was last used; the smallest goes
+    /// first. (Finding it is a scan, done only when the cache is full and a
+    /// new key comes in: cheaper in code than an ordered index, and `touch`,
+    /// the hot path, stays O(1).)
+    entries: Map<Key, Entry<B>>,
     next_tick: u64,
     max_entries: usize,
     next_version: u64,
@@ -58,8 +61,7 @@ impl<B> Cache<B> {
     /// An empty cache holding at most `max_entries` (at least 1).
     pub fn new(max_entries: usize) -> Self {
         Cache {
-            entries: HashMap::new(),
-            order: BTreeMap::new(),
+            entries: Map::default(),
             next_tick: 0,
             max_entries: max_entries.max(1),
             next_version: 1,
@@ -85,9 +87,7 @@ impl<B> Cache<B> {
     pub fn touch(&mut self, key: &Key) -> Option<&Entry<B>> {
         let tick = self.bump_tick();
         let entry = self.entries.get_mut(key)?;
-        self.order.remove(&entry.tick);
         entry.tick = tick;
-        self.order.insert(tick, key.clone());
         Some(entry)
     }
 
@@ -154,14 +154,11 @@ impl<B> Cache<B> {
 
     /// Remove one entry.
     pub fn remove(&mut self, key: &Key) -> Option<Entry<B>> {
-        let e = self.entries.remove(key)?;
-        self.order.remove(&e.tick);
-        Some(e)
+        self.entries.remove(key)
     }
 
     /// Remove every entry; returns their keys.
     pub fn clear(&mut self) -> Vec<Key> {
-        self.order.clear();
         self.entries.drain().map(|(k, _)| k).collect()
     }
 
@@ -194,10 +191,14 @@ impl<B> Cache<B> {
                 tick,
             },
         );
-        self.order.insert(tick, key.clone());
         let mut evicted = Vec::new();
         while self.entries.len() > self.max_entries {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.tick)
+                .map(|(k, _)| k.clone())
+            else {
                 break;
             };
             self.entries.remove(&oldest);
@@ -273,6 +274,6 @@ mod tests {
             c.put_data(&k(i), i, 0, 10, None);
         }
         assert_eq!(c.len(), 100);
-        assert_eq!(c.order.len(), 100);
+        assert!((9_900..10_000).all(|i| c.peek(&k(i)).is_some()));
     }
 }

@@ -216,10 +216,64 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Decode a number value.
-    pub fn number(&mut self) -> Result<f64, JsonError> {
+    /// Decode a number value that must be a whole number in `0..9e15` (ids,
+    /// statuses). `Ok(None)` for a valid number outside that set (negative,
+    /// fractional, too big).
+    ///
+    /// The value is worked out exactly from the decimal text (`1e2` and
+    /// `100.0` are 100), so no float parser is needed: the wasm stays small.
+    pub fn whole(&mut self) -> Result<Option<u64>, JsonError> {
         let raw = self.raw_number()?;
-        raw.parse::<f64>().or_else(|_| self.err("bad number"))
+        let (neg, raw) = match raw.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, raw),
+        };
+        let (mantissa, exp) = match raw.find(['e', 'E']) {
+            Some(i) => (&raw[..i], &raw[i + 1..]),
+            None => (raw, ""),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        // The decimal exponent of the last digit; huge ones saturate.
+        let (exp_neg, exp_digits) = match exp.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, exp.trim_start_matches('+')),
+        };
+        let mut e: i64 = 0;
+        for d in exp_digits.bytes() {
+            e = (e * 10 + i64::from(d - b'0')).min(1 << 40);
+        }
+        if exp_neg {
+            e = -e;
+        }
+        e -= frac.len() as i64;
+        let digits = int.as_bytes().iter().chain(frac.as_bytes());
+        let digits: Vec<u8> = digits.copied().skip_while(|&d| d == b'0').collect();
+        let mut end = digits.len();
+        while end > 0 && digits[end - 1] == b'0' {
+            end -= 1;
+            e += 1;
+        }
+        if end == 0 {
+            return Ok(Some(0)); // 0, -0, 0.000e5
+        }
+        if neg || e < 0 {
+            return Ok(None);
+        }
+        const LIMIT: u64 = 9_000_000_000_000_000;
+        let mut v: u64 = 0;
+        for &d in &digits[..end] {
+            v = v * 10 + u64::from(d - b'0');
+            if v >= LIMIT {
+                return Ok(None);
+            }
+        }
+        for _ in 0..e {
+            v *= 10;
+            if v >= LIMIT {
+                return Ok(None);
+            }
+        }
+        Ok(Some(v))
     }
 
     fn raw_number(&mut self) -> Result<&'a str, JsonError> {
@@ -339,6 +393,31 @@ mod tests {
             Scanner::new(r#""\ud834\udd1e \u00e9""#).string().unwrap(),
             "𝄞 é"
         );
+    }
+
+    #[test]
+    fn whole_numbers_are_exact() {
+        let w = |t: &str| Scanner::new(t).whole();
+        for (t, v) in [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("0.0e9", Some(0)),
+            ("7", Some(7)),
+            ("100.0", Some(100)),
+            ("1e2", Some(100)),
+            ("1.5E+1", Some(15)),
+            ("2500e-2", Some(25)),
+            ("8999999999999999", Some(8_999_999_999_999_999)),
+            ("9e15", None),
+            ("1e999999999999999999999", None),
+            ("1.5", None),
+            ("1e-400", None),
+            ("-3", None),
+        ] {
+            assert_eq!(w(t), Ok(v), "{t}");
+        }
+        assert!(w("x").is_err());
+        assert!(w("1.").is_err());
     }
 
     #[test]

@@ -62,13 +62,31 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     let mut out = String::with_capacity(without_fragment.len());
     out.push_str(&base[..lower_scheme_len].to_ascii_lowercase());
     out.push_str(&base[lower_scheme_len..]);
-    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
-    if !params.is_empty() {
-        params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
-        out.push('?');
-        out.push_str(&params.join("&"));
+    // A binary insertion sort: stable (each parameter goes after the ones
+    // of the same name already placed), and far less code than `sort_by`.
+    let mut params: Vec<&str> = Vec::new();
+    for p in query.split('&').filter(|p| !p.is_empty()) {
+        let at = params.partition_point(|q| param_name(q) <= param_name(p));
+        params.insert(at, p);
+    }
+    for (i, p) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(p);
     }
     Ok(out)
+}
+
+/// Does `hay` contain `needle`? (A plain scan: `str::contains` with a
+/// string pattern brings in the Two-Way searcher, a few KB of wasm.)
+pub fn contains(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len().max(1))
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Does a `Cache-Control` value say `no-store`?
+pub fn no_store(cache_control: &str) -> bool {
+    contains(&cache_control.to_ascii_lowercase(), "no-store")
 }
 
 fn param_name(p: &str) -> &str {

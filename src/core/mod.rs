@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod json;
 pub mod key;
+pub(crate) mod map;
 pub mod retry;
 pub mod socket_msg;
 

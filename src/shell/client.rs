@@ -5,8 +5,8 @@
 //! `setTimeout` for the core's next deadline, promise settlement and
 //! listener calls. It holds no request logic of its own.
 
+use crate::core::map::Map;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise};
@@ -60,12 +60,12 @@ struct Defaults {
 pub(super) struct Inner {
     pub(super) core: RefCell<Core<JsValue>>,
     defaults: Defaults,
-    pending: RefCell<HashMap<WaiterId, Pending>>,
+    pending: RefCell<Map<WaiterId, Pending>>,
     /// The `AbortController` of every request on the wire, by flight or
     /// batch id (the core draws both from one counter).
-    requests: RefCell<HashMap<u64, AbortController>>,
-    listeners: RefCell<HashMap<u32, Listener>>,
-    snapshots: RefCell<HashMap<Key, (u64, JsValue)>>,
+    requests: RefCell<Map<u64, AbortController>>,
+    listeners: RefCell<Map<u32, Listener>>,
+    snapshots: RefCell<Map<Key, (u64, JsValue)>>,
     next_listener: Cell<u32>,
     timer: RefCell<Option<(u64, JsValue)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
@@ -785,7 +785,7 @@ async fn read_batch(
         .get("content-type")
         .ok()
         .flatten()
-        .is_some_and(|t| t.contains("ndjson"));
+        .is_some_and(|t| crate::core::key::contains(&t, "ndjson"));
     if !response.ok() || !ndjson {
         let text = JsFuture::from(response.text().map_err(net)?)
             .await
@@ -894,7 +894,7 @@ async fn perform(promise: Promise) -> Outcome<JsValue> {
         .get("cache-control")
         .ok()
         .flatten()
-        .is_some_and(|c| c.to_ascii_lowercase().contains("no-store"));
+        .is_some_and(|c| crate::core::key::no_store(&c));
     Outcome::Body {
         body,
         etag,

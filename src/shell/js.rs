@@ -16,6 +16,9 @@ extern "C" {
     pub fn set_timeout(handler: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(handle: &JsValue);
+    /// JS `String(value)`.
+    #[wasm_bindgen(js_name = String)]
+    pub fn to_string(value: &JsValue) -> String;
 }
 
 thread_local! {

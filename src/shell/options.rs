@@ -155,11 +155,10 @@ pub fn describe(v: &JsValue) -> String {
         s.push('"');
         return s;
     }
-    if let Some(n) = v.as_f64() {
-        return n.to_string();
-    }
-    if let Some(b) = v.as_bool() {
-        return b.to_string();
+    if v.as_f64().is_some() || v.as_bool().is_some() {
+        // JS's own spelling (`1e+21`, `Infinity`), and no float formatting
+        // code in the wasm.
+        return super::js::to_string(v);
     }
     if v.is_null() {
         return "null".into();

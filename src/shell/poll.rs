@@ -11,8 +11,8 @@
 //!
 //! Page listeners are attached only while something polls.
 
+use crate::core::map::Map;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise};
@@ -36,10 +36,10 @@ type Channel = (BroadcastChannel, Closure<dyn FnMut(MessageEvent)>);
 /// This tab's side of polling.
 #[derive(Default)]
 pub(super) struct Tabs {
-    pollers: HashMap<PollerId, (Key, bool)>,
+    pollers: Map<PollerId, (Key, bool)>,
     page: Option<PageListeners>,
     channel: Option<Channel>,
-    leads: HashMap<Key, Lead>,
+    leads: Map<Key, Lead>,
 }
 
 struct PageListeners {
@@ -252,7 +252,7 @@ impl Inner {
         let visible = page_visible();
         self.core.borrow_mut().set_visible(now(), visible);
         if locks().is_some() && self.tabs.borrow().channel.is_some() {
-            let mut keys: HashMap<Key, bool> = HashMap::new();
+            let mut keys: Map<Key, bool> = Map::default();
             for (k, bg) in self.tabs.borrow().pollers.values() {
                 *keys.entry(k.clone()).or_insert(false) |= *bg;
             }

@@ -70,7 +70,11 @@ pub(super) struct Batch {
 
 /// The scheme, host and port of an absolute URL.
 pub fn origin(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
+    let start = url
+        .as_bytes()
+        .windows(3)
+        .position(|w| w == b"://")
+        .map_or(0, |i| i + 3);
     match url[start..].find(['/', '?']) {
         Some(j) => &url[..start + j],
         None => url,
@@ -382,7 +386,7 @@ impl<B: Clone> Core<B> {
                     etag: answer.header("etag").map(str::to_string),
                     no_store: answer
                         .header("cache-control")
-                        .is_some_and(|c| c.to_ascii_lowercase().contains("no-store")),
+                        .is_some_and(crate::core::key::no_store),
                 },
                 Err(why) => Outcome::Failed(FetchError::Parse(why)),
             },

@@ -102,7 +102,7 @@ pub(super) struct Socket {
     pub(super) state: SocketState,
     attempt: u32,
     /// Live keys by socket topic (path and query).
-    live: HashMap<String, Live>,
+    live: Map<String, Live>,
     timers: Vec<(u64, SocketTimer)>,
 }
 
@@ -112,7 +112,7 @@ impl Socket {
             cfg,
             state: SocketState::Idle,
             attempt: 0,
-            live: HashMap::new(),
+            live: Map::default(),
             timers: Vec::new(),
         }
     }
