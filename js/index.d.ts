@@ -2,7 +2,7 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** Which class of failure a `CalmfetchError` is. */
-export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket'
+export type ErrorKind = 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket' | 'circuit' | 'internal'
 
 /** Every error calmfetch hands out is an instance of this class. */
 export declare class CalmfetchError extends Error {
@@ -105,6 +105,13 @@ export interface ClientOptions {
   /** Prefer a realtime socket for keys that have subscribers. */
   socket?: SocketOptions
   prefetch?: PrefetchOptions
+  /**
+   * The circuit breaker per origin, on by default: after `failures` (5)
+   * consecutive network errors, timeouts, 429s or 5xx answers from one origin,
+   * nothing is sent there for `coolDownMs` (10000); calls get cached data,
+   * even stale, or a `'circuit'` error. Then one probe decides. `false` turns it off.
+   */
+  circuit?: boolean | { failures?: number; coolDownMs?: number }
   /** Client-wide polling behaviour (see `poll`). */
   poll?: {
     /** Each interval is stretched or shrunk at random by up to this fraction, 0 to 0.5. Default 0.1 (±10%). */
@@ -186,6 +193,14 @@ export interface Stats {
   prefetched: number
   prefetchFailures: number
   prefetchSkipped: number
+  /** Times a circuit opened (or reopened after a failed probe). */
+  circuitOpens: number
+  /** Calls answered with cached, possibly stale, data while a circuit was open. */
+  circuitStale: number
+  /** Calls refused with a `'circuit'` error. */
+  circuitRefused: number
+  /** Size of the wasm module's memory, in bytes (it grows, never shrinks). */
+  memoryBytes: number
   cacheEntries: number
   inFlight: number
 }

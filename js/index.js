@@ -4,7 +4,7 @@
 // synchronously the first time a client is made, so `createClient` is
 // synchronous, there is no `init()` to call, and nothing runs at import time
 // (safe for SSR).
-import { initSync, WasmClient, __setErrorClass } from './calmfetch_wasm.js'
+import { initSync, WasmClient, __setErrorClass, __setPanicHandler } from './calmfetch_wasm.js'
 import wasmBase64, { size as wasmSize } from './calmfetch_wasm_bytes.js'
 import { unlzma } from './unlzma.js'
 
@@ -28,7 +28,60 @@ function loadWasm() {
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
   initSync({ module: unlzma(bytes, wasmSize) })
   __setErrorClass(CalmfetchError)
+  __setPanicHandler(stopEverything)
   loaded = true
+}
+
+// --- a wasm panic stops every client cleanly --------------------------------
+// A panic aborts the wasm instance (wasm32 has no unwinding), so nothing in
+// it can be trusted afterwards. Its panic hook calls `stopEverything` first:
+// every promise still pending rejects, and every later call fails fast, with
+// a CalmfetchError of kind 'internal' that says what happened, instead of
+// hanging or throwing `RuntimeError: unreachable` from deep inside.
+let stopped = null
+const unsettled = new Set() // reject functions of the promises handed out
+function stopEverything(message) {
+  if (stopped !== null) return
+  stopped = new CalmfetchError(
+    `calmfetch: internal error (a panic in the wasm module): ${message}. Every calmfetch client on this page ` +
+      'has stopped; reload the page. Please report this.',
+    { kind: 'internal' },
+  )
+  for (const reject of unsettled) reject(stopped)
+  unsettled.clear()
+}
+// Runs `call` unless the module stopped; a panic during it throws the clear error.
+function guard(call) {
+  if (stopped !== null) throw stopped
+  try {
+    return call()
+  } catch (e) {
+    if (stopped !== null) throw stopped
+    throw e
+  }
+}
+// The same for calls that hand out a promise: it is tracked until it settles.
+function guardPromise(call) {
+  if (stopped !== null) return Promise.reject(stopped)
+  return new Promise((resolve, reject) => {
+    let inner
+    try {
+      inner = call()
+    } catch (e) {
+      return reject(stopped ?? e)
+    }
+    unsettled.add(reject)
+    inner.then(
+      (value) => {
+        unsettled.delete(reject)
+        resolve(value)
+      },
+      (error) => {
+        unsettled.delete(reject)
+        reject(error)
+      },
+    )
+  })
 }
 
 
@@ -167,7 +220,7 @@ class Client {
     if (openClearChannel() !== null) clients.add(new WeakRef(this))
   }
   get(url, options) {
-    const pending = this.#wasm.get(url, options)
+    const pending = guardPromise(() => this.#wasm.get(url, options))
     if (this.#persisted !== null) {
       pending.then((body) => this.#keep(url, options, body), noop)
     }
@@ -181,18 +234,19 @@ class Client {
         listener(snapshot)
       }
     }
-    const id = this.#wasm.subscribe(url, deliver, options)
+    const id = guard(() => this.#wasm.subscribe(url, deliver, options))
     let active = true
     if (this.#persisted !== null) this.#restore(url, options, () => active)
     return () => {
       if (active) {
         active = false
-        this.#wasm.unsubscribe(id)
+        if (stopped === null) this.#wasm.unsubscribe(id)
       }
     }
   }
   // Write `body` to IndexedDB if it is what the cache now holds for the key.
   #keep(url, options, body) {
+    if (stopped !== null) return
     const keyOptions = keyOptionsOf(options)
     const snapshot = this.#wasm.peek(url, keyOptions)
     if (snapshot.data !== body || snapshot.updatedAt === undefined) return
@@ -204,14 +258,14 @@ class Client {
     if (this.#wasm.peek(url, keyOptions).data !== undefined) return
     const hash = this.#wasm.keyHash(url, keyOptions)
     this.#persisted.read(hash).then((kept) => {
-      if (kept !== undefined && wanted()) this.#wasm.seed(url, keyOptions, kept.body, kept.at)
+      if (kept !== undefined && wanted() && stopped === null) this.#wasm.seed(url, keyOptions, kept.body, kept.at)
     }, noop)
   }
   peek(url, options) {
-    return this.#wasm.peek(url, options)
+    return guard(() => this.#wasm.peek(url, options))
   }
   isLive(url, options) {
-    return this.#wasm.isLive(url, options)
+    return guard(() => this.#wasm.isLive(url, options))
   }
   poll(url, options) {
     const { onData, onError, ...rest } = options ?? {}
@@ -221,17 +275,23 @@ class Client {
       }
     }
     const keyOptions = { headers: rest.headers, partition: rest.partition }
-    const id = this.#wasm.poll(url, rest)
+    const id = guard(() => this.#wasm.poll(url, rest))
     let lastData = undefined
-    let lastError = undefined
+    let errorSeen = false
+    let wasFetching = false
+    // Each new body once; each failed attempt once: an error is new when a
+    // request ended with it (the snapshot is rebuilt on every change, so
+    // its error object alone does not tell).
     const deliver = (snapshot) => {
       if (snapshot.data !== undefined && snapshot.data !== lastData && snapshot.error === undefined) {
         lastData = snapshot.data
+        errorSeen = false
         onData?.(snapshot.data)
-      } else if (snapshot.error !== undefined && snapshot.error !== lastError) {
-        lastError = snapshot.error
+      } else if (snapshot.error !== undefined && !snapshot.isFetching && (wasFetching || !errorSeen)) {
+        errorSeen = true
         onError?.(snapshot.error)
       }
+      wasFetching = snapshot.isFetching
     }
     const unsubscribe = this.subscribe(url, deliver, keyOptions)
     let active = true
@@ -242,16 +302,17 @@ class Client {
         if (active) {
           active = false
           unsubscribe()
-          this.#wasm.pollStop(id)
+          if (stopped === null) this.#wasm.pollStop(id)
         }
       },
     }
   }
   refresh(url, options) {
-    return this.#wasm.refresh(url, options)
+    return guardPromise(() => this.#wasm.refresh(url, options))
   }
   prefetch(url, options) {
-    return this.#wasm.prefetch(url, options)
+    // Prefetch never throws: after a stop it is skipped.
+    return stopped === null && guard(() => this.#wasm.prefetch(url, options))
   }
   prefetchOnHover(element, url, options) {
     const h = this.prefetchHandlers(url, options)
@@ -268,21 +329,25 @@ class Client {
   /** Hover handlers for a link (used by \`usePrefetch\`). */
   prefetchHandlers(url, options) {
     let intent = 0
+    // Event handlers: never throw, do nothing once the module stopped.
     const start = () => {
+      if (stopped !== null) return
       this.#wasm.hoverEnd(intent)
       intent = this.#wasm.hoverStart(url, options)
     }
     const end = () => {
+      if (stopped !== null) return
       this.#wasm.hoverEnd(intent)
       intent = 0
     }
     const now = () => {
+      if (stopped !== null) return
       this.#wasm.prefetch(url, options)
     }
     return { onMouseEnter: start, onMouseLeave: end, onFocus: start, onBlur: end, onTouchStart: now, onMouseDown: now }
   }
   invalidate(urlOrPrefix) {
-    return this.#wasm.invalidate(urlOrPrefix)
+    return guard(() => this.#wasm.invalidate(urlOrPrefix))
   }
   /** Forget every cached entry, here, in IndexedDB and in the other tabs. */
   clear() {
@@ -291,17 +356,18 @@ class Client {
   }
   /** @internal: another tab cleared. */
   _clearHere() {
-    this.#wasm.clear()
+    if (stopped === null) this.#wasm.clear()
     this.#persisted?.wipe()
   }
   stats() {
-    return this.#wasm.stats()
+    return guard(() => this.#wasm.stats())
   }
 }
 
 /** Make a client. Throws a `CalmfetchError` (kind `invalid`) on bad options. */
 export function createClient(options) {
   loadWasm()
+  if (stopped !== null) throw stopped
   if (options !== undefined && options !== null && typeof options === 'object' && 'persist' in options) {
     const { persist: p, ...rest } = options
     const persist = persistOptions(p, rest.cache)

@@ -4,8 +4,8 @@
 mod common;
 
 use calmfetch::core::{
-    BatchConfig, BatchFailure, Config, FetchError, GetRequest, Identity, Key, Outcome,
-    SocketConfig, WaiterId,
+    BatchConfig, BatchFailure, CircuitConfig, Config, FetchError, GetRequest, Identity, Key,
+    Outcome, SocketConfig, WaiterId,
 };
 use common::{ids, Sim};
 use proptest::prelude::*;
@@ -333,7 +333,8 @@ proptest! {
     fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>(), socket in any::<bool>()) {
         let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new("http://h.test/batch".into()) });
         let socket = socket.then(SocketConfig::default);
-        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, socket, ..Config::default() });
+        let circuit = Some(CircuitConfig { failures: 2, cool_down_ms: 300 });
+        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, socket, circuit, ..Config::default() });
         let mut lives: Vec<u8> = Vec::new();
         let mut intents = Vec::new();
         let mut waiters: Vec<WaiterId> = Vec::new();

@@ -26,11 +26,14 @@ use super::error::FetchError;
 use super::key::{Credentials, Identity, Key};
 
 mod batching;
+mod circuit;
 mod polling;
 mod prefetch;
 mod socket;
 use batching::Batch;
 pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
+use circuit::Circuit;
+pub use circuit::CircuitConfig;
 use polling::Group;
 pub use polling::{GroupId, PollConfig, PollerId};
 pub use prefetch::{IntentId, PrefetchConfig};
@@ -64,6 +67,8 @@ pub struct Config {
     pub socket: Option<SocketConfig>,
     /// Prefetch behaviour.
     pub prefetch: PrefetchConfig,
+    /// The circuit breaker per origin; `None` never stops sending.
+    pub circuit: Option<CircuitConfig>,
 }
 
 impl Default for Config {
@@ -77,6 +82,7 @@ impl Default for Config {
             seed: 0x9E37_79B9_7F4A_7C15,
             socket: None,
             prefetch: PrefetchConfig::default(),
+            circuit: None,
         }
     }
 }
@@ -247,6 +253,12 @@ pub struct Stats {
     pub prefetch_failures: u64,
     /// Prefetches skipped: fresh, already in flight or queued, or dropped.
     pub prefetch_skipped: u64,
+    /// Times a circuit opened (or reopened after a failed probe).
+    pub circuit_opens: u64,
+    /// Calls answered with cached (possibly stale) data while a circuit was open.
+    pub circuit_stale: u64,
+    /// Calls refused with `CircuitOpen` (no cached data).
+    pub circuit_refused: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
@@ -320,6 +332,7 @@ pub struct Core<B> {
     online: bool,
     rng: u64,
     watched: Map<Key, usize>,
+    circuits: Map<String, Circuit>,
     actions: VecDeque<Action<B>>,
     next_id: u64,
     stats: Stats,
@@ -352,6 +365,7 @@ impl<B: Clone> Core<B> {
             visible: true,
             online: true,
             watched: Map::default(),
+            circuits: Map::default(),
             actions: VecDeque::new(),
             next_id: 0,
             stats: Stats::default(),
@@ -395,6 +409,18 @@ impl<B: Clone> Core<B> {
             let flight = self.flights.get_mut(&flight_id).expect("by_key is in sync");
             flight.waiters.push(waiter);
             self.waiters.insert(waiter, flight_id);
+            return;
+        }
+
+        if let Some(error) = self.circuit_refuses(now, &req.url) {
+            // The origin is failing: serve what the cache has, even stale.
+            if let Some(body) = self.cache.touch(&key).and_then(|e| e.data.clone()) {
+                self.stats.circuit_stale += 1;
+                self.resolve(now, vec![waiter], body, false);
+            } else {
+                self.stats.circuit_refused += 1;
+                self.reject(now, vec![waiter], error);
+            }
             return;
         }
 
@@ -459,6 +485,11 @@ impl<B: Clone> Core<B> {
         for w in &flight.waiters {
             self.waiters.remove(w);
         }
+        let result = match &outcome {
+            Outcome::Failed(e) => Err(e),
+            Outcome::Body { .. } => Ok(()),
+        };
+        self.circuit_record(now, &flight.spec.url, result);
         match outcome {
             Outcome::Body {
                 body,

@@ -30,6 +30,15 @@ pub enum FetchError {
     Invalid(String),
     /// A `/batch` answer broke the protocol (missing id, not JSON, truncated).
     Batch(String),
+    /// The origin's circuit breaker is open after consecutive failures.
+    CircuitOpen {
+        /// The failing origin.
+        origin: String,
+        /// Consecutive failures that opened it.
+        failures: u32,
+        /// Until the next probe may go, in ms (0 while a probe is in flight).
+        retry_in_ms: u64,
+    },
 }
 
 impl FetchError {
@@ -43,6 +52,7 @@ impl FetchError {
             FetchError::Parse(_) => "parse",
             FetchError::Invalid(_) => "invalid",
             FetchError::Batch(_) => "batch",
+            FetchError::CircuitOpen { .. } => "circuit",
         }
     }
 }
@@ -57,6 +67,15 @@ impl fmt::Display for FetchError {
             FetchError::Parse(why) => write!(f, "response is not JSON: {why}"),
             FetchError::Invalid(why) => f.write_str(why),
             FetchError::Batch(why) => write!(f, "batch protocol error: {why}"),
+            FetchError::CircuitOpen {
+                origin,
+                failures,
+                retry_in_ms,
+            } => write!(
+                f,
+                "circuit open: {origin} failed {failures} times in a row; \
+                 nothing is sent there for {retry_in_ms} ms more"
+            ),
         }
     }
 }

@@ -15,9 +15,9 @@ pub mod retry;
 pub mod socket_msg;
 
 pub use engine::{
-    origin, Action, BatchConfig, BatchFailure, BatchId, Config, Core, FetchSpec, FlightId,
-    GetRequest, GroupId, IntentId, Outcome, PollConfig, PollerId, PrefetchConfig, SocketConfig,
-    SocketState, SocketTimer, Stats, WaiterId,
+    origin, Action, BatchConfig, BatchFailure, BatchId, CircuitConfig, Config, Core, FetchSpec,
+    FlightId, GetRequest, GroupId, IntentId, Outcome, PollConfig, PollerId, PrefetchConfig,
+    SocketConfig, SocketState, SocketTimer, Stats, WaiterId,
 };
 pub use error::FetchError;
 pub use key::{normalize_url, Credentials, Identity, Key, UrlError};

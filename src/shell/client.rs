@@ -21,8 +21,9 @@ use super::poll::Tabs;
 use super::socket::{socket_config, SocketSlot};
 use crate::core::retry::parse_retry_after;
 use crate::core::{
-    normalize_url, Action, BatchConfig, BatchFailure, BatchId, Config, Core, Credentials,
-    FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, SocketState, WaiterId,
+    normalize_url, Action, BatchConfig, BatchFailure, BatchId, CircuitConfig, Config, Core,
+    Credentials, FetchError, FetchSpec, FlightId, GetRequest, Identity, Key, Outcome, SocketState,
+    WaiterId,
 };
 
 /// A caller's promise, waiting for the core to settle it.
@@ -92,6 +93,7 @@ impl std::fmt::Debug for WasmClient {
 const CLIENT_OPTIONS: &[&str] = &[
     "baseUrl",
     "batch",
+    "circuit",
     "cache",
     "timeoutMs",
     "headers",
@@ -102,6 +104,7 @@ const CLIENT_OPTIONS: &[&str] = &[
     "socket",
 ];
 const POLL_CLIENT_OPTIONS: &[&str] = &["jitter", "maxBackoffMs"];
+const CIRCUIT_OPTIONS: &[&str] = &["failures", "coolDownMs"];
 const PREFETCH_CLIENT_OPTIONS: &[&str] = &["intentMs", "concurrency", "respectSaveData"];
 const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
 const BATCH_OPTIONS: &[&str] = &[
@@ -300,6 +303,17 @@ impl WasmClient {
             ("prefetched", s.prefetched),
             ("prefetchFailures", s.prefetch_failures),
             ("prefetchSkipped", s.prefetch_skipped),
+            ("circuitOpens", s.circuit_opens),
+            ("circuitStale", s.circuit_stale),
+            ("circuitRefused", s.circuit_refused),
+            (
+                "memoryBytes",
+                wasm_bindgen::memory()
+                    .unchecked_into::<js_sys::WebAssembly::Memory>()
+                    .buffer()
+                    .unchecked_into::<js_sys::ArrayBuffer>()
+                    .byte_length() as u64,
+            ),
             ("cacheEntries", s.cache_entries),
             ("inFlight", s.in_flight),
         ] {
@@ -415,6 +429,7 @@ impl WasmClient {
         }
         let respect_save_data =
             opt::flag(&prefetch, "respectSaveData", "prefetch")?.unwrap_or(true);
+        config.circuit = circuit_config(&js::get(options, "circuit"))?;
         let poll = js::get(options, "poll");
         opt::only_known(&poll, POLL_CLIENT_OPTIONS, "`poll`")?;
         let jitter = js::get(&poll, "jitter");
@@ -970,6 +985,25 @@ fn batch_config(v: &JsValue, base: Option<&str>) -> Checked<Option<BatchConfig>>
                 cfg.endpoint
             ));
         }
+    }
+    Ok(Some(cfg))
+}
+
+/// `circuit`: on by default; `false` turns it off.
+fn circuit_config(v: &JsValue) -> Checked<Option<CircuitConfig>> {
+    if v.is_undefined() || *v == JsValue::TRUE {
+        return Ok(Some(CircuitConfig::default()));
+    }
+    if *v == JsValue::FALSE {
+        return Ok(None);
+    }
+    opt::only_known(v, CIRCUIT_OPTIONS, "`circuit`")?;
+    let mut cfg = CircuitConfig::default();
+    if let Some(n) = opt::whole(v, "failures", "circuit", 1)? {
+        cfg.failures = n.min(u32::MAX as u64) as u32;
+    }
+    if let Some(ms) = opt::whole(v, "coolDownMs", "circuit", 1)? {
+        cfg.cool_down_ms = ms;
     }
     Ok(Some(cfg))
 }

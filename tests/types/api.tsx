@@ -19,6 +19,7 @@ const client = createClient({
   prefetch: { intentMs: 65, concurrency: 4 },
   poll: { jitter: 0.2, maxBackoffMs: 30000 },
   persist: { name: 'app', maxEntries: 200 },
+  circuit: { failures: 5, coolDownMs: 10000 },
 })
 
 async function calls(signal: AbortSignal): Promise<void> {
@@ -53,7 +54,7 @@ async function calls(signal: AbortSignal): Promise<void> {
     await client.get('/x')
   } catch (e) {
     if (e instanceof CalmfetchError) {
-      const kind: 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket' = e.kind
+      const kind: 'http' | 'network' | 'timeout' | 'abort' | 'parse' | 'invalid' | 'batch' | 'socket' | 'circuit' | 'internal' = e.kind
       void kind
     }
   }

@@ -101,6 +101,10 @@ pub(super) struct Socket {
     pub(super) cfg: SocketConfig,
     pub(super) state: SocketState,
     attempt: u32,
+    /// When the current connection opened. The reconnect backoff starts
+    /// over only after a connection stayed open for `reconnect_max_ms`, so a
+    /// server that accepts and drops at once is not hammered.
+    opened_at: Option<u64>,
     /// Live keys by socket topic (path and query).
     live: Map<String, Live>,
     timers: Vec<(u64, SocketTimer)>,
@@ -112,6 +116,7 @@ impl Socket {
             cfg,
             state: SocketState::Idle,
             attempt: 0,
+            opened_at: None,
             live: Map::default(),
             timers: Vec::new(),
         }
@@ -205,7 +210,7 @@ impl<B: Clone> Core<B> {
             return;
         };
         sock.state = SocketState::Open;
-        sock.attempt = 0;
+        sock.opened_at = Some(now);
         let topics: Vec<String> = sock.live.keys().cloned().collect();
         self.socket_disarm_kind(SocketTimer::Connect);
         for t in &topics {
@@ -225,6 +230,11 @@ impl<B: Clone> Core<B> {
             return;
         }
         self.stats.socket_drops += 1;
+        if let Some(at) = sock.opened_at.take() {
+            if now.saturating_sub(at) >= sock.cfg.reconnect_max_ms {
+                sock.attempt = 0;
+            }
+        }
         self.socket_disarm_kind(SocketTimer::Connect);
         self.socket_disarm_kind(SocketTimer::Resync);
         let sock = self.socket.as_mut().expect("socket");
@@ -380,6 +390,7 @@ impl<B: Clone> Core<B> {
                 if sock.live.is_empty() {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
+                    sock.opened_at = None;
                     let timers = std::mem::take(&mut sock.timers);
                     for (at, t) in timers {
                         self.timers.remove(&(at, Deadline::Socket(t)));
