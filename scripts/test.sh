@@ -20,8 +20,9 @@ cargo clippy --all-targets -q --target wasm32-unknown-unknown -- -D warnings
 step "core tests (native, with property tests)"
 cargo test
 
-step "build pkg/"
+step "build pkg/, and the size budget (size-budget.json)"
 node scripts/build.mjs
+node scripts/size-budget.mjs
 
 step "reference server self-test, and the package's LZMA decoder against xz"
 node --test www/server/selftest.mjs tests/js/unlzma.test.mjs
