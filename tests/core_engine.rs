@@ -488,3 +488,43 @@ fn restored_data_is_stale_never_overwrites_and_a_get_still_fetches() {
     assert!(!s.core.restore(s.now, &key, 3, 0));
     assert_eq!(s.core.entry(&key).unwrap().data, Some(9));
 }
+
+#[test]
+fn get_cached_answers_exactly_when_get_would_from_the_cache() {
+    let mut s = Sim::new(Config::default());
+    let req = |fresh| GetRequest {
+        url: U.into(),
+        fresh,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.core.get_cached(s.now, &req(false)),
+        None,
+        "nothing cached yet"
+    );
+    let w = s.get(U);
+    s.answer(s.last_flight(), 5);
+    assert_eq!(s.settled[&w], Ok(5));
+    assert_eq!(s.core.get_cached(s.now, &req(false)), Some(5));
+    assert_eq!(
+        s.core.get_cached(s.now, &req(true)),
+        None,
+        "fresh: true skips the cache"
+    );
+    let other_user = GetRequest {
+        identity: Identity {
+            authorization: Some("Bearer b".into()),
+            ..Identity::default()
+        },
+        ..req(false)
+    };
+    assert_eq!(
+        s.core.get_cached(s.now, &other_user),
+        None,
+        "never another user's entry"
+    );
+    s.advance(2_000); // the default TTL
+    assert_eq!(s.core.get_cached(s.now, &req(false)), None, "stale");
+    let st = s.core.stats();
+    assert_eq!((st.requested, st.cache_hits), (2, 1));
+}

@@ -386,6 +386,25 @@ impl<B: Clone> Core<B> {
         waiter
     }
 
+    /// A `get` answered at once from a fresh cache entry, with no waiter:
+    /// the body (counted as a request and a cache hit), or `None` when it
+    /// needs [`Core::get`]. The shell's fast path; same result as `get`.
+    pub fn get_cached(&mut self, now: u64, req: &GetRequest) -> Option<B> {
+        if req.fresh {
+            return None;
+        }
+        let key = Key::get(&req.url, &req.identity);
+        let ttl_ms = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
+        let body = self
+            .cache
+            .touch(&key)
+            .filter(|e| e.is_fresh(now, ttl_ms))
+            .and_then(|e| e.data.clone())?;
+        self.stats.requested += 1;
+        self.stats.cache_hits += 1;
+        Some(body)
+    }
+
     /// `get` for any waiter, the caller's or a poll tick's.
     fn start(&mut self, now: u64, waiter: WaiterId, req: GetRequest) {
         let key = Key::get(&req.url, &req.identity);

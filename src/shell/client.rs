@@ -65,6 +65,8 @@ pub(super) struct Inner {
     /// The `AbortController` of every request on the wire, by flight or
     /// batch id (the core draws both from one counter).
     requests: RefCell<Map<u64, AbortController>>,
+    /// Raw URL argument -> its resolved, normalised form (see `absolute`).
+    resolved: RefCell<Map<String, String>>,
     listeners: RefCell<Map<u32, Listener>>,
     snapshots: RefCell<Map<Key, (u64, JsValue)>>,
     next_listener: Cell<u32>,
@@ -117,6 +119,8 @@ const BATCH_OPTIONS: &[&str] = &[
 ];
 const GET_OPTIONS: &[&str] = &["signal", "ttlMs", "headers", "fresh", "partition"];
 const KEY_OPTIONS: &[&str] = &["headers", "partition"];
+/// How many resolved URLs `absolute` remembers before it starts over.
+const RESOLVED_MEMO: usize = 1024;
 
 #[wasm_bindgen]
 impl WasmClient {
@@ -361,6 +365,11 @@ impl WasmClient {
                 return Promise::reject(&abort_error(&req.url));
             }
         }
+        // A fresh cache entry: no waiter, no executor, no action queue.
+        let cached = self.inner.core.borrow_mut().get_cached(now(), &req);
+        if let Some(body) = cached {
+            return Promise::resolve(&body);
+        }
         let mut handles: Option<(Function, Function)> = None;
         let promise = Promise::new(&mut |resolve, reject| handles = Some((resolve, reject)));
         let (resolve, reject) = handles.expect("the executor runs at once");
@@ -468,6 +477,7 @@ impl WasmClient {
             },
             pending: RefCell::default(),
             requests: RefCell::default(),
+            resolved: RefCell::default(),
             listeners: RefCell::default(),
             snapshots: RefCell::default(),
             next_listener: Cell::new(0),
@@ -518,7 +528,18 @@ impl Inner {
                 opt::describe(url)
             ));
         };
-        resolve(&s, self.defaults.base_url.as_deref())
+        // Apps ask for the same few URLs again and again: remember how each
+        // resolved (the platform's URL parser is the costly part of a `get`).
+        if let Some(done) = self.resolved.borrow().get(&s) {
+            return Ok(done.clone());
+        }
+        let done = resolve(&s, self.defaults.base_url.as_deref())?;
+        let mut memo = self.resolved.borrow_mut();
+        if memo.len() >= RESOLVED_MEMO {
+            memo.clear();
+        }
+        memo.insert(s, done.clone());
+        Ok(done)
     }
 
     /// The request a call describes, defaults merged in.
@@ -529,7 +550,7 @@ impl Inner {
         allowed: &[&str],
         what: &str,
     ) -> Checked<GetRequest> {
-        opt::only_known(options, allowed, &format!("{what} options"))?;
+        opt::only_known_in(options, allowed, what, " options")?;
         let url = self.absolute(url)?;
         let mut headers = self.defaults.headers.clone();
         for (n, v) in opt::headers(options, what)? {

@@ -15,17 +15,26 @@ pub type Checked<T> = Result<T, String>;
 
 /// Refuse option names outside `allowed`.
 pub fn only_known(obj: &JsValue, allowed: &[&str], what: &str) -> Checked<()> {
+    only_known_in(obj, allowed, what, "")
+}
+
+/// `only_known` for `{what}{suffix}` (`get` + ` options`), formatted only
+/// when there is an error: this runs on every call.
+pub fn only_known_in(obj: &JsValue, allowed: &[&str], what: &str, suffix: &str) -> Checked<()> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(());
     }
     if !obj.is_object() || obj.is_function() || Array::is_array(obj) {
-        return Err(format!("{what} must be an object, got {}", describe(obj)));
+        return Err(format!(
+            "{what}{suffix} must be an object, got {}",
+            describe(obj)
+        ));
     }
     for name in Object::keys(obj.unchecked_ref::<Object>()).iter() {
         let name = name.as_string().unwrap_or_default();
         if !allowed.contains(&name.as_str()) {
             return Err(format!(
-                "unknown option `{name}` in {what} (known: {})",
+                "unknown option `{name}` in {what}{suffix} (known: {})",
                 allowed.join(", ")
             ));
         }
