@@ -359,7 +359,7 @@ fn other_whole_batch_failures_reject_each_caller() {
 }
 
 #[test]
-fn abort_drops_an_unsent_item_and_cancels_a_sent_batch_only_when_all_left() {
+fn abort_drops_an_unsent_item_and_a_sent_batch_still_fills_the_cache() {
     let mut s = Sim::new(config(|_| {}));
     let a = s.get(&url("/a"));
     let b = s.get(&url("/b"));
@@ -371,15 +371,29 @@ fn abort_drops_an_unsent_item_and_cancels_a_sent_batch_only_when_all_left() {
     assert_eq!(ids(&body).len(), 2, "the aborted item was dropped: {body}");
     assert!(!body.contains("/b"));
     s.core.abort(s.now, a);
-    s.drain();
-    assert!(s.cancelled_batches.is_empty(), "c still waits");
     s.core.abort(s.now, c);
     s.drain();
-    assert_eq!(s.cancelled_batches, vec![batch]);
-    assert_eq!(s.core.pending_batches(), 0);
-    // A late answer to the cancelled batch changes nothing.
-    s.batch_body(batch, &answer(&[]));
+    assert_eq!(s.settled[&a], Err(FetchError::Abort));
+    assert_eq!(s.settled[&c], Err(FetchError::Abort));
+    // The batch has left: the server works on it anyway, so it is not
+    // aborted, and its answers fill the cache for a user who comes back.
+    assert!(s.cancelled_batches.is_empty());
+    let ids_sent = ids(&body);
+    s.batch_body(
+        batch,
+        &answer(&[
+            (ids_sent[0].clone(), 200, "1"),
+            (ids_sent[1].clone(), 200, "2"),
+        ]),
+    );
     assert!(s.double_settled.is_empty());
+    assert_eq!(s.core.pending_batches(), 0);
+    let back = s.get(&url("/a"));
+    assert!(
+        s.settled[&back].is_ok(),
+        "a revisit is served from the cache"
+    );
+    assert_eq!(s.core.stats().cache_hits, 1);
     // Everyone aborting before the window closes sends nothing at all.
     let d = s.get(&url("/d"));
     let e = s.get(&url("/e"));

@@ -615,6 +615,12 @@ impl<B: Clone> Core<B> {
         flight.waiters.retain(|w| *w != waiter);
         if flight.waiters.is_empty() {
             let route = flight.route;
+            if let Route::Sent(_) = route {
+                // Its batch has left: the server does the work whether or
+                // not anyone waits, so the answer still fills the cache (a
+                // user coming back finds it) and the batch is not aborted.
+                return;
+            }
             let flight = self.remove_flight(flight_id);
             if route == Route::Alone {
                 self.stats.cancelled_requests += 1;

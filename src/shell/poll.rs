@@ -374,12 +374,37 @@ impl Inner {
         // grant already queued when the request is aborted), so the callback
         // must outlive the `Lead`: it is freed when the request's promise
         // settles, after which it can no longer be called.
-        if let Ok(p) = request.call3(&locks, &name, &options, granted.as_ref()) {
+        //
+        // The request settles with `undefined` once the lock is released, or
+        // rejects: with an AbortError when this tab stepped down (expected),
+        // or because the page may not use locks at all (a `SecurityError` in
+        // a sandboxed or third-party frame). Then this tab polls on its own,
+        // as it does where Web Locks are missing.
+        let weak = Rc::downgrade(self);
+        let (k, gone) = (key.clone(), cancelled.clone());
+        let on_settled = move |granted: Closure<dyn FnMut(JsValue) -> Promise>| {
             let keep = RefCell::new(Some(granted));
-            let free = Closure::once_into_js(move |_: JsValue| drop(keep.take()));
-            // An aborted request rejects; that is expected, not an error.
-            if let Ok(then) = js::get(&p, "then").dyn_into::<Function>() {
-                let _ = then.call2(&p, &free, &free);
+            Closure::once_into_js(move |reason: JsValue| {
+                drop(keep.take());
+                if reason.is_undefined() || gone.get() {
+                    return;
+                }
+                if let Some(inner) = weak.upgrade() {
+                    inner.core.borrow_mut().set_poll_leader(now(), &k, true);
+                    inner.run();
+                }
+            })
+        };
+        match request.call3(&locks, &name, &options, granted.as_ref()) {
+            Ok(p) => {
+                let settled = on_settled(granted);
+                if let Ok(then) = js::get(&p, "then").dyn_into::<Function>() {
+                    let _ = then.call2(&p, &settled, &settled);
+                }
+            }
+            Err(_) => {
+                // `locks.request` threw: poll on our own.
+                self.core.borrow_mut().set_poll_leader(now(), key, true);
             }
         }
         self.tabs.borrow_mut().leads.insert(

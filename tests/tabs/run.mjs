@@ -101,6 +101,23 @@ try {
     assert((await count(tag)) === n, 'no request after stop()')
     await context.close()
   })
+  await t.check('where the page may not use Web Locks (a SecurityError), each tab polls on its own', async () => {
+    const tag = `nolocks-${Date.now()}`
+    const { context, pages } = await tabs(2)
+    for (const p of pages) {
+      await p.evaluate(() => {
+        navigator.locks.request = () => Promise.reject(new DOMException('third-party storage is blocked', 'SecurityError'))
+      })
+      await p.evaluate((u) => window.startPolling(u, 300), `/test/echo?tag=${tag}`)
+    }
+    await sleep(1000)
+    const received = await Promise.all(pages.map((p) => p.evaluate(() => window.received())))
+    assert(received.every((r) => r >= 2), `every tab got data: ${received}`)
+    const n = await count(tag)
+    assert(n >= 4, `server saw ${n} requests: both tabs poll`)
+    await context.close()
+  })
+
 } finally {
   await browser.close()
   await server.close()

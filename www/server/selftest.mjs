@@ -529,3 +529,21 @@ test('close() ends in-flight requests and open sockets', T, async () => {
   assert.ok((await slow) instanceof Error);
   await new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve() : ws.once('close', resolve)));
 });
+
+test('a POST /batch whose client leaves during the latency sleep still finishes', T, async () => {
+  srv.setKnobs({ latencyMs: 300 });
+  const { request } = await import('node:http');
+  const body = JSON.stringify({ requests: [{ id: '1', method: 'GET', url: '/api/games/1' }] });
+  const req = request(`${base}/batch`, { method: 'POST', headers: { 'Content-Type': 'application/json' } });
+  req.on('error', () => {});
+  req.write(body);
+  await new Promise((r) => setTimeout(r, 50));
+  req.destroy();
+  const end = Date.now() + 2000;
+  let inFlight = 1;
+  while (Date.now() < end && inFlight !== 0) {
+    await new Promise((r) => setTimeout(r, 50));
+    inFlight = srv.stats().inFlight;
+  }
+  assert.equal(inFlight, 0, 'the aborted batch is no longer in flight');
+});

@@ -135,6 +135,13 @@ function readBody(req) {
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
+    // A client that went away (say, during the latency sleep) never sends
+    // 'end': without this the handler would wait, in flight, for good.
+    const gone = () => reject(new HttpError(499, 'the client closed the request before its body arrived'));
+    req.on('close', () => {
+      if (!req.complete) gone();
+    });
+    if (req.destroyed && !req.complete) gone();
   });
 }
 
