@@ -138,10 +138,12 @@ function readBody(req) {
     // A client that went away (say, during the latency sleep) never sends
     // 'end': without this the handler would wait, in flight, for good.
     const gone = () => reject(new HttpError(499, 'the client closed the request before its body arrived'));
+    // (A body that fully arrived before the client left still never ends:
+    // `complete` is true but `readableEnded` is not.)
     req.on('close', () => {
-      if (!req.complete) gone();
+      if (!req.readableEnded) gone();
     });
-    if (req.destroyed && !req.complete) gone();
+    if ((req.destroyed || req.readableAborted) && !req.readableEnded) gone();
   });
 }
 
