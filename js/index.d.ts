@@ -193,6 +193,8 @@ export interface Stats {
   prefetched: number
   prefetchFailures: number
   prefetchSkipped: number
+  /** Live keys without data that rode along in a batch leaving anyway while the socket was not open. */
+  socketRiders: number
   /** Times a circuit opened (or reopened after a failed probe). */
   circuitOpens: number
   /** Calls answered with cached, possibly stale, data while a circuit was open. */

@@ -389,3 +389,53 @@ fn a_flapping_server_does_not_reset_the_backoff_but_a_stable_connection_does() {
     s.drain();
     assert!(s.core.poll_timeout().unwrap() - s.now <= 1_000);
 }
+
+#[test]
+fn live_keys_without_data_ride_along_in_a_batch_that_leaves_while_the_socket_connects() {
+    // The storm page: 3 REST components and 5 realtime ones, socket slow.
+    let mut s = sim(true);
+    let live_keys = ["/api/games/1", "/api/games/1/odds", "/api/games/1/chat"];
+    for p in live_keys {
+        live(&mut s, p);
+    }
+    let rest: Vec<_> = ["/api/user", "/api/bills"]
+        .iter()
+        .map(|p| s.get(&format!("{O}{p}")))
+        .collect();
+    s.advance(10); // the batch window
+    assert_eq!(s.batches.len(), 1, "one HTTP request for the whole page");
+    let (batch, body) = s.last_batch();
+    assert_eq!(
+        ids(&body).len(),
+        5,
+        "the REST items and the live keys: {body}"
+    );
+    let answer: Vec<String> = ids(&body)
+        .iter()
+        .map(|id| format!(r#"{{"id":"{id}","status":200,"body":2}}"#))
+        .collect();
+    s.batch_body(batch, &format!(r#"{{"responses":[{}]}}"#, answer.join(",")));
+    for w in rest {
+        assert_eq!(s.settled[&w], Ok(2));
+    }
+    for p in live_keys {
+        assert_eq!(s.core.entry(&key(p)).unwrap().data, Some(2), "{p} has data");
+    }
+    assert_eq!(s.core.stats().socket_riders, 3);
+    // The connect timeout passes: nothing is left to fetch.
+    s.run_until(s.now + 6_000, |_, _| Ok(1));
+    assert_eq!(s.batches.len(), 1);
+    assert!(s.fetches.is_empty());
+    // Once the socket is open, nothing rides along any more.
+    s.core.socket_opened(s.now);
+    s.drain();
+    live(&mut s, "/api/games/2");
+    s.get(&format!("{O}/api/notifications"));
+    s.advance(10);
+    assert_eq!(
+        s.fetches.len(),
+        1,
+        "a batch of one goes out as a plain GET, alone"
+    );
+    assert_eq!(s.core.stats().socket_riders, 3);
+}

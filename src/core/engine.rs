@@ -253,6 +253,9 @@ pub struct Stats {
     pub prefetch_failures: u64,
     /// Prefetches skipped: fresh, already in flight or queued, or dropped.
     pub prefetch_skipped: u64,
+    /// Live keys without data that rode along in a batch leaving anyway
+    /// while the socket was not open.
+    pub socket_riders: u64,
     /// Times a circuit opened (or reopened after a failed probe).
     pub circuit_opens: u64,
     /// Calls answered with cached (possibly stale) data while a circuit was open.
@@ -638,7 +641,7 @@ impl<B: Clone> Core<B> {
             }
             self.timers.remove(&(at, deadline));
             match deadline {
-                Deadline::Window(batch) => self.flush(batch),
+                Deadline::Window(batch) => self.flush(now, batch),
                 Deadline::Poll(group) => self.tick(now, group),
                 Deadline::Socket(t) => self.socket_deadline(now, t),
                 Deadline::Intent(id) => self.intent_due(now, id),

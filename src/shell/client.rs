@@ -307,6 +307,7 @@ impl WasmClient {
             ("prefetched", s.prefetched),
             ("prefetchFailures", s.prefetch_failures),
             ("prefetchSkipped", s.prefetch_skipped),
+            ("socketRiders", s.socket_riders),
             ("circuitOpens", s.circuit_opens),
             ("circuitStale", s.circuit_stale),
             ("circuitRefused", s.circuit_refused),

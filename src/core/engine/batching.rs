@@ -119,19 +119,21 @@ impl<B: Clone> Core<B> {
         let full = batch.flights.len() >= max_size || batch.bytes >= max_bytes;
         self.flights.get_mut(&flight_id).expect("flight").route = Route::Queued(batch_id);
         if full {
-            self.flush(batch_id);
+            self.flush(now, batch_id);
         }
         true
     }
 
     /// Close a queued batch and send it.
-    pub(super) fn flush(&mut self, batch_id: BatchId) {
+    pub(super) fn flush(&mut self, now: u64, batch_id: BatchId) {
+        match self.batches.get(&batch_id) {
+            Some(batch) if !batch.sent => {}
+            _ => return,
+        }
+        self.add_riders(now, batch_id);
         let Some(batch) = self.batches.get_mut(&batch_id) else {
             return;
         };
-        if batch.sent {
-            return;
-        }
         if let Some(at) = batch.window.take() {
             self.timers.remove(&(at, Deadline::Window(batch_id)));
         }
@@ -244,6 +246,31 @@ impl<B: Clone> Core<B> {
             self.batches.remove(&batch_id);
             self.actions
                 .push_back(Action::CancelBatch { batch: batch_id });
+        }
+    }
+
+    /// A batch is leaving anyway: live keys of its identity that have no
+    /// data yet, while the socket is not open, ride along (as requests that
+    /// only fill the cache). They cost no extra HTTP request, the page gets
+    /// their data now rather than after `connect_timeout_ms`, and there is
+    /// nothing left to fetch at the fallback.
+    fn add_riders(&mut self, now: u64, batch_id: BatchId) {
+        let Some(cfg) = self.config.batch.clone() else {
+            return;
+        };
+        let identity = self.batches[&batch_id].identity.clone();
+        for req in self.live_without_data(&identity) {
+            let batch = &self.batches[&batch_id];
+            let size = batch::item_size(&req.url, &req.headers);
+            // Stop before the batch is full: enqueue would flush it.
+            if batch.flights.len() + 1 >= cfg.max_size || batch.bytes + size >= cfg.max_bytes {
+                break;
+            }
+            if self.open_batches.get(&identity) != Some(&batch_id) {
+                break;
+            }
+            self.stats.socket_riders += 1;
+            self.fetch_detached(now, req);
         }
     }
 

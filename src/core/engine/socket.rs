@@ -132,6 +132,30 @@ fn topic(url: &str) -> String {
 }
 
 impl<B: Clone> Core<B> {
+    /// Live keys of `identity` with no data and no request in flight, while
+    /// the socket is not open (the candidates to ride along in a batch).
+    pub(super) fn live_without_data(&self, identity: &Identity) -> Vec<GetRequest> {
+        let Some(sock) = self.socket.as_ref() else {
+            return Vec::new();
+        };
+        if sock.state == SocketState::Open {
+            return Vec::new();
+        }
+        let mut out: Vec<GetRequest> = sock
+            .live
+            .values()
+            .filter(|l| {
+                l.req.identity == *identity
+                    && !self.by_key.contains_key(&l.key)
+                    && self.cache.peek(&l.key).is_none_or(|e| e.data.is_none())
+            })
+            .map(|l| l.req.clone())
+            .collect();
+        // A stable order, whatever the map's.
+        out.sort_by(|a, b| a.url.cmp(&b.url));
+        out
+    }
+
     /// Can `req`'s key be kept live? Only with a socket, and only for the
     /// socket's own identity and origin (see [`SocketConfig::identity`]).
     pub fn can_live(&self, req: &GetRequest) -> bool {

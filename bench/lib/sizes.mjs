@@ -1,0 +1,61 @@
+// Bundle sizes: what each library adds to an app, built the same way (esbuild,
+// minified ESM for the browser, react and react-dom left out) and compressed
+// with node:zlib (gzip level 9, brotli quality 11).
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { gzipSync, brotliCompressSync, constants } from 'node:zlib'
+import * as esbuild from 'esbuild'
+
+function measure(buf) {
+  return {
+    raw: buf.length,
+    gzip: gzipSync(buf, { level: 9 }).length,
+    brotli: brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  }
+}
+
+async function bundle(contents, root) {
+  const out = await esbuild.build({
+    stdin: { contents, resolveDir: root, loader: 'js' },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    external: ['react', 'react-dom', 'react/jsx-runtime', 'react-dom/client'],
+    logLevel: 'silent',
+    define: { 'process.env.NODE_ENV': '"production"' },
+  })
+  return Buffer.from(out.outputFiles[0].contents)
+}
+
+/** [{ name, raw, gzip, brotli, entry }] */
+export async function bundleSizes({ root, pkg }) {
+  const cf = JSON.stringify(join(pkg, 'index.js'))
+  const hasReact = existsSync(join(pkg, 'react.js'))
+  const cfAll = hasReact ? `export * from ${cf}; export * from ${JSON.stringify(join(pkg, 'react.js'))}` : `export * from ${cf}`
+  const entries = [
+    [`calmfetch (index.js${hasReact ? ' + react.js' : ''}, wasm inlined)`, cfAll],
+    ['@tanstack/react-query', `export * from '@tanstack/react-query'`],
+    ['@tanstack/react-query + dataloader', `export * from '@tanstack/react-query'; export { default as DataLoader } from 'dataloader'`],
+    ['swr', `export * from 'swr'; export { default } from 'swr'`],
+    ['dataloader', `export { default } from 'dataloader'`],
+  ]
+  const out = []
+  for (const [name, entry] of entries) out.push({ name, entry, ...measure(await bundle(entry, root)) })
+  // The wasm module alone. The package inlines it as base64, LZMA-compressed
+  // when the package has unlzma.js (its `size` export is the raw length).
+  const bytesJs = readFileSync(join(pkg, 'calmfetch_wasm_bytes.js'), 'utf8')
+  let wasm = Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(bytesJs)[1], 'base64')
+  const packed = wasm.length
+  const size = /export const size = (\d+)/.exec(bytesJs)
+  if (size && existsSync(join(pkg, 'unlzma.js'))) {
+    const { unlzma } = await import(pathToFileURL(join(pkg, 'unlzma.js')).href)
+    wasm = Buffer.from(unlzma(wasm, Number(size[1])))
+  }
+  out.push({ name: 'calmfetch wasm module alone (binary)', entry: 'calmfetch_wasm_bytes.js', ...measure(wasm) })
+  if (packed !== wasm.length) out.push({ name: 'calmfetch wasm as inlined (LZMA, before base64)', entry: 'calmfetch_wasm_bytes.js', ...measure(Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(bytesJs)[1], 'base64')) })
+  return out
+}

@@ -1,0 +1,81 @@
+// Transport accounting. Every client in the benchmark (calmfetch included:
+// its wasm glue looks up the global `fetch` at each call) goes through this
+// wrapper, which counts what the browser sent and what came back, and which
+// answers arrived when no page wanted them any more ("wasted").
+//
+// Each simulated user talks to its own host name, `u<N>.bench` (Chromium maps
+// `*.bench` to 127.0.0.1, see bench/run.mjs) or, in the poll scenario, its own
+// origin `u<N>.localhost`, so the user is read from the URL.
+
+export const net = {
+  sent: 0,
+  responses: 0,
+  aborted: 0,
+  /** `fetch` rejected without an abort: the browser refused (e.g. ERR_INSUFFICIENT_RESOURCES) or the connection failed. */
+  refused: 0,
+  wasted: 0,
+  wastedItems: 0,
+  outstanding: 0,
+  maxOutstanding: 0,
+  /** user -> requests sent */
+  byUser: {},
+  /** Set by a scenario: (user, paths) -> whether a mounted component still wants any of `paths`. */
+  wanted: null,
+}
+
+export function resetNet() {
+  for (const k of Object.keys(net)) if (typeof net[k] === 'number') net[k] = 0
+  net.wanted = null
+  net.byUser = {}
+}
+
+/** The counters, without the scenario's callback (for page.evaluate). */
+export function netSnapshot() {
+  const { wanted, ...rest } = net
+  void wanted
+  return { ...rest, byUser: { ...net.byUser } }
+}
+
+const USER = /^https?:\/\/u(\d+)\.(?:bench|localhost)(?::\d+)?(\/[^#]*)?/
+
+/** The paths a request carries: its own, or each item of a `/batch` body. */
+function pathsOf(path, init) {
+  if (path.startsWith('/batch') && init && typeof init.body === 'string') {
+    try {
+      return JSON.parse(init.body).requests.map((r) => r.url)
+    } catch {
+      return []
+    }
+  }
+  return [path]
+}
+
+const realFetch = globalThis.fetch.bind(globalThis)
+
+globalThis.fetch = function benchFetch(input, init) {
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+  const m = USER.exec(url)
+  const user = m ? Number(m[1]) : -1
+  const paths = m ? pathsOf(m[2] ?? '/', init) : []
+  net.sent++
+  if (user >= 0) net.byUser[user] = (net.byUser[user] ?? 0) + 1
+  net.outstanding++
+  if (net.outstanding > net.maxOutstanding) net.maxOutstanding = net.outstanding
+  return realFetch(input, init).then(
+    (res) => {
+      net.outstanding--
+      net.responses++
+      if (user >= 0 && net.wanted && !net.wanted(user, paths)) {
+        net.wasted++
+        net.wastedItems += paths.length
+      }
+      return res
+    },
+    (err) => {
+      net.outstanding--
+      if (err && err.name === 'AbortError') net.aborted++
+      else net.refused++
+      throw err
+    },
+  )
+}
