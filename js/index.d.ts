@@ -26,6 +26,8 @@ export interface CacheOptions {
   ttlMs?: number
   /** Most entries kept; the least recently used goes first. Default 500. */
   maxEntries?: number
+  /** Bodies longer than this (bytes of JSON text) reach their callers but are not cached. Default 1048576. */
+  maxBodyBytes?: number
 }
 
 export interface BatchOptions {

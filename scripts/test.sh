@@ -61,6 +61,9 @@ node tests/persist/run.mjs
 step "fault injection: resets, trickles, Retry-After, the circuit breaker, a flapping socket, a server restart"
 node tests/faults/run.mjs
 
+step "a strict Content-Security-Policy (no eval, no inline script)"
+node tests/csp/run.mjs
+
 step "soak: 100,000 gets over 100,000 keys with maxEntries 1,000, memory flat (SOAK_GETS=1000000 for the full run)"
 SOAK_GETS="${SOAK_GETS:-100000}" node tests/soak/run.mjs
 

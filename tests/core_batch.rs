@@ -5,7 +5,7 @@
 mod common;
 
 use calmfetch::core::{
-    normalize_url, BatchConfig, BatchFailure, Config, FetchError, Identity, Outcome,
+    normalize_url, BatchConfig, BatchFailure, Config, FetchError, Identity, Key, Outcome,
 };
 use common::{ids, Sim};
 
@@ -473,4 +473,37 @@ fn a_batched_item_times_out_alone() {
         "the late answer for a is ignored"
     );
     let _ = Outcome::<u32>::Failed(FetchError::Abort);
+}
+
+#[test]
+fn bodies_over_max_body_bytes_reach_their_callers_but_are_not_cached() {
+    let mut s = Sim::new(Config {
+        max_body_bytes: 3,
+        ..config(|_| {})
+    });
+    let small = s.get(&url("/small"));
+    let big = s.get(&url("/big"));
+    s.advance(10);
+    let (batch, body) = s.last_batch();
+    let ids = ids(&body);
+    let (small_id, big_id) = if body.find("/small") < body.find("/big") {
+        (ids[0].clone(), ids[1].clone())
+    } else {
+        (ids[1].clone(), ids[0].clone())
+    };
+    s.batch_body(
+        batch,
+        &answer(&[(small_id, 200, "12"), (big_id, 200, "1234")]),
+    );
+    assert_eq!(s.settled[&small], Ok(12));
+    assert_eq!(s.settled[&big], Ok(1234), "the caller gets the big body");
+    assert!(s
+        .core
+        .entry(&Key::get(&url("/small"), &Identity::default()))
+        .is_some());
+    let cached_big = s.core.entry(&Key::get(&url("/big"), &Identity::default()));
+    assert!(
+        cached_big.is_none_or(|e| e.data.is_none()),
+        "the big body is not cached"
+    );
 }

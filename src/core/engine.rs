@@ -69,6 +69,9 @@ pub struct Config {
     pub prefetch: PrefetchConfig,
     /// The circuit breaker per origin; `None` never stops sending.
     pub circuit: Option<CircuitConfig>,
+    /// Bodies longer than this (in bytes of JSON text) are handed to their
+    /// callers but not cached: one huge answer cannot fill the memory.
+    pub max_body_bytes: usize,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             socket: None,
             prefetch: PrefetchConfig::default(),
             circuit: None,
+            max_body_bytes: 1 << 20,
         }
     }
 }

@@ -108,7 +108,7 @@ const CLIENT_OPTIONS: &[&str] = &[
 const POLL_CLIENT_OPTIONS: &[&str] = &["jitter", "maxBackoffMs"];
 const CIRCUIT_OPTIONS: &[&str] = &["failures", "coolDownMs"];
 const PREFETCH_CLIENT_OPTIONS: &[&str] = &["intentMs", "concurrency", "respectSaveData"];
-const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries"];
+const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries", "maxBodyBytes"];
 const BATCH_OPTIONS: &[&str] = &[
     "endpoint",
     "windowMs",
@@ -411,6 +411,9 @@ impl WasmClient {
         }
         if let Some(n) = opt::whole(&cache, "maxEntries", "cache", 1)? {
             config.max_entries = n as usize;
+        }
+        if let Some(n) = opt::whole(&cache, "maxBodyBytes", "cache", 0)? {
+            config.max_body_bytes = n.min(usize::MAX as u64) as usize;
         }
         if let Some(t) = opt::whole(options, "timeoutMs", "createClient", 0)? {
             config.timeout_ms = (t > 0).then_some(t);
@@ -769,7 +772,8 @@ impl Inner {
         };
         let weak: Weak<Inner> = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            let outcome = perform(promise).await;
+            let max_body = inner_max_body(&weak);
+            let outcome = perform(promise, max_body).await;
             let Some(inner) = weak.upgrade() else { return };
             if !inner.still_wanted(flight.0, true) {
                 return; // cancelled: the core has already settled its callers
@@ -891,7 +895,12 @@ async fn read_batch(
 }
 
 /// Await a `fetch` and turn its answer into an outcome.
-async fn perform(promise: Promise) -> Outcome<JsValue> {
+fn inner_max_body(weak: &Weak<Inner>) -> usize {
+    weak.upgrade()
+        .map_or(usize::MAX, |i| i.core.borrow().config().max_body_bytes)
+}
+
+async fn perform(promise: Promise, max_body: usize) -> Outcome<JsValue> {
     let response: Response = match JsFuture::from(promise).await {
         Ok(r) => r.unchecked_into(),
         Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
@@ -927,11 +936,12 @@ async fn perform(promise: Promise) -> Outcome<JsValue> {
     };
     let headers = response.headers();
     let etag = headers.get("etag").ok().flatten();
-    let no_store = headers
-        .get("cache-control")
-        .ok()
-        .flatten()
-        .is_some_and(|c| crate::core::key::no_store(&c));
+    let no_store = text.len() > max_body
+        || headers
+            .get("cache-control")
+            .ok()
+            .flatten()
+            .is_some_and(|c| crate::core::key::no_store(&c));
     Outcome::Body {
         body,
         etag,

@@ -150,6 +150,23 @@ try {
     assert(pending, 'a get succeeds after the restart')
     await p.close()
   })
+  await t.check('a body over cache.maxBodyBytes reaches its caller but is not cached', async () => {
+    const p = await page()
+    const tag = uid('big')
+    const r = await p.evaluate(async (tag) => {
+      const client = createClient({ cache: { maxBodyBytes: 40 } })
+      const url = `/test/echo?tag=${tag}`
+      const first = await client.get(url)
+      const cached = client.peek(url).data !== undefined
+      await client.get(url)
+      return { got: first.query.tag === tag, cached }
+    }, tag)
+    assert(r.got, 'the caller got the body')
+    assert(!r.cached, 'the big body was cached')
+    assert((await countTag(server, tag)) === 2, 'the second get went to the network')
+    await p.close()
+  })
+
   await t.check('a panic in the wasm module rejects every pending promise and makes later calls fail fast and clearly', async () => {
     const p = await page()
     const tag = uid('panic')

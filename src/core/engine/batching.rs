@@ -406,14 +406,18 @@ impl<B: Clone> Core<B> {
             return;
         };
         let flight_id = batch.flights.remove(pos);
+        let too_big = answer
+            .body
+            .is_some_and(|b| b.len() > self.config.max_body_bytes);
         let outcome = match answer.status {
             200..=299 => match parse(answer.body.unwrap_or("null")) {
                 Ok(body) => Outcome::Body {
                     body,
                     etag: answer.header("etag").map(str::to_string),
-                    no_store: answer
-                        .header("cache-control")
-                        .is_some_and(crate::core::key::no_store),
+                    no_store: too_big
+                        || answer
+                            .header("cache-control")
+                            .is_some_and(crate::core::key::no_store),
                 },
                 Err(why) => Outcome::Failed(FetchError::Parse(why)),
             },
