@@ -232,7 +232,7 @@ fn invalidate_by_prefix_and_clear() {
     s.answer(f, 5);
     s.get("http://h.test/api/games/1");
     assert_eq!(s.fetches.len(), before + 3);
-    s.core.clear();
+    s.core.clear(s.now);
     assert_eq!(s.core.stats().cache_entries, 0);
     s.get("http://h.test/api/user");
     assert_eq!(s.fetches.len(), before + 4);
@@ -363,7 +363,7 @@ proptest! {
                 }
                 Op::Advance(ms) => s.advance(ms as u64),
                 Op::Invalidate(u) => { s.core.invalidate(&format!("http://h.test/{u}")); s.drain(); }
-                Op::Clear => { s.core.clear(); s.drain(); }
+                Op::Clear => { s.core.clear(s.now); s.drain(); }
                 Op::Batch(i, kind) if !s.batches.is_empty() => {
                     let (b, _, body) = s.batches[i % s.batches.len()].clone();
                     let ids = ids(&body);

@@ -439,3 +439,55 @@ fn live_keys_without_data_ride_along_in_a_batch_that_leaves_while_the_socket_con
     );
     assert_eq!(s.core.stats().socket_riders, 3);
 }
+
+#[test]
+fn clear_while_http_serves_live_keys_fetches_them_again() {
+    // The socket is still connecting after its timeout, so HTTP serves the
+    // live key; `clear()` (another tab logging out, say) empties it, and it
+    // must not stay empty until the socket opens.
+    let mut s = sim(false);
+    live(&mut s, "/api/games/1");
+    s.run_until(s.now + 5_001, |_, _| Ok(1)); // connect timeout: HTTP fallback, answered
+    assert_eq!(
+        s.core.entry(&key("/api/games/1")).and_then(|e| e.data),
+        Some(1)
+    );
+    let before = s.fetches.len();
+    s.core.clear(s.now);
+    s.drain();
+    assert_eq!(s.fetches.len(), before + 1, "fetched again after clear");
+    s.answer(s.last_flight(), 2);
+    assert_eq!(
+        s.core.entry(&key("/api/games/1")).and_then(|e| e.data),
+        Some(2)
+    );
+}
+
+#[test]
+fn an_answer_in_flight_at_clear_is_not_stored_and_not_joined() {
+    let mut s = Sim::new(Config::default());
+    let u = format!("{O}/api/user");
+    let a = s.get(&u);
+    let old = s.last_flight();
+    s.core.clear(s.now);
+    s.drain();
+    let b = s.get(&u);
+    assert_eq!(
+        s.fetches.len(),
+        2,
+        "a get after clear does not join the old request"
+    );
+    s.answer(old, 1);
+    assert_eq!(s.settled[&a], Ok(1), "the old caller still gets its answer");
+    assert_eq!(
+        s.core.entry(&key("/api/user")).and_then(|e| e.data),
+        None,
+        "not stored"
+    );
+    s.answer(s.last_flight(), 2);
+    assert_eq!(s.settled[&b], Ok(2));
+    assert_eq!(
+        s.core.entry(&key("/api/user")).and_then(|e| e.data),
+        Some(2)
+    );
+}

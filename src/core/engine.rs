@@ -695,13 +695,19 @@ impl<B: Clone> Core<B> {
 
     /// Forget everything cached (logout). Requests in flight still answer
     /// their callers but store nothing.
-    pub fn clear(&mut self) {
+    pub fn clear(&mut self, now: u64) {
         for key in self.cache.clear() {
             self.notify(&key);
         }
+        // Requests in flight still answer their callers but store nothing,
+        // so a new request for the same key must not join them.
         for flight in self.flights.values_mut() {
             flight.store = false;
         }
+        self.by_key.clear();
+        // Live keys already served over HTTP while the socket is down would
+        // otherwise stay empty until it opens: fetch them again.
+        self.refetch_live(now);
     }
 
     /// A listener started watching `key`: from now on its changes produce
@@ -765,7 +771,9 @@ impl<B: Clone> Core<B> {
 
     fn remove_flight(&mut self, flight_id: FlightId) -> Flight {
         let flight = self.flights.remove(&flight_id).expect("known flight");
-        self.by_key.remove(&flight.key);
+        if self.by_key.get(&flight.key) == Some(&flight_id) {
+            self.by_key.remove(&flight.key);
+        }
         if let Some(d) = flight.deadline {
             self.timers.remove(&(d, Deadline::Flight(flight_id)));
         }

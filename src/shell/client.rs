@@ -273,7 +273,7 @@ impl WasmClient {
 
     /// Forget every cached entry (call it on logout).
     pub fn clear(&self) {
-        self.inner.core.borrow_mut().clear();
+        self.inner.core.borrow_mut().clear(now());
         self.inner.run();
     }
 

@@ -132,6 +132,25 @@ fn topic(url: &str) -> String {
 }
 
 impl<B: Clone> Core<B> {
+    /// After `clear`: while the socket is down and HTTP serves live keys,
+    /// fetch the ones that now have no data.
+    pub(super) fn refetch_live(&mut self, now: u64) {
+        let Some(sock) = self.socket.as_ref() else {
+            return;
+        };
+        if !matches!(
+            sock.state,
+            SocketState::Connecting { fallen_back: true } | SocketState::Waiting
+        ) {
+            return;
+        }
+        let mut topics: Vec<String> = sock.live.keys().cloned().collect();
+        topics.sort();
+        for t in topics {
+            self.fetch_if_missing(now, &t);
+        }
+    }
+
     /// Live keys of `identity` with no data and no request in flight, while
     /// the socket is not open (the candidates to ride along in a batch).
     pub(super) fn live_without_data(&self, identity: &Identity) -> Vec<GetRequest> {
