@@ -507,3 +507,24 @@ fn bodies_over_max_body_bytes_reach_their_callers_but_are_not_cached() {
         "the big body is not cached"
     );
 }
+
+#[test]
+fn a_batch_of_one_sent_as_a_plain_get_is_not_aborted_when_its_caller_leaves() {
+    let mut s = Sim::new(config(|_| {}));
+    let a = s.get(&url("/only"));
+    s.advance(10); // the window closes with one item: a plain GET
+    assert_eq!(s.fetches.len(), 1);
+    s.core.abort(s.now, a);
+    s.drain();
+    assert_eq!(s.settled[&a], Err(FetchError::Abort));
+    assert!(s.cancels.is_empty(), "the request that left is not aborted");
+    s.answer(s.last_flight(), 7);
+    let back = s.get(&url("/only"));
+    assert_eq!(s.settled[&back], Ok(7), "its answer filled the cache");
+    // Without batching, a request nobody waits for is aborted (issue 2).
+    let mut plain = Sim::new(Config::default());
+    let b = plain.get(&url("/x"));
+    plain.core.abort(plain.now, b);
+    plain.drain();
+    assert_eq!(plain.cancels.len(), 1);
+}

@@ -310,6 +310,9 @@ struct Flight {
     /// waiters but is stored stale (or not at all after `clear`).
     stale_on_arrival: bool,
     store: bool,
+    /// It went through the batch scheduler (and left in a batch, or alone
+    /// as a batch of one, or alone when the server has no `/batch`).
+    batched: bool,
 }
 
 /// The deterministic request engine. See the module docs.
@@ -475,6 +478,7 @@ impl<B: Clone> Core<B> {
                 ttl_ms,
                 stale_on_arrival: false,
                 store: true,
+                batched: false,
             },
         );
         self.by_key.insert(key.clone(), flight_id);
@@ -622,10 +626,16 @@ impl<B: Clone> Core<B> {
         flight.waiters.retain(|w| *w != waiter);
         if flight.waiters.is_empty() {
             let route = flight.route;
-            if let Route::Sent(_) = route {
-                // Its batch has left: the server does the work whether or
-                // not anyone waits, so the answer still fills the cache (a
-                // user coming back finds it) and the batch is not aborted.
+            let left_batched = match route {
+                Route::Sent(_) => true,
+                Route::Alone => flight.batched,
+                Route::Queued(_) => false,
+            };
+            if left_batched {
+                // It left through the batch scheduler: the server does the
+                // work whether or not anyone waits, so the answer still fills
+                // the cache (a user coming back finds it) and nothing is
+                // aborted. Plain requests (no batching) are aborted.
                 return;
             }
             let flight = self.remove_flight(flight_id);

@@ -117,7 +117,9 @@ impl<B: Clone> Core<B> {
         batch.flights.push(flight_id);
         batch.bytes += size;
         let full = batch.flights.len() >= max_size || batch.bytes >= max_bytes;
-        self.flights.get_mut(&flight_id).expect("flight").route = Route::Queued(batch_id);
+        let flight = self.flights.get_mut(&flight_id).expect("flight");
+        flight.route = Route::Queued(batch_id);
+        flight.batched = true;
         if full {
             self.flush(now, batch_id);
         }
