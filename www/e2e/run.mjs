@@ -6,7 +6,9 @@
 //   node www/e2e/run.mjs                       # uses ./pkg
 //   CALMFETCH_PKG=/tmp/pkg-demo node www/e2e/run.mjs
 //
-// Prints `N passed, M failed`; exits 1 on any failure. Writes www/e2e/panel.png.
+// Prints `N passed, M failed`; exits 1 on any failure. Saves the live panel's
+// screenshot to tests/.out/panel.png, or to www/e2e/panel.png (the one the
+// READMEs show) with UPDATE_SCREENSHOT=1.
 // Every wait is bounded; the whole run gives up after 170 s.
 import { build, createLogger } from 'vite'
 import { dirname, join, resolve } from 'node:path'
@@ -260,7 +262,8 @@ try {
       // The panel the README shows: both storms on the chart and the socket open.
       await page.waitForSelector('[data-testid=socket-state]:has-text("open")', { timeout: 5000 })
       await sleep(1200)
-      await page.locator('[data-testid=panel]').screenshot({ path: join(here, 'panel.png') })
+      const shot = process.env.UPDATE_SCREENSHOT === '1' ? join(here, 'panel.png') : join(root, 'tests/.out/panel.png')
+      await page.locator('[data-testid=panel]').screenshot({ path: shot })
     })
   })
 
