@@ -217,7 +217,13 @@ class Client {
   constructor(wasm, persist) {
     this.#wasm = wasm
     this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : new Persisted(persist.name, persist.maxEntries)
-    if (openClearChannel() !== null) clients.add(new WeakRef(this))
+    if (openClearChannel() !== null) {
+      // Forget clients that were garbage-collected, so the set stays small.
+      if (clients.size >= 64 && (clients.size & (clients.size - 1)) === 0) {
+        for (const ref of clients) if (ref.deref() === undefined) clients.delete(ref)
+      }
+      clients.add(new WeakRef(this))
+    }
   }
   get(url, options) {
     const pending = guardPromise(() => this.#wasm.get(url, options))
