@@ -44,6 +44,15 @@ function mount(element, rootOptions) {
   }
 }
 
+/** Run `use(m)` on a mounted tree, and unmount it whatever happens. */
+async function withMount(m, use) {
+  try {
+    return await use(m)
+  } finally {
+    m.unmount()
+  }
+}
+
 function newLog() {
   return { renders: 0, effects: 0, seen: [], statuses: [], last: null }
 }
@@ -188,14 +197,11 @@ const tests = {
     const tag = uid('strict')
     const client = createClient()
     const log = newLog()
-    const m = mount(provide(client, <Probe url={echo(tag, '&delay=150')} log={log} />, true))
-    try {
+    return withMount(mount(provide(client, <Probe url={echo(tag, '&delay=150')} log={log} />, true)), async (m) => {
       await waitFor(() => log.last?.status === 'success', 'data')
       await sleep(300) // a second request would have been counted by now
       return { tag, effects: log.effects, text: m.div.textContent, stats: client.stats(), serverCount: await count(tag) }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async twoComponents() {
@@ -204,7 +210,7 @@ const tests = {
     const a = newLog()
     const b = newLog()
     const url = echo(tag, '&delay=50')
-    const m = mount(
+    return withMount(mount(
       provide(
         client,
         <>
@@ -212,14 +218,11 @@ const tests = {
           <Probe url={url} log={b} />
         </>,
       ),
-    )
-    try {
+    ), async (m) => {
       await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'both components have data')
       await sleep(200)
       return { tag, texts: [...m.div.querySelectorAll('.probe')].map((d) => d.textContent), stats: client.stats() }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async unmountRemovesListeners() {
@@ -255,8 +258,7 @@ const tests = {
     const client = createClient()
     const log = newLog()
     const before = client.stats().cancelledRequests
-    const m = mount(provide(client, <Controlled initialUrl={echo(slow, '&delay=800')} log={log} />))
-    try {
+    return withMount(mount(provide(client, <Controlled initialUrl={echo(slow, '&delay=800')} log={log} />)), async (m) => {
       await waitFor(() => log.last?.isFetching === true, 'the slow request in flight')
       await sleep(150) // the slow request reaches the server
       log.setUrl(echo(next))
@@ -269,17 +271,14 @@ const tests = {
         seen: [...new Set(log.seen)],
         text: m.div.textContent,
       }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async httpError() {
     const tag = uid('error')
     const client = createClient()
     const log = newLog()
-    const m = mount(provide(client, <Probe url={echo(tag, '&status=500')} log={log} />))
-    try {
+    return withMount(mount(provide(client, <Probe url={echo(tag, '&status=500')} log={log} />)), async (m) => {
       await waitFor(() => log.last?.status === 'error', "status 'error'")
       await sleep(200)
       const e = log.last.error
@@ -292,9 +291,7 @@ const tests = {
         httpStatus: e.status,
         unhandled: [...unhandled],
       }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async nullUrlWaits() {
@@ -303,7 +300,7 @@ const tests = {
     const client = createClient()
     const a = newLog()
     const b = newLog()
-    const m = mount(
+    return withMount(mount(
       provide(
         client,
         <>
@@ -311,8 +308,7 @@ const tests = {
           <Controlled initialUrl={echo(tagOff)} initialEnabled={false} log={b} />
         </>,
       ),
-    )
-    try {
+    ), async (m) => {
       await sleep(300)
       const waiting = {
         statuses: [a.last.status, b.last.status],
@@ -336,17 +332,14 @@ const tests = {
         seen: [a.last.data.query.tag, b.last.data.query.tag],
         networkRequests: client.stats().networkRequests,
       }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async refetchWhenFresh() {
     const tag = uid('refetch')
     const client = createClient()
     const log = newLog()
-    const m = mount(provide(client, <Probe url={echo(tag)} log={log} />))
-    try {
+    return withMount(mount(provide(client, <Probe url={echo(tag)} log={log} />)), async (m) => {
       await waitFor(() => log.last?.status === 'success', 'data')
       const firstN = log.last.data.n
       const staleBefore = log.last.isStale
@@ -355,9 +348,7 @@ const tests = {
       await waitFor(() => log.last.data.n === body.n, 'the refetched data renders')
       await sleep(100)
       return { tag, firstN, staleBefore, refetchedN: body.n, renderedN: log.last.data.n, text: m.div.textContent }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async inlineOptionsDoNotResubscribe() {
@@ -365,8 +356,7 @@ const tests = {
     const { client, spy } = spied(createClient())
     const log = newLog()
     // X-Test-Tag counts the request under `tag` at the server.
-    const m = mount(provide(client, <Rerendering url="/test/echo?inline=1" tag={tag} log={log} />))
-    try {
+    return withMount(mount(provide(client, <Rerendering url="/test/echo?inline=1" tag={tag} log={log} />)), async (m) => {
       await waitFor(() => log.last?.status === 'success', 'data')
       const subscribesAfterData = spy.subscribes
       for (let i = 0; i < 5; i++) {
@@ -375,25 +365,20 @@ const tests = {
       }
       await sleep(100)
       return { tag, subscribesAfterData, subscribes: spy.subscribes, renders: log.renders, stats: client.stats() }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async noProvider() {
     const log = {}
-    const m = mount(
+    return withMount(mount(
       <Boundary log={log}>
         <NoProvider />
       </Boundary>,
       { onCaughtError: () => {} }, // expected: keep the console clean
-    )
-    try {
+    ), async (m) => {
       await waitFor(() => log.caught, 'the error boundary')
       return { caught: log.caught }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
 
@@ -440,7 +425,7 @@ const tests = {
     const client = createClient({ socket: { url: `ws://${location.host}/ws` } })
     const a = newLog()
     const b = newLog()
-    const m = mount(
+    return withMount(mount(
       provide(
         client,
         <>
@@ -449,8 +434,7 @@ const tests = {
         </>,
         true,
       ),
-    )
-    try {
+    ), async (m) => {
       await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'pushed data')
       const first = a.last.data
       await fetch(`/__bump?path=${encodeURIComponent(key)}`, { method: 'POST' })
@@ -462,9 +446,7 @@ const tests = {
         socketState: s.socketState,
         changed: JSON.stringify(first) !== JSON.stringify(a.last.data),
       }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async liveOwnCredentials() {
@@ -474,7 +456,7 @@ const tests = {
     const client = createClient({ socket: { url: `ws://${location.host}/ws` } })
     const a = newLog()
     const b = newLog()
-    const m = mount(
+    return withMount(mount(
       provide(
         client,
         <>
@@ -482,15 +464,12 @@ const tests = {
           <Live url={echo(tag)} options={{ headers: { Authorization: 'Bearer alice' } }} log={b} />
         </>,
       ),
-    )
-    try {
+    ), async (m) => {
       await waitFor(() => a.last?.status === 'success' && b.last?.status === 'success', 'both over HTTP')
       await sleep(100)
       const s = client.stats()
       return { tag, networkRequests: s.networkRequests, socketSubscribes: s.socketSubscribes, socketState: s.socketState }
-    } finally {
-      m.unmount()
-    }
+    })
   },
 
   async prefetchLink(step) {
