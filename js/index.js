@@ -280,7 +280,7 @@ class Client {
         throw new CalmfetchError(`calmfetch: poll: option \`poll.${name}\` must be a function`, { kind: 'invalid' })
       }
     }
-    const keyOptions = { headers: rest.headers, partition: rest.partition }
+    const keyOptions = keyOptionsOf(rest)
     const id = guard(() => this.#wasm.poll(url, rest))
     let lastData = undefined
     let errorSeen = false

@@ -132,6 +132,11 @@ fn topic(url: &str) -> String {
 }
 
 impl<B: Clone> Core<B> {
+    /// A live key with no data and no request in flight.
+    fn needs_fetch(&self, key: &Key) -> bool {
+        !self.by_key.contains_key(key) && self.cache.peek(key).is_none_or(|e| e.data.is_none())
+    }
+
     /// After `clear`: while the socket is down and HTTP serves live keys,
     /// fetch the ones that now have no data.
     pub(super) fn refetch_live(&mut self, now: u64) {
@@ -163,11 +168,7 @@ impl<B: Clone> Core<B> {
         let mut out: Vec<GetRequest> = sock
             .live
             .values()
-            .filter(|l| {
-                l.req.identity == *identity
-                    && !self.by_key.contains_key(&l.key)
-                    && self.cache.peek(&l.key).is_none_or(|e| e.data.is_none())
-            })
+            .filter(|l| l.req.identity == *identity && self.needs_fetch(&l.key))
             .map(|l| l.req.clone())
             .collect();
         // A stable order, whatever the map's.
@@ -475,8 +476,7 @@ impl<B: Clone> Core<B> {
         let Some(live) = sock.live.get(t) else {
             return;
         };
-        let has_data = self.cache.peek(&live.key).is_some_and(|e| e.data.is_some());
-        if !has_data && !self.by_key.contains_key(&live.key) {
+        if self.needs_fetch(&live.key) {
             let req = live.req.clone();
             self.fetch_detached(now, req);
         }
