@@ -12,6 +12,8 @@
 //            --hover-latency-ms N (server latency in the hover scenario; default 100)
 //            --storm-rest-only (issue 3's storm: all 8 component calls over REST, no socket)
 //            --clients fetch,tanstack,tanstack+dataloader,calmfetch (a subset, for development)
+//            --profile (a sampled CPU profile of each run's first page: the top functions by self time)
+//            --cold (no warm-up of the pages before measuring; see warmUp in bench/page/main.js)
 import events from 'node:events'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -42,6 +44,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'hover-latency-ms': { type: 'string' },
     'storm-rest-only': { type: 'boolean' },
+    profile: { type: 'boolean' },
+    cold: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -290,7 +294,7 @@ async function drain(what) {
   }
 }
 
-async function openPage(context, { hidden = false, origin = server.url, warm = false } = {}) {
+async function openPage(context, { hidden = false, origin = server.url, warm = null } = {}) {
   const page = await context.newPage()
   if (hidden) {
     // Playwright cannot hide a page that is on screen, so visibility is
@@ -305,7 +309,8 @@ async function openPage(context, { hidden = false, origin = server.url, warm = f
   await page.goto(origin + '/', { timeout: 30_000 })
   await page.waitForFunction(() => window.__benchReady === true, null, { timeout: 30_000 })
   await page.evaluate((port) => window.__bench.setPort(port), server.port)
-  if (warm) await page.evaluate(() => window.__bench.warmCalmfetch())
+  if (warm === 'calmfetch') await page.evaluate(() => window.__bench.warmCalmfetch())
+  if (warm && !args.cold) await bounded(page.evaluate((a) => window.__bench.warmUp(a), { kind: warm, users: WARM_USERS }), 60_000, `warm-up ${warm}`)
   const cdp = await context.newCDPSession(page)
   await cdp.send('Performance.enable')
   return { page, cdp }
@@ -318,6 +323,11 @@ async function metrics(cdp) {
 
 /** Start measuring on every page: GC, CDP metrics, in-page probe. */
 async function measureStart(pages) {
+  if (args.profile) {
+    await pages[0].cdp.send('Profiler.enable')
+    await pages[0].cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+    await pages[0].cdp.send('Profiler.start')
+  }
   for (const p of pages) {
     await p.cdp.send('HeapProfiler.collectGarbage').catch(() => {})
     p.before = await metrics(p.cdp)
@@ -342,10 +352,24 @@ async function measureStop(pages, start) {
     out.wasmMemoryBytes += probe.wasmMemoryBytes
   }
   out.wallMs = Date.now() - start.t
+  if (args.profile) out.profile = selfTimes((await pages[0].cdp.send('Profiler.stop')).profile)
   out.serverProcessEventLoopBusy = elu.utilization
   out.serverProcessCpuMs = (cpu.user + cpu.system) / 1000
   out.chromiumCpuMs = chromium !== null && start.chromium !== null ? chromium - start.chromium : null
   return out
+}
+
+/** The top functions of a CDP CPU profile by self time, in ms. */
+function selfTimes(profile, top = 20) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const self = new Map()
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame
+    const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`
+    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000)
+  })
+  const total = [...self.values()].reduce((a, b) => a + b, 0)
+  return { totalMs: Math.round(total), top: [...self].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, ms]) => ({ fn, ms: Math.round(ms) })) }
 }
 
 function serverCounts(s) {
@@ -383,12 +407,16 @@ function mergeCounts(list, field) {
   return out
 }
 
+/** Simulated page opens per page in the warm-up (none with --cold). */
+const WARM_USERS = 200
+
 /**
  * Run `fn(pages)` in a fresh browser context (cold connections, own storage).
- * For calmfetch (`kind`), its wasm module is instantiated before measuring.
+ * Every page is warmed up with client `kind` before measuring (for
+ * calmfetch, that includes instantiating its wasm module).
  */
 async function inContext(kind, specs, fn) {
-  specs = specs.map((s) => ({ ...s, warm: kind === 'calmfetch' }))
+  specs = specs.map((s) => ({ ...s, warm: kind }))
   const context = await browser.newContext()
   try {
     const pages = []
@@ -481,6 +509,7 @@ async function runChurn(kind) {
       ...serverCounts(server.stats()),
       ...m,
       visits: r.visits,
+      floor: r.floor,
       complete: r.complete,
       leftEarly: r.leftEarly,
       errors: r.errors,
@@ -694,6 +723,7 @@ const results = {
     loadBefore: loadAtStart,
   },
   config: CONFIG,
+  warmUp: args.cold ? null : { usersPerPage: WARM_USERS },
   scenarios: {},
   micro: null,
   sizes: null,
@@ -728,6 +758,8 @@ try {
       await step(`${scenario}/${kind}`, async () => {
         const run = { storm: runStorm, churn: runChurn, poll: runPoll }[scenario]
         entry.clients[kind] = await run(kind)
+        const prof = entry.clients[kind].profile
+        if (prof) log(`    profile of the first page, ${prof.totalMs} ms sampled:\n` + prof.top.map((x) => `      ${String(x.ms).padStart(6)} ms  ${x.fn}`).join('\n'))
       })
     }
   }
@@ -856,7 +888,12 @@ function resultsMarkdown(res) {
     lines.push(mdTable(t))
     lines.push('')
   }
-  const gateRows = res.gate.map((g) => [g.scenario, LABEL[g.peer], g.peerRequests.toLocaleString('en-US'), g.calmfetch.toLocaleString('en-US'), g.ok ? 'yes' : '**no**'])
+  const floorOf = (scenario) => res.scenarios[scenario]?.clients.calmfetch?.floor?.requests
+  const gateRows = res.gate.map((g) => {
+    const floor = floorOf(g.scenario)
+    const atFloor = !g.ok && floor !== undefined && g.calmfetch === floor ? ` (both at the floor, ${floor.toLocaleString('en-US')})` : ''
+    return [g.scenario, LABEL[g.peer], g.peerRequests.toLocaleString('en-US'), g.calmfetch.toLocaleString('en-US'), g.ok ? 'yes' : `**no**${atFloor}`]
+  })
   if (gateRows.length) {
     lines.push("## Issue 8's bar: fewer server requests than every peer")
     lines.push('')
@@ -869,6 +906,9 @@ function resultsMarkdown(res) {
   lines.push('- **wasted responses**: answers that reached the browser when no mounted component of that user wanted any URL they carried (counted by a `fetch` wrapper in the page that every client goes through).')
   lines.push('- **page data p50/p95**: from the moment a page\'s components mount until all of them have data (or failed), in the page (`performance.now()`).')
   lines.push('- **main thread ms**: Chrome DevTools Protocol `Performance.getMetrics` `TaskDuration` (all tasks of each renderer\'s main thread), summed over the run\'s pages.')
+  lines.push(res.warmUp
+    ? `- **warm-up**: before measuring, every page of storm, churn, poll and hover ran ${res.warmUp.usersPerPage} simulated page opens of the client under test against canned answers (no network, uncounted), so that one-time work per page (JIT and wasm compilation) does not compete with the measured run; see README.md.`
+    : '- **warm-up**: none (`--cold`): one-time work per page (JIT and wasm compilation) ran during the measured runs.')
   lines.push('- **heap MB**: peak of `performance.memory.usedJSHeapSize` (precise, sampled every 200 ms) above its value after a GC at the start, summed over pages. calmfetch\'s wasm linear memory is outside the JS heap; the table shows it next to the heap (`wasmMemoryBytes` in results.json), summed over pages.')
   lines.push('')
   if (res.analysis.length) {

@@ -20,9 +20,10 @@ cargo clippy --all-targets -q --target wasm32-unknown-unknown -- -D warnings
 step "core tests (native, with property tests)"
 cargo test
 
-step "build pkg/, and the size budget (size-budget.json)"
+step "build pkg/, the size budget (size-budget.json) and where the wasm's bytes go"
 node scripts/build.mjs
 node scripts/size-budget.mjs
+node scripts/size-breakdown.mjs --top 5
 
 step "reference server self-test, and the package's LZMA decoder against xz"
 node --test www/server/selftest.mjs tests/js/unlzma.test.mjs

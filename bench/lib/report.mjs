@@ -47,6 +47,12 @@ const common = (c) => [int(c.requests), int(c.dbQueries), int(c.status503)]
 const cpu = (c) => [ms(c.mainThreadMs), c.wasmMemoryBytes > 0 ? `${mb(c.heapPeakDeltaBytes)} (+${mb(c.wasmMemoryBytes)} wasm)` : mb(c.heapPeakDeltaBytes)]
 
 /** The tables of a run, as { title, note, head, rows } objects. */
+/** The churn floor, as a sentence for the table's title (every client measured the same one). */
+function churnFloorText(churn) {
+  const f = Object.values(churn.clients).find((x) => x.floor)?.floor
+  return f ? `. Floor for any client that fetches a page's data when the page opens: ${int(f.requests)} requests, ${int(f.dbQueries)} DB queries (one request per page that shows a key for the first time)` : ''
+}
+
 export function tables(res) {
   const out = []
   const s = res.scenarios
@@ -67,7 +73,7 @@ export function tables(res) {
     const k = c.slowMotion
     out.push({
       name: 'churn',
-      title: `${c.users} users each visit ${c.pages} pages, ${c.dwellMs[0]}–${c.dwellMs[1]} ms per page, ${c.latencyMs} ms server latency; run in ${k}× slow motion (times below are real: ${c.dwellMs[0] * k}–${c.dwellMs[1] * k} ms per page, ${c.latencyMs * k} ms latency)`,
+      title: `${c.users} users each visit ${c.pages} pages, ${c.dwellMs[0]}–${c.dwellMs[1]} ms per page, ${c.latencyMs} ms server latency; run in ${k}× slow motion (times below are real: ${c.dwellMs[0] * k}–${c.dwellMs[1] * k} ms per page, ${c.latencyMs * k} ms latency)${churnFloorText(s.churn)}`,
       head: ['client', 'HTTP requests', 'DB queries', '503s', 'wasted responses', 'aborted', 'page data p50 ms', 'p95 ms', 'pages left before data', 'main thread ms', 'heap MB'],
       rows: KINDS.filter((k) => s.churn.clients[k]).map((k) => {
         const x = s.churn.clients[k]

@@ -21,18 +21,21 @@ export const net = {
   byUser: {},
   /** Set by a scenario: (user, paths) -> whether a mounted component still wants any of `paths`. */
   wanted: null,
+  /** Set during a page's warm-up: answers every request at once, uncounted, without the network. */
+  fake: null,
 }
 
 export function resetNet() {
   for (const k of Object.keys(net)) if (typeof net[k] === 'number') net[k] = 0
   net.wanted = null
+  net.fake = null
   net.byUser = {}
 }
 
 /** The counters, without the scenario's callback (for page.evaluate). */
 export function netSnapshot() {
-  const { wanted, ...rest } = net
-  void wanted
+  const { wanted, fake, ...rest } = net
+  void wanted, fake
   return { ...rest, byUser: { ...net.byUser } }
 }
 
@@ -52,8 +55,24 @@ function pathsOf(path, init) {
 
 const realFetch = globalThis.fetch.bind(globalThis)
 
+/**
+ * The warm-up's server: a `/batch` POST gets a 200 for each of its items,
+ * any other request a small JSON body, all at once.
+ */
+export function cannedAnswer(url, init) {
+  const path = new URL(url).pathname
+  const body = (p) => ({ path: p, warm: true, items: [1, 2, 3] })
+  const json = (v) => new Response(JSON.stringify(v), { headers: { 'Content-Type': 'application/json' } })
+  if (path === '/batch' && init && typeof init.body === 'string') {
+    const { requests } = JSON.parse(init.body)
+    return json({ responses: requests.map((r) => ({ id: r.id, status: 200, headers: {}, body: body(r.url) })) })
+  }
+  return json(body(path))
+}
+
 globalThis.fetch = function benchFetch(input, init) {
   const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+  if (net.fake) return Promise.resolve(net.fake(url, init))
   const m = USER.exec(url)
   const user = m ? Number(m[1]) : -1
   const paths = m ? pathsOf(m[2] ?? '/', init) : []

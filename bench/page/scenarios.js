@@ -109,6 +109,28 @@ export function churnSequence(user, pages) {
 }
 
 /**
+ * The fewest server requests and DB queries any client can make for users
+ * `lo..hi-1` without fetching before a page is visited: every page that shows
+ * a key for the first time needs a request (pages last longer than a batch
+ * window, so two pages never share one), each of those keys a data query, and
+ * each request an auth query. Nothing goes stale during the run.
+ */
+export function churnFloor(lo, hi, pages) {
+  let requests = 0
+  let items = 0
+  for (let u = lo; u < hi; u++) {
+    const seen = new Set()
+    for (const paths of churnSequence(u, pages)) {
+      const fresh = new Set(paths.filter((p) => !seen.has(p)))
+      if (fresh.size) requests++
+      items += fresh.size
+      for (const p of fresh) seen.add(p)
+    }
+  }
+  return { requests, dbQueries: requests + items }
+}
+
+/**
  * Users `lo..hi-1` start at epoch `t0` and visit `pages` pages each, staying
  * a seeded random `dwellMs[0]..dwellMs[1]` on each. Navigating unmounts the
  * page's components (each client's own unmount: abort, observer removal),
@@ -165,7 +187,7 @@ export async function churn({ kind, lo, hi, pages, dwellMs, t0, clientOpts = {},
   // Let late answers arrive (and be counted as wasted) before tearing down.
   await sleep(lingerMs)
   for (const c of clients) c.destroy()
-  const out = { times, errors, visits, complete, leftEarly, calm, net: netSnapshot() }
+  const out = { times, errors, visits, complete, leftEarly, calm, net: netSnapshot(), floor: churnFloor(lo, hi, pages) }
   net.wanted = null
   return out
 }
