@@ -150,7 +150,7 @@ impl<B: Clone> Core<B> {
             return;
         }
         let mut topics: Vec<String> = sock.live.keys().cloned().collect();
-        topics.sort();
+        topics.sort_unstable();
         for t in topics {
             self.fetch_if_missing(now, &t);
         }
@@ -172,7 +172,7 @@ impl<B: Clone> Core<B> {
             .map(|l| l.req.clone())
             .collect();
         // A stable order, whatever the map's.
-        out.sort_by(|a, b| a.url.cmp(&b.url));
+        out.sort_unstable_by(|a, b| a.url.cmp(&b.url));
         out
     }
 
