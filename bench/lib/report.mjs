@@ -46,13 +46,13 @@ export function mdTable({ head, rows }) {
 const common = (c) => [int(c.requests), int(c.dbQueries), int(c.status503)]
 const cpu = (c) => [ms(c.mainThreadMs), c.wasmMemoryBytes > 0 ? `${mb(c.heapPeakDeltaBytes)} (+${mb(c.wasmMemoryBytes)} wasm)` : mb(c.heapPeakDeltaBytes)]
 
-/** The tables of a run, as { title, note, head, rows } objects. */
 /** The churn floor, as a sentence for the table's title (every client measured the same one). */
 function churnFloorText(churn) {
   const f = Object.values(churn.clients).find((x) => x.floor)?.floor
   return f ? `. Floor for any client that fetches a page's data when the page opens: ${int(f.requests)} requests, ${int(f.dbQueries)} DB queries (one request per page that shows a key for the first time)` : ''
 }
 
+/** The tables of a run, as { title, note, head, rows } objects. */
 export function tables(res) {
   const out = []
   const s = res.scenarios
