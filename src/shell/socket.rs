@@ -8,7 +8,11 @@
 //! server message. `send` and `close` are called by calmfetch.
 //!
 //! Events of a socket that calmfetch has already given up on are ignored
-//! (each connection has a generation number).
+//! (each connection has a generation number). No borrow is held while
+//! calmfetch calls into JS (`connect`, `send`, `close`, `onError`): an
+//! adapter may call `open()`, `message()` or `close()` from inside them, and
+//! what those do is queued by the core and carried out once the call
+//! returns (see `Inner::run`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -135,12 +139,18 @@ fn ws_url(url: &str, base: Option<&str>) -> Checked<String> {
 impl Inner {
     /// Open a connection (the core's `SocketOpen`).
     pub(super) fn socket_open(self: &Rc<Self>) {
-        let mut guard = self.socket.borrow_mut();
-        let Some(sock) = guard.as_mut() else { return };
-        close_current(sock);
-        let generation = sock.generation.get().wrapping_add(1);
-        sock.generation.set(generation);
-        let current = sock.generation.clone();
+        self.socket_close();
+        let (current, transport) = {
+            let guard = self.socket.borrow();
+            let Some(sock) = guard.as_ref() else { return };
+            let transport = match &sock.transport {
+                Transport::Url(u) => Transport::Url(u.clone()),
+                Transport::Adapter(a) => Transport::Adapter(a.clone()),
+            };
+            (sock.generation.clone(), transport)
+        };
+        let generation = current.get().wrapping_add(1);
+        current.set(generation);
         let make = |inner: &Rc<Inner>, f: fn(&Rc<Inner>, JsValue)| {
             let weak = Rc::downgrade(inner);
             let current = current.clone();
@@ -175,13 +185,14 @@ impl Inner {
                 None => core.socket_message(now(), "<binary frame>", &mut |_| Err(String::new())),
             }
         });
-        let result = match &sock.transport {
+        let mut ws = None;
+        let result = match &transport {
             Transport::Url(url) => match WebSocket::new(url) {
-                Ok(ws) => {
-                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                    sock.ws = Some(ws);
+                Ok(socket) => {
+                    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+                    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+                    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                    ws = Some(socket);
                     Ok(())
                 }
                 Err(e) => Err(js::message_of(&e)),
@@ -191,11 +202,15 @@ impl Inner {
                 js::set(&handlers, "open", on_open.as_ref().clone());
                 js::set(&handlers, "close", on_close.as_ref().clone());
                 js::set(&handlers, "message", on_message.as_ref().clone());
+                // The adapter may call the handlers before `connect` returns:
+                // they only feed the core; `run` carries out the rest later.
                 call(adapter, "connect", &handlers.into())
             }
         };
-        sock.callbacks = vec![on_open, on_close, on_message];
-        drop(guard);
+        if let Some(sock) = self.socket.borrow_mut().as_mut() {
+            sock.ws = ws;
+            sock.callbacks = vec![on_open, on_close, on_message];
+        }
         if let Err(why) = result {
             self.socket_problem(&format!("the socket could not be opened: {why}"));
             self.core.borrow_mut().socket_closed(now());
@@ -204,14 +219,20 @@ impl Inner {
 
     /// Send a message (the core's `SocketSend`).
     pub(super) fn socket_send(&self, text: &str) {
-        let guard = self.socket.borrow();
-        let Some(sock) = guard.as_ref() else { return };
-        let result = match (&sock.transport, &sock.ws) {
-            (Transport::Url(_), Some(ws)) => ws.send_with_str(text).map_err(|e| js::message_of(&e)),
-            (Transport::Url(_), None) => Ok(()),
-            (Transport::Adapter(a), _) => call(a, "send", &JsValue::from_str(text)),
+        let target = {
+            let guard = self.socket.borrow();
+            let Some(sock) = guard.as_ref() else { return };
+            match (&sock.transport, &sock.ws) {
+                (Transport::Url(_), Some(ws)) => Some(Ok(ws.clone())),
+                (Transport::Url(_), None) => None,
+                (Transport::Adapter(a), _) => Some(Err(a.clone())),
+            }
         };
-        drop(guard);
+        let result = match target {
+            None => Ok(()),
+            Some(Ok(ws)) => ws.send_with_str(text).map_err(|e| js::message_of(&e)),
+            Some(Err(adapter)) => call(&adapter, "send", &JsValue::from_str(text)),
+        };
         if let Err(why) = result {
             self.socket_problem(&format!("a socket message could not be sent: {why}"));
         }
@@ -219,8 +240,9 @@ impl Inner {
 
     /// Close for good (the core's `SocketClose`): nobody listens.
     pub(super) fn socket_close(&self) {
-        if let Some(sock) = self.socket.borrow_mut().as_mut() {
-            close_current(sock);
+        let closing = self.socket.borrow_mut().as_mut().and_then(forget_current);
+        if let Some(adapter) = closing {
+            let _ = call(&adapter, "close", &JsValue::UNDEFINED);
         }
     }
 
@@ -249,9 +271,13 @@ impl Inner {
     }
 }
 
-/// Forget the current connection: its late events are ignored from now on.
-pub(super) fn close_current(sock: &mut SocketShell) {
+/// Forget the current connection: its late events are ignored from now on,
+/// and a `WebSocket` is closed. Returns the adapter whose `close()` the
+/// caller must call, once no borrow is held.
+pub(super) fn forget_current(sock: &mut SocketShell) -> Option<JsValue> {
     sock.generation.set(sock.generation.get().wrapping_add(1));
+    let connected = !sock.callbacks.is_empty();
+    sock.callbacks.clear();
     match &sock.transport {
         Transport::Url(_) => {
             if let Some(ws) = sock.ws.take() {
@@ -260,14 +286,12 @@ pub(super) fn close_current(sock: &mut SocketShell) {
                 ws.set_onmessage(None);
                 let _ = ws.close();
             }
+            None
         }
         Transport::Adapter(a) => {
-            if !sock.callbacks.is_empty() && js::get(a, "close").is_function() {
-                let _ = call(a, "close", &JsValue::UNDEFINED);
-            }
+            (connected && js::get(a, "close").is_function()).then(|| a.clone())
         }
     }
-    sock.callbacks.clear();
 }
 
 fn call(obj: &JsValue, method: &str, arg: &JsValue) -> Result<(), String> {
