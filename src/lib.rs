@@ -1,15 +1,16 @@
-//! calmfetch: request dedup, a TTL cache and (in later modules) batching,
-//! shared polling and socket fallback for web apps.
+//! calmfetch: request dedup, a bounded TTL cache, batching, shared polling,
+//! realtime-first fetching with fallback, and hover prefetch for web apps.
 //!
-//! The crate has two halves:
-//! - [`core`]: a deterministic state machine that takes time and events as
-//!   inputs and returns actions. It has no dependencies and runs anywhere.
-//! - `shell` (wasm32 only): the browser side that performs the actions with
-//!   `fetch`, `AbortController` and timers, exported to JavaScript with
-//!   wasm-bindgen. The npm package in `pkg/` wraps it.
+//! The crate is the deterministic [`core`]: a state machine that takes time,
+//! ids and events as inputs and returns actions, with no I/O and no strings.
+//! On wasm32 it is exported to the package's JavaScript shell as plain
+//! functions over numbers (`exports`, see `docs/boundary.md`).
+#![cfg_attr(target_arch = "wasm32", no_std)]
 #![deny(missing_docs, missing_debug_implementations)]
+
+extern crate alloc;
 
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
-pub mod shell;
+mod exports;

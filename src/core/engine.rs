@@ -1,52 +1,38 @@
-//! The request engine: dedup table, cache, abort and timeout bookkeeping.
+//! The request engine: keys and their cache entries, dedup, abort, timeout.
 //!
 //! [`Core`] is a deterministic state machine in the manner of quinn-proto. It
-//! never reads a clock and never does I/O. Its methods are of four kinds:
+//! never reads a clock and never does I/O, and it holds no string and no
+//! body: keys, origins and identities are ids the shell interned, and every
+//! body stays in JavaScript. Its methods are of four kinds:
 //!
-//! - getters: [`Core::entry`], [`Core::is_fetching`], [`Core::stats`];
+//! - getters: [`Core::state`], [`Core::stats`], [`Core::key_info`];
 //! - inputs: [`Core::get`], [`Core::abort`], [`Core::fetch_done`],
-//!   [`Core::handle_timeout`], each taking `now` in milliseconds;
-//! - mutators: [`Core::invalidate`], [`Core::clear`], [`Core::watch`],
-//!   [`Core::unwatch`];
+//!   [`Core::handle_timeout`] and the rest, each taking `now` in ms;
+//! - mutators: [`Core::invalidate`], [`Core::clear`], [`Core::watch`];
 //! - outputs: [`Core::poll_action`] (what to do now) and
 //!   [`Core::poll_timeout`] (when to call `handle_timeout` next).
 //!
 //! After any input or mutator the shell drains `poll_action` until it returns
-//! `None`, then re-arms its one timer at `poll_timeout`.
-//!
-//! The body type `B` is opaque: the browser shell stores JS values, the tests
-//! store integers or strings.
+//! `None`, then arms its one timer at `poll_timeout`.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
 
-use super::map::{Map, Set, SortedSet};
-
-use super::cache::{Cache, Entry};
-use super::error::FetchError;
-use super::key::{Credentials, Identity, Key};
+use super::action::{Action, Fail, Src};
+use super::slab::Slab;
+use super::timers::{Timer, Timers};
 
 mod batching;
 mod circuit;
 mod polling;
 mod prefetch;
 mod socket;
-use batching::Batch;
-pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
-use circuit::Circuit;
+pub use batching::BatchConfig;
 pub use circuit::{CircuitConfig, MAX_ORIGINS};
-use polling::Group;
-pub use polling::{GroupId, PollConfig, PollerId};
-pub use prefetch::{IntentId, PrefetchConfig};
-use socket::Socket;
-pub use socket::{SocketConfig, SocketState, SocketTimer};
-
-/// Identifies one caller's promise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaiterId(pub u64);
-
-/// Identifies one network request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlightId(pub u64);
+pub use polling::PollConfig;
+pub use prefetch::PrefetchConfig;
+pub use socket::{SocketConfig, SocketState};
 
 /// Client-wide settings.
 #[derive(Debug, Clone)]
@@ -69,12 +55,11 @@ pub struct Config {
     pub prefetch: PrefetchConfig,
     /// The circuit breaker per origin; `None` never stops sending.
     pub circuit: Option<CircuitConfig>,
-    /// Bodies longer than this (in bytes of JSON text) are handed to their
-    /// callers and shown to listeners but not kept: one huge answer cannot
-    /// fill the memory.
-    pub max_body_bytes: usize,
-    /// Bound on the bytes of all the bodies kept in the cache.
-    pub max_bytes: usize,
+    /// Bodies longer than this (bytes of text) are handed to their callers
+    /// and shown to listeners but not kept.
+    pub max_body_bytes: u64,
+    /// Bound on the bytes of all the bodies kept.
+    pub max_bytes: u64,
 }
 
 impl Default for Config {
@@ -88,131 +73,61 @@ impl Default for Config {
             seed: 0x9E37_79B9_7F4A_7C15,
             socket: None,
             prefetch: PrefetchConfig::default(),
-            circuit: None,
+            circuit: Some(CircuitConfig::default()),
             max_body_bytes: 1 << 20,
             max_bytes: 16 << 20,
         }
     }
 }
 
-/// One `get` call.
-#[derive(Debug, Clone, Default)]
-pub struct GetRequest {
-    /// Normalised absolute URL.
-    pub url: String,
-    /// Whose request this is.
-    pub identity: Identity,
-    /// Headers to send besides `Authorization` (which is in `identity`).
-    pub headers: Vec<(String, String)>,
-    /// Freshness wanted by this caller; `None` is the client default.
-    pub ttl_ms: Option<u64>,
-    /// Skip the cache (but still join an identical request in flight).
-    pub fresh: bool,
+/// How the shell reports one answer (a plain response or a batch item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Answer {
+    /// The HTTP status (0 with [`Answer::NETWORK`]).
+    pub status: u16,
+    /// The body's size in bytes of text.
+    pub size: u64,
+    /// [`Answer::NO_STORE`] and friends.
+    pub flags: u32,
+    /// `Retry-After`, in ms.
+    pub retry_after: Option<u64>,
 }
 
-/// What the shell must send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchSpec {
-    /// Absolute URL.
-    pub url: String,
-    /// Every header to send, `Authorization` included.
-    pub headers: Vec<(String, String)>,
-    /// `fetch`'s credentials mode.
-    pub credentials: Credentials,
+impl Answer {
+    /// `Cache-Control: no-store`.
+    pub const NO_STORE: u32 = 1;
+    /// The answer has an `ETag`.
+    pub const ETAG: u32 = 2;
+    /// A 2xx body that is not JSON.
+    pub const NOT_JSON: u32 = 4;
+    /// No answer: the network failed.
+    pub const NETWORK: u32 = 8;
+
+    /// A 200 with a JSON body of `size` bytes.
+    pub fn ok(size: u64) -> Self {
+        Answer {
+            status: 200,
+            size,
+            ..Answer::default()
+        }
+    }
+
+    /// No answer: the network failed.
+    pub fn network() -> Self {
+        Answer {
+            flags: Answer::NETWORK,
+            ..Answer::default()
+        }
+    }
+
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
 }
 
-/// What a finished network request produced.
-#[derive(Debug, Clone)]
-pub enum Outcome<B> {
-    /// A 2xx answer with a JSON body.
-    Body {
-        /// The parsed body.
-        body: B,
-        /// The `ETag` header.
-        etag: Option<String>,
-        /// `Cache-Control: no-store` was present.
-        no_store: bool,
-        /// The body's size in bytes (of its text): over
-        /// [`Config::max_body_bytes`] it is not kept.
-        size: usize,
-    },
-    /// The request failed.
-    Failed(FetchError),
-}
-
-/// What the core asks the shell to do.
-#[derive(Debug, Clone)]
-pub enum Action<B> {
-    /// Start a network request and report it with [`Core::fetch_done`].
-    Fetch {
-        /// Which flight this is.
-        flight: FlightId,
-        /// What to send.
-        spec: FetchSpec,
-    },
-    /// Abort a network request; its result, if any, is no longer wanted.
-    Cancel {
-        /// The flight to abort.
-        flight: FlightId,
-    },
-    /// POST a batch and report its answer with the `batch_*` inputs.
-    SendBatch {
-        /// Which batch this is.
-        batch: BatchId,
-        /// The endpoint, headers (`Content-Type`, `Accept`, `Authorization`)
-        /// and credentials mode.
-        spec: FetchSpec,
-        /// The JSON body.
-        body: String,
-    },
-    /// Abort a batch request: none of its callers is waiting any more.
-    CancelBatch {
-        /// The batch to abort.
-        batch: BatchId,
-    },
-    /// Fulfil these waiters with `body`.
-    Resolve {
-        /// The waiters, each settled by this action and never again.
-        waiters: Vec<WaiterId>,
-        /// The body they all get.
-        body: B,
-    },
-    /// Reject these waiters with `error`.
-    Reject {
-        /// The waiters, each settled by this action and never again.
-        waiters: Vec<WaiterId>,
-        /// The error they all get.
-        error: FetchError,
-    },
-    /// The state of a watched key changed: tell its listeners.
-    Notify {
-        /// The key.
-        key: Key,
-    },
-    /// This tab's poll of `key` brought new data from the network: share it
-    /// with other tabs.
-    Polled {
-        /// The key.
-        key: Key,
-    },
-    /// Open the socket; report with `socket_opened` / `socket_closed`.
-    SocketOpen,
-    /// Send this text on the open socket.
-    SocketSend {
-        /// The message.
-        text: String,
-    },
-    /// Close the socket: nobody listens any more.
-    SocketClose,
-    /// A socket message was malformed: tell the app's error callback.
-    SocketProblem {
-        /// What was wrong.
-        message: String,
-    },
-}
-
-/// Counters since the client was made.
+/// Counters since the client was made, in the order the shell reads them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Stats {
     /// `get` calls.
     pub requested: u64,
@@ -222,7 +137,7 @@ pub struct Stats {
     pub dedup_hits: u64,
     /// Calls answered from a fresh cache entry.
     pub cache_hits: u64,
-    /// Network requests that failed (HTTP, network, parse, timeout).
+    /// Network requests that failed.
     pub errors: u64,
     /// Network requests that timed out.
     pub timeouts: u64,
@@ -230,7 +145,7 @@ pub struct Stats {
     pub aborted_calls: u64,
     /// Network requests aborted because every caller left.
     pub cancelled_requests: u64,
-    /// Entries evicted to respect `max_entries`.
+    /// Entries evicted to respect the bounds.
     pub evictions: u64,
     /// Batch requests sent.
     pub batches_sent: u64,
@@ -244,13 +159,13 @@ pub struct Stats {
     pub batch_protocol_errors: u64,
     /// Entries refreshed by a 304 without a body.
     pub revalidated: u64,
-    /// Poll ticks (each one a request, a join or a cache answer).
+    /// Poll ticks.
     pub poll_ticks: u64,
     /// Socket messages received.
     pub socket_messages: u64,
-    /// Malformed socket messages (counted and reported, never fatal).
+    /// Malformed socket messages.
     pub socket_malformed: u64,
-    /// Socket subscriptions sent (one per key per connection).
+    /// Socket subscriptions sent.
     pub socket_subscribes: u64,
     /// Times the socket closed or failed.
     pub socket_drops: u64,
@@ -260,18 +175,17 @@ pub struct Stats {
     pub socket_timeouts: u64,
     /// Prefetches that completed.
     pub prefetched: u64,
-    /// Prefetches that failed (never shown to anyone).
+    /// Prefetches that failed.
     pub prefetch_failures: u64,
-    /// Prefetches skipped: fresh, already in flight or queued, or dropped.
+    /// Prefetches skipped.
     pub prefetch_skipped: u64,
-    /// Live keys without data that rode along in a batch leaving anyway
-    /// while the socket was not open.
+    /// Live keys that rode along in a batch while the socket was not open.
     pub socket_riders: u64,
-    /// Times a circuit opened (or reopened after a failed probe).
+    /// Times a circuit opened.
     pub circuit_opens: u64,
-    /// Calls answered with cached (possibly stale) data while a circuit was open.
+    /// Calls answered with kept (possibly stale) data while a circuit was open.
     pub circuit_stale: u64,
-    /// Calls refused with `CircuitOpen` (no cached data).
+    /// Calls refused while a circuit was open.
     pub circuit_refused: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
@@ -279,46 +193,109 @@ pub struct Stats {
     pub in_flight: u64,
 }
 
+/// What the core knows of a key: who and where, and its cache entry.
+#[derive(Debug, Default)]
+pub struct KeyRec {
+    /// The origin id.
+    pub origin: u32,
+    /// The identity id.
+    pub who: u32,
+    /// The size of its item in a batch body.
+    pub item_bytes: u64,
+    /// The entry keeps data (the shell has `bodies[key]`).
+    pub data: bool,
+    /// The data is only shown to listeners, never kept or served.
+    pub shown: bool,
+    /// The entry shows an error.
+    pub error: bool,
+    /// Marked stale by `invalidate` or a socket drop.
+    pub invalidated: bool,
+    /// The kept data has an ETag.
+    pub etag: bool,
+    /// When the data arrived.
+    pub updated_at: Option<u64>,
+    /// How long the data stays fresh.
+    pub ttl_ms: u64,
+    /// Bytes kept.
+    pub bytes: u64,
+    /// Bumped on every change of the entry, flight state or error.
+    pub version: u32,
+    tick: u64,
+    flight: u32,
+    watchers: u32,
+    group: u32,
+    live: bool,
+    intents: u32,
+    queued: bool,
+}
+
+impl KeyRec {
+    fn has_entry(&self) -> bool {
+        self.data || self.error
+    }
+
+    /// Is the data younger than `ttl_ms` at `now` (and may it be served)?
+    pub fn is_fresh(&self, now: u64, ttl_ms: u64) -> bool {
+        match (self.data && !self.shown && !self.invalidated, self.updated_at) {
+            (true, Some(at)) => now < at.saturating_add(ttl_ms),
+            _ => false,
+        }
+    }
+
+    /// Is the data older than its own TTL (or missing)?
+    pub fn is_stale(&self, now: u64) -> bool {
+        !self.is_fresh(now, self.ttl_ms)
+    }
+
+    fn in_use(&self) -> bool {
+        self.has_entry()
+            || self.flight != 0
+            || self.watchers > 0
+            || self.group != 0
+            || self.live
+            || self.intents > 0
+            || self.queued
+    }
+}
+
+/// Who waits on a flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    /// A caller's promise.
+    Caller,
+    /// A poll group's tick.
+    Poll(u32),
+    /// A prefetch.
+    Prefetch,
+    /// Nobody: the result only feeds the cache.
+    Detached,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    flight: u32,
+    waits: Waits,
+}
+
 /// How a flight travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
-    /// A request of its own.
     Alone,
-    /// Waiting in a batch that has not left yet.
-    Queued(BatchId),
-    /// Inside a batch that was sent.
-    Sent(BatchId),
-}
-
-/// Something with a deadline in the timer table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Deadline {
-    /// A flight's timeout.
-    Flight(FlightId),
-    /// A batch window closing.
-    Window(BatchId),
-    /// A poll group's next tick.
-    Poll(GroupId),
-    /// A socket deadline.
-    Socket(SocketTimer),
-    /// A hover intent.
-    Intent(IntentId),
+    Queued(u32),
+    Sent(u32),
 }
 
 #[derive(Debug)]
 struct Flight {
-    key: Key,
-    spec: FetchSpec,
+    key: u32,
     route: Route,
-    waiters: Vec<WaiterId>,
-    deadline: Option<u64>,
+    waiters: Vec<u32>,
     ttl_ms: u64,
-    /// Invalidated or cleared while in flight: the answer still goes to the
-    /// waiters but is stored stale (or not at all after `clear`).
+    /// Invalidated while in flight: stored stale.
     stale_on_arrival: bool,
+    /// Cleared while in flight: stored nowhere.
     store: bool,
-    /// It went through the batch scheduler (and left in a batch, or alone
-    /// as a batch of one, or alone when the server has no `/batch`).
+    /// It went through the batch scheduler.
     batched: bool,
     /// It is the probe of its origin's half-open circuit.
     probe: bool,
@@ -326,71 +303,60 @@ struct Flight {
 
 /// The deterministic request engine. See the module docs.
 #[derive(Debug)]
-pub struct Core<B> {
+pub struct Core {
     config: Config,
-    cache: Cache<B>,
-    flights: Map<FlightId, Flight>,
-    by_key: Map<Key, FlightId>,
-    waiters: Map<WaiterId, FlightId>,
-    timers: SortedSet<(u64, Deadline)>,
-    batches: Map<BatchId, Batch>,
-    open_batches: Map<Identity, BatchId>,
+    keys: Slab<KeyRec>,
+    entries: usize,
+    kept_bytes: u64,
+    next_tick: u64,
+    flights: Slab<Flight>,
+    waiters: Slab<Waiter>,
+    timers: Timers,
+    batches: Slab<batching::Batch>,
+    open_batches: Vec<(u32, u32)>,
     batch_unavailable: bool,
-    polls: Map<GroupId, Group>,
-    poll_by_key: Map<Key, GroupId>,
-    pollers: Map<PollerId, GroupId>,
-    poll_waiters: Map<WaiterId, GroupId>,
-    /// Internal requests whose result only feeds the cache.
-    detached: Set<WaiterId>,
-    socket: Option<Socket>,
-    intents: Map<IntentId, (u64, GetRequest)>,
-    prefetch_queue: VecDeque<GetRequest>,
+    polls: Slab<polling::Group>,
+    pollers: Slab<u32>,
+    socket: Option<socket::Socket>,
+    intents: Slab<u32>,
+    prefetch_queue: VecDeque<(u32, u64)>,
     prefetch_active: usize,
-    prefetch_waiters: Set<WaiterId>,
     visible: bool,
     online: bool,
     rng: u64,
-    watched: Map<Key, usize>,
-    circuits: Map<String, Circuit>,
-    /// When `clear` last ran: data fetched before it (another tab's poll
-    /// result still on its way) is not stored.
+    circuits: Vec<(u32, circuit::Circuit)>,
     cleared_at: Option<u64>,
-    actions: VecDeque<Action<B>>,
-    next_id: u64,
+    actions: VecDeque<Action>,
     stats: Stats,
 }
 
-impl<B: Clone> Core<B> {
+impl Core {
     /// A new engine.
     pub fn new(config: Config) -> Self {
         Core {
-            cache: Cache::new(config.max_entries, config.max_bytes),
             rng: splitmix64(config.seed) | 1,
-            socket: config.socket.clone().map(Socket::new),
+            socket: config.socket.clone().map(socket::Socket::new),
             config,
-            flights: Map::default(),
-            by_key: Map::default(),
-            waiters: Map::default(),
-            timers: SortedSet::default(),
-            batches: Map::default(),
-            open_batches: Map::default(),
+            keys: Slab::default(),
+            entries: 0,
+            kept_bytes: 0,
+            next_tick: 0,
+            flights: Slab::default(),
+            waiters: Slab::default(),
+            timers: Timers::default(),
+            batches: Slab::default(),
+            open_batches: Vec::new(),
             batch_unavailable: false,
-            polls: Map::default(),
-            poll_by_key: Map::default(),
-            pollers: Map::default(),
-            poll_waiters: Map::default(),
-            detached: Default::default(),
-            intents: Map::default(),
+            polls: Slab::default(),
+            pollers: Slab::default(),
+            intents: Slab::default(),
             prefetch_queue: VecDeque::new(),
             prefetch_active: 0,
-            prefetch_waiters: Default::default(),
             visible: true,
             online: true,
-            watched: Map::default(),
-            circuits: Map::default(),
+            circuits: Vec::new(),
             cleared_at: None,
             actions: VecDeque::new(),
-            next_id: 0,
             stats: Stats::default(),
         }
     }
@@ -400,425 +366,524 @@ impl<B: Clone> Core<B> {
         &self.config
     }
 
-    /// A new `get`. Returns the waiter that a later `Resolve` or `Reject`
-    /// settles (possibly before this returns, as a queued action).
-    pub fn get(&mut self, now: u64, req: GetRequest) -> WaiterId {
-        self.stats.requested += 1;
-        let waiter = WaiterId(self.bump());
-        self.start(now, waiter, req);
-        waiter
+    /// A new key: a url and identity the shell interned, from `origin`, whose
+    /// item in a batch body is `item_bytes` long. It lives while anything
+    /// uses it, then [`Action::KeyFree`] says it is gone.
+    pub fn key(&mut self, origin: u32, who: u32, item_bytes: u64) -> u32 {
+        self.keys.insert(KeyRec {
+            origin,
+            who,
+            item_bytes,
+            ..KeyRec::default()
+        })
     }
 
-    /// A `get` answered at once from a fresh cache entry, with no waiter:
-    /// the body (counted as a request and a cache hit), or `None` when it
-    /// needs [`Core::get`]. The shell's fast path; same result as `get`.
-    pub fn get_cached(&mut self, now: u64, req: &GetRequest) -> Option<B> {
-        if req.fresh {
+    /// What the core knows of `key`.
+    pub fn key_info(&self, key: u32) -> Option<&KeyRec> {
+        self.keys.get(key)
+    }
+
+    /// A `get` of `key`: `None` when a fresh entry answers it at once (the
+    /// shell hands out the body it keeps for the key), else the waiter that a
+    /// later [`Action::Resolve`] or [`Action::Reject`] settles.
+    pub fn get(&mut self, now: u64, key: u32, ttl_ms: Option<u64>, fresh: bool) -> Option<u32> {
+        self.stats.requested += 1;
+        let ttl = ttl_ms.unwrap_or(self.config.default_ttl_ms);
+        if !fresh && self.touch_fresh(now, key, ttl) {
+            self.stats.cache_hits += 1;
             return None;
         }
-        let key = Key::get(&req.url, &req.identity);
-        let ttl_ms = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
-        let body = self
-            .cache
-            .touch(&key)
-            .filter(|e| e.is_fresh(now, ttl_ms))
-            .and_then(|e| e.data.clone())?;
-        self.stats.requested += 1;
-        self.stats.cache_hits += 1;
-        Some(body)
+        let waiter = self.waiters.insert(Waiter {
+            flight: 0,
+            waits: Waits::Caller,
+        });
+        self.start(now, waiter, key, ttl, fresh);
+        self.release_key(key);
+        Some(waiter)
     }
 
-    /// `get` for any waiter, the caller's or a poll tick's.
-    fn start(&mut self, now: u64, waiter: WaiterId, req: GetRequest) {
-        let key = Key::get(&req.url, &req.identity);
-        let ttl_ms = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
-
-        if !req.fresh {
-            if let Some(body) = self
-                .cache
-                .touch(&key)
-                .filter(|e| e.is_fresh(now, ttl_ms))
-                .and_then(|e| e.data.clone())
-            {
-                self.stats.cache_hits += 1;
-                self.resolve(now, vec![waiter], body, false);
-                return;
+    /// Is `key`'s entry fresh for `ttl`? (Marks it used.)
+    fn touch_fresh(&mut self, now: u64, key: u32, ttl: u64) -> bool {
+        self.next_tick += 1;
+        let tick = self.next_tick;
+        match self.keys.get_mut(key) {
+            Some(k) if k.is_fresh(now, ttl) => {
+                k.tick = tick;
+                true
             }
+            _ => false,
         }
+    }
 
-        if let Some(&flight_id) = self.by_key.get(&key) {
-            self.stats.dedup_hits += 1;
-            let flight = self.flights.get_mut(&flight_id).expect("by_key is in sync");
-            flight.waiters.push(waiter);
-            self.waiters.insert(waiter, flight_id);
+    /// Start `waiter`'s request of `key`: from the cache, joined to one in
+    /// flight, refused by the circuit, or sent.
+    fn start(&mut self, now: u64, waiter: u32, key: u32, ttl: u64, fresh: bool) {
+        if !self.keys.contains(key) {
+            self.reject(now, vec![waiter], Fail::Abort);
             return;
         }
-
-        let probe = match self.circuit_refuses(now, &req.url) {
+        if !fresh && self.touch_fresh(now, key, ttl) {
+            self.stats.cache_hits += 1;
+            self.settle_from_key(now, waiter, key);
+            return;
+        }
+        let k = &self.keys.get(key).expect("checked");
+        if k.flight != 0 {
+            self.stats.dedup_hits += 1;
+            let f = k.flight;
+            self.flights.get_mut(f).expect("key's flight").waiters.push(waiter);
+            self.waiters.get_mut(waiter).expect("waiter").flight = f;
+            return;
+        }
+        let origin = k.origin;
+        let probe = match self.circuit_refuses(now, origin) {
             Ok(probe) => probe,
-            Err(error) => {
+            Err(fail) => {
                 // The origin is failing: serve what the cache kept, even stale.
-                let kept = self
-                    .cache
-                    .touch(&key)
-                    .filter(|e| !e.shown_only)
-                    .and_then(|e| e.data.clone());
-                if let Some(body) = kept {
+                let kept = self.keys.get(key).is_some_and(|k| k.data && !k.shown);
+                if kept {
                     self.stats.circuit_stale += 1;
-                    self.resolve(now, vec![waiter], body, false);
+                    self.settle_from_key(now, waiter, key);
                 } else {
                     self.stats.circuit_refused += 1;
-                    self.reject(now, vec![waiter], error);
+                    self.reject(now, vec![waiter], fail);
                 }
                 return;
             }
         };
-
-        let flight_id = FlightId(self.bump());
-        let deadline = self.config.timeout_ms.map(|t| now.saturating_add(t));
-        if let Some(d) = deadline {
-            self.timers.insert((d, Deadline::Flight(flight_id)));
+        let flight = self.flights.insert(Flight {
+            key,
+            route: Route::Alone,
+            waiters: vec![waiter],
+            ttl_ms: ttl,
+            stale_on_arrival: false,
+            store: true,
+            batched: false,
+            probe,
+        });
+        if let Some(t) = self.config.timeout_ms {
+            self.timers.set(Timer::Flight(flight), now.saturating_add(t));
         }
-        let mut headers = req.headers;
-        headers.extend(
-            req.identity
-                .headers()
-                .map(|(n, v)| (n.to_string(), v.to_string())),
-        );
-        let spec = FetchSpec {
-            url: req.url,
-            headers,
-            credentials: req.identity.credentials,
-        };
-        self.flights.insert(
-            flight_id,
-            Flight {
-                key: key.clone(),
-                spec,
-                route: Route::Alone,
-                waiters: vec![waiter],
-                deadline,
-                ttl_ms,
-                stale_on_arrival: false,
-                store: true,
-                batched: false,
-                probe,
-            },
-        );
-        self.by_key.insert(key.clone(), flight_id);
-        self.waiters.insert(waiter, flight_id);
+        self.waiters.get_mut(waiter).expect("waiter").flight = flight;
+        let k = self.keys.get_mut(key).expect("checked");
+        k.flight = flight;
+        k.version = k.version.wrapping_add(1);
         self.stats.network_requests += 1;
-        if !self.enqueue(now, flight_id, &req.identity) {
-            self.send_alone(flight_id);
+        if !self.enqueue(now, flight) {
+            self.send_alone(flight);
         }
-        self.notify(&key);
+        self.notify(key);
     }
 
-    /// The caller behind `waiter` aborted. It is rejected with
-    /// [`FetchError::Abort`]; its network request is cancelled only when no
-    /// other caller waits on it. Unknown or settled waiters are ignored.
-    pub fn abort(&mut self, _now: u64, waiter: WaiterId) {
-        if !self.waiters.contains_key(&waiter) {
+    /// A cache answer for a waiter: callers through an action, internal
+    /// waiters through their owner.
+    fn settle_from_key(&mut self, now: u64, waiter: u32, key: u32) {
+        let Some(w) = self.waiters.remove(waiter) else {
+            return;
+        };
+        match w.waits {
+            Waits::Caller => self.actions.push_back(Action::ResolveKey { waiter, key }),
+            other => self.internal_done(now, other, None, false),
+        }
+    }
+
+    /// The caller behind `waiter` aborted: it is rejected, and its request
+    /// is cancelled when nobody else waits on it.
+    pub fn abort(&mut self, now: u64, waiter: u32) {
+        let Some(w) = self.waiters.get(waiter) else {
+            return;
+        };
+        if w.waits != Waits::Caller || w.flight == 0 {
             return;
         }
         self.stats.aborted_calls += 1;
         self.actions.push_back(Action::Reject {
-            waiters: vec![waiter],
-            error: FetchError::Abort,
+            waiter,
+            fail: Fail::Abort,
         });
-        self.release(waiter);
+        self.release(now, waiter);
     }
 
-    /// A network request finished. Results for flights that were cancelled
-    /// or timed out are ignored.
-    pub fn fetch_done(&mut self, now: u64, flight_id: FlightId, outcome: Outcome<B>) {
-        if !self.flights.contains_key(&flight_id) {
+    /// A plain request finished. Answers for flights that were cancelled or
+    /// timed out are ignored.
+    pub fn fetch_done(&mut self, now: u64, flight: u32, answer: Answer) {
+        if !self.flights.contains(flight) {
             return;
         }
-        let flight = self.remove_flight(flight_id);
-        for w in &flight.waiters {
-            self.waiters.remove(w);
-        }
-        let result = match &outcome {
-            Outcome::Failed(e) => Err(e),
-            Outcome::Body { .. } => Ok(()),
-        };
-        self.circuit_record(now, &flight.spec.url, result, flight.probe);
-        match outcome {
-            Outcome::Body {
-                body,
-                etag,
-                no_store,
-                size,
-            } => {
-                if flight.store {
-                    let kept = self.store(
-                        now,
-                        &flight.key,
-                        body.clone(),
-                        size,
-                        no_store,
-                        flight.ttl_ms,
-                        etag,
-                    );
-                    if kept && flight.stale_on_arrival {
-                        self.cache.expire(&flight.key);
-                    }
-                }
-                self.resolve(now, flight.waiters, body, true);
-                self.data_changed(now, &flight.key);
-            }
-            Outcome::Failed(error) => {
-                self.stats.errors += 1;
-                if flight.store && self.watched.contains_key(&flight.key) {
-                    let evicted = self.cache.put_error(&flight.key, error.clone());
-                    self.evicted(evicted);
-                }
-                self.reject(now, flight.waiters, error);
-            }
-        }
-        self.notify(&flight.key);
+        self.outcome(now, flight, classify(flight, answer));
     }
 
-    /// New data for `key`: kept in the cache when the rules allow it
-    /// (not `no_store`, not over `max_body_bytes` or `max_bytes`); otherwise
-    /// only shown to the key's listeners, and whatever the entry kept before
-    /// is dropped, since this answer replaces it. Returns whether it was kept.
+    /// Settle a flight with its outcome: `Ok(size, no_store, etag)` or why
+    /// it failed.
+    fn outcome(&mut self, now: u64, flight: u32, result: Result<(u64, bool, bool), Fail>) {
+        let f = self.remove_flight(now, flight);
+        let key = f.key;
+        match result {
+            Ok(_) => self.circuit_record(now, key, None, f.probe),
+            Err(fail) => self.circuit_record(now, key, Some(fail), f.probe),
+        }
+        match result {
+            Ok((size, no_store, etag)) => {
+                if f.store {
+                    let kept = self.store(now, key, Src::Flight(flight), size, no_store, f.ttl_ms, etag);
+                    if kept && f.stale_on_arrival {
+                        self.expire(key);
+                    }
+                }
+                self.resolve(now, f.waiters, Src::Flight(flight), true);
+                self.data_changed(now, key);
+            }
+            Err(fail) => {
+                self.stats.errors += 1;
+                let watched = self.keys.get(key).is_some_and(|k| k.watchers > 0);
+                if f.store && watched {
+                    self.put_error(key, fail);
+                }
+                self.reject(now, f.waiters, fail);
+            }
+        }
+        self.notify(key);
+        self.release_key(key);
+    }
+
+    /// New data for `key` from `src`: kept when the rules allow it (not
+    /// `no_store`, within `max_body_bytes` and `max_bytes`); otherwise only
+    /// shown to the key's listeners, and whatever the entry kept before is
+    /// dropped, since this data replaces it. Returns whether it was kept.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn store(
         &mut self,
         now: u64,
-        key: &Key,
-        body: B,
-        size: usize,
+        key: u32,
+        src: Src,
+        size: u64,
         no_store: bool,
         ttl_ms: u64,
-        etag: Option<String>,
+        etag: bool,
     ) -> bool {
-        let keep = !no_store && size <= self.config.max_body_bytes && self.cache.fits(size);
-        let evicted = if keep {
-            self.cache.put_data(key, body, size, now, ttl_ms, etag)
-        } else if self.watched.contains_key(key) {
-            self.cache.show(key, body)
-        } else {
-            self.cache.remove(key);
-            Vec::new()
+        let keep = !no_store && size <= self.config.max_body_bytes && size <= self.config.max_bytes;
+        let Some(k) = self.keys.get(key) else {
+            return false;
         };
-        self.evicted(evicted);
+        let watched = k.watchers > 0;
+        let had_entry = k.has_entry();
+        if !keep && !watched {
+            if had_entry {
+                self.remove_entry(key);
+            }
+            return false;
+        }
+        if !had_entry {
+            self.entries += 1;
+        }
+        self.next_tick += 1;
+        let tick = self.next_tick;
+        let k = self.keys.get_mut(key).expect("checked");
+        self.kept_bytes -= k.bytes;
+        k.data = true;
+        k.error = false;
+        k.shown = !keep;
+        k.invalidated = false;
+        k.tick = tick;
+        k.version = k.version.wrapping_add(1);
+        if keep {
+            k.bytes = size;
+            k.updated_at = Some(now);
+            k.ttl_ms = ttl_ms;
+            k.etag = etag;
+            self.kept_bytes += size;
+            self.actions.push_back(Action::Keep { key, src });
+        } else {
+            k.bytes = 0;
+            k.updated_at = None;
+            k.etag = false;
+            self.actions.push_back(Action::Show { key, src });
+        }
+        self.evict(key);
         keep
     }
 
-    /// Settle `waiters` with `body`: callers through an action, poll ticks
-    /// through their schedule.
-    fn resolve(&mut self, now: u64, mut waiters: Vec<WaiterId>, body: B, from_network: bool) {
-        for g in self.take_internal(now, &mut waiters, true) {
-            self.poll_result(now, g, Ok(()), from_network);
-        }
-        if !waiters.is_empty() {
-            self.actions.push_back(Action::Resolve { waiters, body });
-        }
-    }
-
-    /// Settle `waiters` with `error`.
-    fn reject(&mut self, now: u64, mut waiters: Vec<WaiterId>, error: FetchError) {
-        for g in self.take_internal(now, &mut waiters, false) {
-            self.poll_result(now, g, Err(&error), true);
-        }
-        if !waiters.is_empty() {
-            self.actions.push_back(Action::Reject { waiters, error });
-        }
-    }
-
-    /// Take the internal waiters out of `waiters`: detached ones are
-    /// dropped, prefetches are counted, poll ticks are returned by group.
-    fn take_internal(&mut self, now: u64, waiters: &mut Vec<WaiterId>, ok: bool) -> Vec<GroupId> {
-        if self.poll_waiters.is_empty()
-            && self.detached.is_empty()
-            && self.prefetch_waiters.is_empty()
-        {
-            return Vec::new();
-        }
-        let mut groups = Vec::new();
-        let mut prefetches = 0;
-        waiters.retain(|w| {
-            if self.detached.remove(w) {
-                return false;
-            }
-            if self.prefetch_waiters.remove(w) {
-                prefetches += 1;
-                return false;
-            }
-            match self.poll_waiters.remove(w) {
-                Some(g) => {
-                    groups.push(g);
-                    false
-                }
-                None => true,
-            }
-        });
-        for _ in 0..prefetches {
-            self.prefetch_done(now, ok);
-        }
-        groups
-    }
-
-    /// Fetch `req` for the cache alone: nobody waits on the result.
-    pub(super) fn fetch_detached(&mut self, now: u64, req: GetRequest) {
-        let waiter = WaiterId(self.bump());
-        self.detached.insert(waiter);
-        self.start(now, waiter, req);
-    }
-
-    /// Internal requests nobody waits on yet (for leak checks).
-    pub fn pending_detached(&self) -> usize {
-        self.detached.len()
-    }
-
-    /// Drop an internal waiter without settling anyone: its request is
-    /// cancelled when nobody else waits on it.
-    fn release(&mut self, waiter: WaiterId) {
-        let Some(flight_id) = self.waiters.remove(&waiter) else {
+    /// Record a failed attempt for the key's listeners, keeping its data.
+    fn put_error(&mut self, key: u32, fail: Fail) {
+        let Some(k) = self.keys.get_mut(key) else {
             return;
         };
-        let flight = self.flights.get_mut(&flight_id).expect("waiter's flight");
-        flight.waiters.retain(|w| *w != waiter);
-        if flight.waiters.is_empty() {
-            let route = flight.route;
-            let left_batched = match route {
-                Route::Sent(_) => true,
-                Route::Alone => flight.batched,
-                Route::Queued(_) => false,
-            };
-            if left_batched {
-                // It left through the batch scheduler: the server does the
-                // work whether or not anyone waits, so the answer still fills
-                // the cache (a user coming back finds it) and nothing is
-                // aborted. Plain requests (no batching) are aborted.
-                return;
+        if !k.has_entry() {
+            self.entries += 1;
+        }
+        k.error = true;
+        k.version = k.version.wrapping_add(1);
+        self.next_tick += 1;
+        k.tick = self.next_tick;
+        self.actions.push_back(Action::Error { key, fail });
+        self.evict(key);
+    }
+
+    /// Make `key`'s data stale at once, keeping it for listeners.
+    pub(super) fn expire(&mut self, key: u32) -> bool {
+        match self.keys.get_mut(key) {
+            Some(k) if k.has_entry() => {
+                k.invalidated = true;
+                k.version = k.version.wrapping_add(1);
+                true
             }
-            let flight = self.remove_flight(flight_id);
-            if flight.probe {
-                // The probe will never answer: the next request probes.
-                self.circuit_probe_gone(&flight.spec.url);
-            }
-            if route == Route::Alone {
-                self.stats.cancelled_requests += 1;
-                self.actions.push_back(Action::Cancel { flight: flight_id });
-            }
-            self.notify(&flight.key);
+            _ => false,
         }
     }
 
-    /// Time has passed: time out every flight whose deadline is `<= now`.
-    pub fn handle_timeout(&mut self, now: u64) {
-        while let Some(&(at, deadline)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.remove(&(at, deadline));
-            match deadline {
-                Deadline::Window(batch) => self.flush(now, batch),
-                Deadline::Poll(group) => self.tick(now, group),
-                Deadline::Socket(t) => self.socket_deadline(now, t),
-                Deadline::Intent(id) => self.intent_due(now, id),
-                Deadline::Flight(flight_id) => {
-                    self.stats.timeouts += 1;
-                    let alone = self.flights.get(&flight_id).map(|f| f.route) == Some(Route::Alone);
-                    if alone {
-                        self.stats.cancelled_requests += 1;
-                        self.actions.push_back(Action::Cancel { flight: flight_id });
-                    }
-                    let ms = self.config.timeout_ms.unwrap_or(0);
-                    self.fetch_done(now, flight_id, Outcome::Failed(FetchError::Timeout { ms }));
-                }
+    /// Drop `key`'s entry (the key itself lives on while it is used).
+    fn remove_entry(&mut self, key: u32) {
+        let Some(k) = self.keys.get_mut(key) else {
+            return;
+        };
+        if !k.has_entry() {
+            return;
+        }
+        self.entries -= 1;
+        self.kept_bytes -= k.bytes;
+        k.data = false;
+        k.shown = false;
+        k.error = false;
+        k.etag = false;
+        k.invalidated = false;
+        k.bytes = 0;
+        k.updated_at = None;
+        k.version = k.version.wrapping_add(1);
+        self.actions.push_back(Action::Drop(key));
+    }
+
+    /// Evict the least recently used entries other than `keep` beyond the
+    /// bounds (entries and bytes).
+    fn evict(&mut self, keep: u32) {
+        while self.entries > self.config.max_entries.max(1)
+            || self.kept_bytes > self.config.max_bytes
+        {
+            let by_bytes = self.entries <= self.config.max_entries.max(1);
+            let oldest = self
+                .keys
+                .iter()
+                .filter(|(id, k)| *id != keep && k.has_entry() && (!by_bytes || k.bytes > 0))
+                .min_by_key(|(_, k)| k.tick)
+                .map(|(id, _)| id);
+            let Some(oldest) = oldest else { break };
+            self.remove_entry(oldest);
+            self.stats.evictions += 1;
+            self.notify(oldest);
+            self.release_key(oldest);
+        }
+    }
+
+    /// Settle `waiters` with the body of `src`.
+    fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
+        for waiter in waiters {
+            let Some(w) = self.waiters.remove(waiter) else {
+                continue;
+            };
+            match w.waits {
+                Waits::Caller => self.actions.push_back(Action::Resolve { waiter, src }),
+                other => self.internal_done(now, other, None, from_network),
             }
         }
+    }
+
+    /// Settle `waiters` with `fail`.
+    fn reject(&mut self, now: u64, waiters: Vec<u32>, fail: Fail) {
+        for waiter in waiters {
+            let Some(w) = self.waiters.remove(waiter) else {
+                continue;
+            };
+            match w.waits {
+                Waits::Caller => self.actions.push_back(Action::Reject { waiter, fail }),
+                other => self.internal_done(now, other, Some(fail), true),
+            }
+        }
+    }
+
+    /// An internal waiter settled (`fail`: how, if it failed).
+    fn internal_done(&mut self, now: u64, waits: Waits, fail: Option<Fail>, from_network: bool) {
+        match waits {
+            Waits::Poll(g) => self.poll_result(now, g, fail, from_network),
+            Waits::Prefetch => self.prefetch_done(now, fail.is_none()),
+            Waits::Detached | Waits::Caller => {}
+        }
+    }
+
+    /// Fetch `key` for the cache alone: nobody waits on the result.
+    pub(super) fn fetch_detached(&mut self, now: u64, key: u32, fresh: bool) {
+        let waiter = self.waiters.insert(Waiter {
+            flight: 0,
+            waits: Waits::Detached,
+        });
+        let ttl = self.config.default_ttl_ms;
+        self.start(now, waiter, key, ttl, fresh);
+    }
+
+    /// Start an internal waiter of `waits` for `key`.
+    fn start_internal(&mut self, now: u64, waits: Waits, key: u32, ttl: u64) -> u32 {
+        let waiter = self.waiters.insert(Waiter { flight: 0, waits });
+        self.start(now, waiter, key, ttl, false);
+        waiter
+    }
+
+    /// Drop a waiter without settling it (it was an internal one, or its
+    /// caller was already rejected): its request is cancelled when nobody
+    /// else waits on it.
+    fn release(&mut self, now: u64, waiter: u32) {
+        let Some(w) = self.waiters.remove(waiter) else {
+            return;
+        };
+        let flight = w.flight;
+        let Some(f) = self.flights.get_mut(flight) else {
+            return;
+        };
+        f.waiters.retain(|x| *x != waiter);
+        if !f.waiters.is_empty() {
+            return;
+        }
+        let left_batched = match f.route {
+            Route::Sent(_) => true,
+            Route::Alone => f.batched,
+            Route::Queued(_) => false,
+        };
+        if left_batched {
+            // It left through the batch scheduler: the server does the work
+            // whether or not anyone waits, so the answer still fills the
+            // cache and nothing is aborted.
+            return;
+        }
+        let route = f.route;
+        let f = self.remove_flight(now, flight);
+        if f.probe {
+            self.circuit_probe_gone(f.key);
+        }
+        if route == Route::Alone {
+            self.stats.cancelled_requests += 1;
+            self.actions.push_back(Action::CancelFlight(flight));
+        }
+        self.notify(f.key);
+        self.release_key(f.key);
+    }
+
+    /// Time has passed: act on every deadline that is due at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Window(batch) => self.flush(now, batch),
+                Timer::Poll(group) => self.tick(now, group),
+                Timer::Intent(id) => self.intent_due(now, id),
+                Timer::Flight(flight) => self.time_out(now, flight),
+                t => self.socket_deadline(now, t),
+            }
+        }
+    }
+
+    fn time_out(&mut self, now: u64, flight: u32) {
+        let Some(f) = self.flights.get(flight) else {
+            return;
+        };
+        self.stats.timeouts += 1;
+        if f.route == Route::Alone {
+            self.stats.cancelled_requests += 1;
+            self.actions.push_back(Action::CancelFlight(flight));
+        }
+        let ms = self.config.timeout_ms.unwrap_or(0);
+        self.outcome(now, flight, Err(Fail::Timeout { ms }));
     }
 
     /// When `handle_timeout` must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.timers.first().map(|&(t, _)| t)
+        self.timers.next()
     }
 
     /// The next thing to do, if any.
-    pub fn poll_action(&mut self) -> Option<Action<B>> {
+    pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
-    /// Make every entry under `prefix` stale (see [`Key::url_under`]): the
-    /// next `get` goes to the network. Requests already in flight still
-    /// answer their callers, but their data is stored stale. Returns how many
-    /// entries and flights were touched.
-    pub fn invalidate(&mut self, prefix: &str) -> usize {
-        let mut touched = 0;
-        for key in self.cache.keys_under(prefix) {
-            self.cache.expire(&key);
-            self.notify(&key);
-            touched += 1;
+    /// Make `key` stale: the next `get` goes to the network; a request in
+    /// flight still answers its callers but stores its data stale. Returns
+    /// whether anything was touched.
+    pub fn invalidate(&mut self, key: u32) -> bool {
+        let mut touched = false;
+        if self.expire(key) {
+            self.notify(key);
+            touched = true;
         }
-        for flight in self.flights.values_mut() {
-            if flight.key.url_under(prefix) {
-                flight.stale_on_arrival = true;
-                touched += 1;
-            }
+        let flight = self.keys.get(key).map_or(0, |k| k.flight);
+        if let Some(f) = self.flights.get_mut(flight) {
+            f.stale_on_arrival = true;
+            touched = true;
         }
         touched
     }
 
-    /// Forget everything cached (logout). Requests in flight still answer
-    /// their callers but store nothing.
+    /// Forget everything cached (logout): nothing old comes back. Requests
+    /// in flight answer their callers but store nothing and are not joined;
+    /// data from before now (another tab's) is refused; the socket, opened
+    /// with the old session, is replaced.
     pub fn clear(&mut self, now: u64) {
         self.cleared_at = Some(now);
-        for key in self.cache.clear() {
-            self.notify(&key);
-        }
-        // Requests in flight still answer their callers but store nothing,
-        // so a new request for the same key must not join them.
-        for flight in self.flights.values_mut() {
-            flight.store = false;
-        }
-        self.by_key.clear();
-        // The socket's subscriptions and pushes belong to the old session.
-        self.socket_restart(now);
-        // Live keys already served over HTTP while the socket is down would
-        // otherwise stay empty until it opens: fetch them again.
-        self.refetch_live(now);
-    }
-
-    /// A listener started watching `key`: from now on its changes produce
-    /// [`Action::Notify`].
-    pub fn watch(&mut self, key: &Key) {
-        *self.watched.entry(key.clone()).or_insert(0) += 1;
-    }
-
-    /// A listener of `key` left.
-    pub fn unwatch(&mut self, key: &Key) {
-        if let Some(n) = self.watched.get_mut(key) {
-            *n -= 1;
-            if *n == 0 {
-                self.watched.remove(key);
-                // Data that was only shown goes with its last listener.
-                if self.cache.peek(key).is_some_and(|e| e.shown_only) {
-                    self.cache.remove(key);
-                }
+        let ids = self.keys.ids();
+        for key in &ids {
+            if self.keys.get(*key).is_some_and(|k| k.has_entry()) {
+                self.remove_entry(*key);
+                self.notify(*key);
             }
         }
+        for (_, f) in self.flights.iter_mut() {
+            f.store = false;
+        }
+        // A new request of a key must not join one whose answer is not kept.
+        for (_, k) in self.keys.iter_mut() {
+            if k.flight != 0 {
+                k.flight = 0;
+                k.version = k.version.wrapping_add(1);
+            }
+        }
+        self.socket_restart(now);
+        self.refetch_live(now);
+        for key in ids {
+            self.release_key(key);
+        }
     }
 
-    /// The cache entry of `key`, without changing its recency.
-    pub fn entry(&self, key: &Key) -> Option<&Entry<B>> {
-        self.cache.peek(key)
+    /// A listener started watching `key`: its changes now produce
+    /// [`Action::Notify`].
+    pub fn watch(&mut self, key: u32) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.watchers += 1;
+        }
     }
 
-    /// Is a network request for `key` in flight?
-    pub fn is_fetching(&self, key: &Key) -> bool {
-        self.by_key.contains_key(key)
+    /// A listener of `key` left. Data only shown goes with the last one.
+    pub fn unwatch(&mut self, key: u32) {
+        let Some(k) = self.keys.get_mut(key) else {
+            return;
+        };
+        k.watchers = k.watchers.saturating_sub(1);
+        if k.watchers == 0 && (k.shown || (k.error && !k.data)) {
+            self.remove_entry(key);
+        }
+        self.release_key(key);
+    }
+
+    /// The snapshot bits of `key` at `now`: 1 has data, 2 stale, 4 fetching,
+    /// 8 has an error, 16 the data is only shown.
+    pub fn state(&self, now: u64, key: u32) -> u32 {
+        let Some(k) = self.keys.get(key) else {
+            return 2;
+        };
+        (k.data as u32)
+            | (k.is_stale(now) as u32) << 1
+            | ((k.flight != 0) as u32) << 2
+            | (k.error as u32) << 3
+            | (k.shown as u32) << 4
     }
 
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            cache_entries: self.cache.len() as u64,
+            cache_entries: self.entries as u64,
             in_flight: self.flights.len() as u64,
             ..self.stats
         }
@@ -839,52 +904,78 @@ impl<B: Clone> Core<B> {
         self.batches.len()
     }
 
-    fn send_alone(&mut self, flight_id: FlightId) {
-        let flight = self.flights.get_mut(&flight_id).expect("known flight");
-        flight.route = Route::Alone;
-        self.actions.push_back(Action::Fetch {
-            flight: flight_id,
-            spec: flight.spec.clone(),
-        });
+    /// Keys alive (for tests and leak checks).
+    pub fn live_keys(&self) -> usize {
+        self.keys.len()
     }
 
-    fn remove_flight(&mut self, flight_id: FlightId) -> Flight {
-        let flight = self.flights.remove(&flight_id).expect("known flight");
-        if self.by_key.get(&flight.key) == Some(&flight_id) {
-            self.by_key.remove(&flight.key);
+    /// Bytes of the bodies kept.
+    pub fn kept_bytes(&self) -> u64 {
+        self.kept_bytes
+    }
+
+    fn send_alone(&mut self, flight: u32) {
+        let f = self.flights.get_mut(flight).expect("known flight");
+        f.route = Route::Alone;
+        let key = f.key;
+        self.actions.push_back(Action::Fetch { flight, key });
+    }
+
+    fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
+        let f = self.flights.remove(flight).expect("known flight");
+        if let Some(k) = self.keys.get_mut(f.key) {
+            if k.flight == flight {
+                k.flight = 0;
+                k.version = k.version.wrapping_add(1);
+            }
         }
-        if let Some(d) = flight.deadline {
-            self.timers.remove(&(d, Deadline::Flight(flight_id)));
+        self.timers.stop(Timer::Flight(flight));
+        for w in &f.waiters {
+            if let Some(w) = self.waiters.get_mut(*w) {
+                w.flight = 0;
+            }
         }
-        match flight.route {
+        match f.route {
             Route::Alone => {}
-            Route::Queued(b) => self.unqueue(b, flight_id),
-            Route::Sent(b) => self.leave_sent_batch(b, flight_id),
+            Route::Queued(b) => self.unqueue(b, flight),
+            Route::Sent(b) => self.leave_sent_batch(b, flight),
         }
-        flight
+        f
     }
 
-    fn evicted(&mut self, keys: Vec<Key>) {
-        self.stats.evictions += keys.len() as u64;
-        for k in keys {
-            self.notify(&k);
-        }
-    }
-
-    fn notify(&mut self, key: &Key) {
-        if self.watched.contains_key(key) {
-            self.actions.push_back(Action::Notify { key: key.clone() });
+    pub(super) fn notify(&mut self, key: u32) {
+        if self.keys.get(key).is_some_and(|k| k.watchers > 0) {
+            self.actions.push_back(Action::Notify(key));
         }
     }
 
-    fn bump(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+    /// Free `key` if nothing uses it any more.
+    pub(super) fn release_key(&mut self, key: u32) {
+        if self.keys.get(key).is_some_and(|k| !k.in_use()) {
+            self.keys.remove(key);
+            self.actions.push_back(Action::KeyFree(key));
+        }
     }
 }
 
-/// Spread a seed's bits (splitmix64), so that nearby seeds such as 1, 2, 3
-/// do not give nearby first draws.
+/// What an answer means: the outcome rules, written once.
+pub(super) fn classify(flight: u32, a: Answer) -> Result<(u64, bool, bool), Fail> {
+    if a.has(Answer::NETWORK) {
+        return Err(Fail::Network { flight });
+    }
+    match a.status {
+        200..=299 if a.has(Answer::NOT_JSON) => Err(Fail::Parse { flight }),
+        200..=299 => Ok((a.size, a.has(Answer::NO_STORE), a.has(Answer::ETAG))),
+        400..=599 => Err(Fail::Http {
+            flight,
+            status: a.status,
+            retry_after: a.retry_after.map(|ms| ms.min(super::MAX_RETRY_AFTER_MS)),
+        }),
+        _ => Err(Fail::BatchStatus { flight }),
+    }
+}
+
+/// Spread a seed's bits (splitmix64).
 fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

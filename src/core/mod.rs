@@ -1,23 +1,20 @@
-//! The deterministic core: no I/O, no clock, no JS.
+//! The deterministic core: no I/O, no clock, no JavaScript, no strings.
 //!
-//! Everything here is plain Rust that takes `now` and inputs and hands back
-//! actions, so it is tested natively with `cargo test`. The browser shell in
-//! `src/shell` carries the actions out.
+//! Everything here is plain Rust that takes `now`, ids and numbers and hands
+//! back actions, so it is tested natively with `cargo test` in simulated
+//! time. The JavaScript shell (`js/`) interns urls and identities into ids,
+//! keeps every body, and carries the actions out (see `docs/boundary.md`).
 
-pub mod batch;
-pub mod cache;
+pub mod action;
 pub mod engine;
-pub mod error;
-pub mod json;
-pub mod key;
-pub(crate) mod map;
-pub mod retry;
-pub mod socket_msg;
+pub mod slab;
+pub mod timers;
 
+pub use action::{Action, Fail, Item, Src, STAGED};
 pub use engine::{
-    origin, Action, BatchConfig, BatchFailure, BatchId, CircuitConfig, Config, Core, FetchSpec,
-    FlightId, GetRequest, GroupId, IntentId, Outcome, PollConfig, PollerId, PrefetchConfig,
-    SocketConfig, SocketState, SocketTimer, Stats, WaiterId,
+    Answer, BatchConfig, CircuitConfig, Config, Core, KeyRec, PollConfig, PrefetchConfig,
+    SocketConfig, SocketState, Stats, MAX_ORIGINS,
 };
-pub use error::FetchError;
-pub use key::{normalize_url, Credentials, Identity, Key, UrlError};
+
+/// The longest wait a `Retry-After` can ask for: a day.
+pub const MAX_RETRY_AFTER_MS: u64 = 86_400_000;

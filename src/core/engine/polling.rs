@@ -1,33 +1,32 @@
-//! Shared polling: one schedule per key, however many pollers ask.
+//! Shared polling: one schedule per key, however many pollers ask, and one
+//! polling tab per key across the tabs of an origin.
 //!
 //! Pollers of one key form a group that polls at the smallest interval any of
-//! them asks. A tick is an ordinary request made through the engine, so it
-//! joins an identical request in flight and is answered from the cache when
-//! the data is young enough. The next tick is due one (jittered) interval
-//! after the key's data last arrived, from whatever source: a `get`, another
-//! tab, the socket. Data that arrives by other means pushes polling back.
+//! them asks. A tick is an ordinary request, so it joins one in flight and is
+//! answered from the cache when the data is young enough. The next tick is
+//! due one (jittered) interval after the key's data last arrived, from any
+//! source: a `get`, another tab, the socket.
 //!
 //! A group ticks only while it is active: the page is online, this tab leads
-//! the key across tabs, the key is not kept live by the socket, and the page
-//! is visible (or a poller asked to poll in the background). Errors back off
-//! exponentially up to `max_backoff_ms`; a 429 or 503 with `Retry-After` is
-//! honoured exactly; the first success restores the normal schedule.
+//! the key across tabs, the socket does not keep the key live, and the page
+//! is visible (or a poller asked to poll in the background). Leadership is
+//! asked for with [`Action::Lead`] while the group may poll here and given up
+//! when it may not; the shell answers with [`Core::lead`].
+//!
+//! With batching on, ticks of one identity that fall due within their own
+//! jitter of a tick that leaves now leave with it, in one batch: a 10 s poll
+//! rides with every other tick of a 5 s one.
+//!
+//! Errors back off exponentially up to `max_backoff_ms`; a 429 or 503 with
+//! `Retry-After` is honoured exactly; the first success restores the
+//! schedule.
 
 use super::*;
-
-/// Identifies one poller (one `client.poll` call).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PollerId(pub u64);
-
-/// Identifies the group of pollers of one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupId(pub u64);
 
 /// How polling behaves, client-wide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollConfig {
-    /// Each interval is stretched or shrunk by up to this fraction at random
-    /// (0.1 is ±10%), so clients started together drift apart.
+    /// Each interval is stretched or shrunk by up to this fraction at random.
     pub jitter: f64,
     /// The longest wait between attempts while a key keeps failing.
     pub max_backoff_ms: u64,
@@ -42,107 +41,105 @@ impl Default for PollConfig {
     }
 }
 
-#[derive(Debug)]
-pub(super) struct Poller {
-    id: PollerId,
-    interval_ms: u64,
-    in_background: bool,
+/// Where a group stands on leadership across tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// Not asked for.
+    None,
+    /// Asked for, not granted yet.
+    Asking,
+    /// Held (or no other tab can poll: this one polls alone).
+    Held,
 }
 
 #[derive(Debug)]
 pub(super) struct Group {
-    key: Key,
-    req: GetRequest,
-    pollers: Vec<Poller>,
+    key: u32,
+    /// `(poller, interval, in background)`.
+    pollers: Vec<(u32, u64, bool)>,
     due: Option<u64>,
-    waiter: Option<WaiterId>,
+    waiter: u32,
     failures: u32,
     retry_at: Option<u64>,
     last_error_at: u64,
     last_ok_at: Option<u64>,
     jitter: f64,
-    leader: bool,
+    lead: Lead,
     live: bool,
 }
 
-impl<B: Clone> Core<B> {
-    /// Start polling `req` every `interval_ms`. `leader` says whether this
-    /// tab may poll the key now (the shell settles leadership across tabs;
-    /// without that, pass `true`).
-    pub fn poll_start(
-        &mut self,
-        now: u64,
-        req: GetRequest,
-        interval_ms: u64,
-        in_background: bool,
-        leader: bool,
-    ) -> PollerId {
-        let key = Key::get(&req.url, &req.identity);
-        let id = PollerId(self.bump());
-        let group_id = match self.poll_by_key.get(&key) {
-            Some(&g) => g,
-            None => {
-                let g = GroupId(self.bump());
+impl Core {
+    /// Start polling `key` every `interval_ms`; returns the poller.
+    pub fn poll_start(&mut self, now: u64, key: u32, interval_ms: u64, in_background: bool) -> u32 {
+        if !self.keys.contains(key) {
+            return 0;
+        }
+        let group_id = match self.keys.get(key).map_or(0, |k| k.group) {
+            0 => {
                 let jitter = self.next_jitter();
-                self.polls.insert(
-                    g,
-                    Group {
-                        key: key.clone(),
-                        req,
-                        pollers: Vec::new(),
-                        due: None,
-                        waiter: None,
-                        failures: 0,
-                        retry_at: None,
-                        last_error_at: 0,
-                        last_ok_at: None,
-                        jitter,
-                        leader,
-                        live: false,
-                    },
-                );
-                self.poll_by_key.insert(key, g);
+                let g = self.polls.insert(Group {
+                    key,
+                    pollers: Vec::new(),
+                    due: None,
+                    waiter: 0,
+                    failures: 0,
+                    retry_at: None,
+                    last_error_at: 0,
+                    last_ok_at: None,
+                    jitter,
+                    lead: Lead::None,
+                    live: false,
+                });
+                self.keys.get_mut(key).expect("checked").group = g;
                 g
             }
+            g => g,
         };
-        let group = self.polls.get_mut(&group_id).expect("group");
-        group.pollers.push(Poller {
-            id,
-            interval_ms: interval_ms.max(1),
-            in_background,
-        });
-        self.pollers.insert(id, group_id);
+        let poller = self.pollers.insert(group_id);
+        let group = self.polls.get_mut(group_id).expect("group");
+        group.pollers.push((poller, interval_ms.max(1), in_background));
+        self.sync_lead(group_id);
         self.schedule(now, group_id);
-        id
+        poller
     }
 
-    /// Stop one poller. The last one of a key clears its timer and drops its
-    /// tick in flight (the request is aborted unless someone else waits).
-    pub fn poll_stop(&mut self, now: u64, poller: PollerId) {
-        let Some(group_id) = self.pollers.remove(&poller) else {
+    /// Stop one poller. The last one of a key clears its timer, gives up its
+    /// leadership and drops its tick in flight.
+    pub fn poll_stop(&mut self, now: u64, poller: u32) {
+        let Some(group_id) = self.pollers.remove(poller) else {
             return;
         };
-        let group = self.polls.get_mut(&group_id).expect("group");
-        group.pollers.retain(|p| p.id != poller);
+        let group = self.polls.get_mut(group_id).expect("group");
+        group.pollers.retain(|p| p.0 != poller);
         if !group.pollers.is_empty() {
+            self.sync_lead(group_id);
             self.schedule(now, group_id);
             return;
         }
-        let group = self.polls.remove(&group_id).expect("group");
-        self.poll_by_key.remove(&group.key);
-        if let Some(at) = group.due {
-            self.timers.remove(&(at, Deadline::Poll(group_id)));
+        let group = self.polls.remove(group_id).expect("group");
+        self.timers.stop(Timer::Poll(group_id));
+        if group.lead != Lead::None {
+            self.actions.push_back(Action::Lead {
+                key: group.key,
+                want: false,
+            });
         }
-        if let Some(w) = group.waiter {
-            self.poll_waiters.remove(&w);
-            self.release(w);
+        if let Some(k) = self.keys.get_mut(group.key) {
+            k.group = 0;
         }
+        if group.waiter != 0 {
+            self.release(now, group.waiter);
+        }
+        self.release_key(group.key);
     }
 
     /// The page became visible or hidden.
     pub fn set_visible(&mut self, now: u64, visible: bool) {
         if self.visible != visible {
             self.visible = visible;
+            for g in self.polls.ids() {
+                self.sync_lead(g);
+            }
             self.reschedule_all(now);
         }
     }
@@ -155,115 +152,136 @@ impl<B: Clone> Core<B> {
         }
     }
 
-    /// Whether this tab leads polling of `key` across tabs.
-    pub fn set_poll_leader(&mut self, now: u64, key: &Key, leader: bool) {
-        if let Some(&g) = self.poll_by_key.get(key) {
-            self.polls.get_mut(&g).expect("group").leader = leader;
-            self.schedule(now, g);
+    /// The shell's answer to [`Action::Lead`] for `key`: `held` (granted, or
+    /// polling alone where tabs cannot share) or not.
+    pub fn lead(&mut self, now: u64, key: u32, held: bool) {
+        let g = self.keys.get(key).map_or(0, |k| k.group);
+        let Some(group) = self.polls.get_mut(g) else {
+            return;
+        };
+        if held && group.lead == Lead::None {
+            return; // granted after this tab stepped down: the shell releases it
+        }
+        group.lead = if held { Lead::Held } else { Lead::None };
+        self.schedule(now, g);
+    }
+
+    /// Ask for or give up leadership as the group's pollers and the page's
+    /// visibility say.
+    fn sync_lead(&mut self, group_id: u32) {
+        let visible = self.visible;
+        let Some(group) = self.polls.get_mut(group_id) else {
+            return;
+        };
+        let want = group.pollers.iter().any(|p| visible || p.2);
+        match (want, group.lead) {
+            (true, Lead::None) => {
+                group.lead = Lead::Asking;
+                self.actions.push_back(Action::Lead {
+                    key: group.key,
+                    want: true,
+                });
+            }
+            (false, Lead::Asking | Lead::Held) => {
+                group.lead = Lead::None;
+                self.actions.push_back(Action::Lead {
+                    key: group.key,
+                    want: false,
+                });
+            }
+            _ => {}
         }
     }
 
     /// Whether the socket keeps `key` live (HTTP polling is suspended then).
-    pub fn set_live(&mut self, now: u64, key: &Key, live: bool) {
-        if let Some(&g) = self.poll_by_key.get(key) {
-            self.polls.get_mut(&g).expect("group").live = live;
+    pub(super) fn set_live(&mut self, now: u64, key: u32, live: bool) {
+        let g = self.keys.get(key).map_or(0, |k| k.group);
+        if let Some(group) = self.polls.get_mut(g) {
+            group.live = live;
             self.schedule(now, g);
         }
     }
 
-    /// Data for `key` that arrived from elsewhere (another tab, the socket),
-    /// `size` bytes of JSON text: cached as if fetched at `updated_at` (within
-    /// the same limits as fetched data), and listeners hear of it. Data from
-    /// before the last `clear` (another tab's result still on its way) is
-    /// dropped; returns whether it was taken.
-    pub fn external_data(
-        &mut self,
-        now: u64,
-        key: &Key,
-        body: B,
-        size: usize,
-        etag: Option<String>,
-        updated_at: u64,
-    ) -> bool {
-        if self.cleared_at.is_some_and(|c| updated_at < c) {
+    /// Data for `key` that arrived from another tab, `size` bytes, fetched
+    /// there at `updated_at`: kept within the same limits as fetched data,
+    /// and dropped if it is older than the last `clear`. Returns whether it
+    /// was taken. The shell staged its body.
+    pub fn tab_data(&mut self, now: u64, key: u32, size: u64, etag: bool, updated_at: u64) -> bool {
+        if self.cleared_at.is_some_and(|c| updated_at < c) || !self.keys.contains(key) {
             return false;
         }
         let ttl = self.config.default_ttl_ms;
-        self.store(updated_at.min(now), key, body, size, false, ttl, etag);
+        self.store(updated_at.min(now), key, Src::Staged, size, false, ttl, etag);
         self.notify(key);
         self.data_changed(now, key);
+        self.release_key(key);
         true
     }
 
-    /// Data kept from an earlier visit (the shell's persisted cache), `size`
-    /// bytes, for a key with no data: stored as of `updated_at` and always
-    /// stale, since nothing says it is still current. Returns false if the
-    /// key had data or the data is not allowed in the cache.
-    pub fn restore(&mut self, now: u64, key: &Key, body: B, size: usize, updated_at: u64) -> bool {
-        if self.cache.peek(key).is_some_and(|e| e.data.is_some())
-            || self.cleared_at.is_some_and(|c| updated_at < c)
-        {
-            return false;
-        }
-        let ttl = self.config.default_ttl_ms;
-        if !self.store(updated_at.min(now), key, body, size, false, ttl, None) {
-            return false;
-        }
-        self.cache.expire(key);
-        self.notify(key);
-        true
+    /// Data kept from an earlier visit (IndexedDB), `size` bytes, for a key
+    /// with no data: kept as of `updated_at` and stale. Returns whether it
+    /// was taken. The shell staged its body.
+    pub fn restore(&mut self, now: u64, key: u32, size: u64, updated_at: u64) -> bool {
+        let taken = match self.keys.get(key) {
+            Some(k) if !k.data && self.cleared_at.is_none_or(|c| updated_at >= c) => {
+                let ttl = self.config.default_ttl_ms;
+                let kept = self.store(updated_at.min(now), key, Src::Staged, size, false, ttl, false);
+                if kept {
+                    self.expire(key);
+                    self.notify(key);
+                }
+                kept
+            }
+            _ => false,
+        };
+        self.release_key(key);
+        taken
     }
 
-    /// Is `key` polled in this tab (by any poller)?
-    pub fn is_polled(&self, key: &Key) -> bool {
-        self.poll_by_key.contains_key(key)
+    /// Is `key` polled here?
+    pub fn is_polled(&self, key: u32) -> bool {
+        self.keys.get(key).is_some_and(|k| k.group != 0)
     }
 
-    /// Pollers and scheduled ticks (for tests and leak checks).
+    /// Pollers and groups (for tests and leak checks).
     pub fn pending_polls(&self) -> (usize, usize) {
         (self.pollers.len(), self.polls.len())
     }
 
     /// New data for `key` was stored: move its poll schedule.
-    pub(super) fn data_changed(&mut self, now: u64, key: &Key) {
-        if let Some(&g) = self.poll_by_key.get(key) {
+    pub(super) fn data_changed(&mut self, now: u64, key: u32) {
+        let g = self.keys.get(key).map_or(0, |k| k.group);
+        if g != 0 {
             self.schedule(now, g);
         }
     }
 
-    /// A tick's request settled.
-    pub(super) fn poll_result(
-        &mut self,
-        now: u64,
-        group_id: GroupId,
-        result: Result<(), &FetchError>,
-        from_network: bool,
-    ) {
+    /// A tick's request settled (`fail`: why, if it failed).
+    pub(super) fn poll_result(&mut self, now: u64, group_id: u32, fail: Option<Fail>, from_network: bool) {
         let jitter = self.next_jitter();
-        let Some(group) = self.polls.get_mut(&group_id) else {
+        let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
-        group.waiter = None;
-        match result {
-            Ok(()) => {
+        group.waiter = 0;
+        match fail {
+            None => {
                 group.failures = 0;
                 group.retry_at = None;
                 group.last_ok_at = Some(now);
                 group.jitter = jitter;
-                if from_network && group.leader {
-                    let key = group.key.clone();
-                    self.actions.push_back(Action::Polled { key });
+                if from_network && group.lead == Lead::Held {
+                    self.actions.push_back(Action::Polled(group.key));
                 }
             }
-            Err(e) => {
+            Some(f) => {
                 group.failures = group.failures.saturating_add(1);
                 group.last_error_at = now;
-                group.retry_at = match e {
-                    FetchError::Http {
+                group.retry_at = match f {
+                    Fail::Http {
                         status: 429 | 503,
                         retry_after: Some(ms),
                         ..
-                    } => Some(now.saturating_add(*ms)),
+                    } => Some(now.saturating_add(ms)),
                     _ => None,
                 };
             }
@@ -273,45 +291,56 @@ impl<B: Clone> Core<B> {
 
     /// The interval this group polls at now, or `None` while it must not.
     fn active_interval(&self, group: &Group) -> Option<u64> {
-        if group.live || !group.leader || !self.online {
+        if group.live || group.lead != Lead::Held || !self.online {
             return None;
         }
         group
             .pollers
             .iter()
-            .filter(|p| self.visible || p.in_background)
-            .map(|p| p.interval_ms)
+            .filter(|p| self.visible || p.2)
+            .map(|p| p.1)
             .min()
     }
 
     fn reschedule_all(&mut self, now: u64) {
-        let ids: Vec<GroupId> = self.polls.keys().copied().collect();
-        for g in ids {
+        for g in self.polls.ids() {
             self.schedule(now, g);
         }
     }
 
     /// Re-arm a group's tick from its state; tick at once if it is due.
-    fn schedule(&mut self, now: u64, group_id: GroupId) {
-        let Some(group) = self.polls.get(&group_id) else {
+    fn schedule(&mut self, now: u64, group_id: u32) {
+        let Some(due) = self.due(now, group_id) else {
+            self.timers.stop(Timer::Poll(group_id));
+            if let Some(g) = self.polls.get_mut(group_id) {
+                g.due = None;
+            }
             return;
         };
-        let interval = self.active_interval(group);
+        if due <= now {
+            self.timers.stop(Timer::Poll(group_id));
+            self.tick_due(now, group_id);
+        } else {
+            self.polls.get_mut(group_id).expect("group").due = Some(due);
+            self.timers.set(Timer::Poll(group_id), due);
+        }
+    }
+
+    /// When the group's next tick is due, or `None` while it must not tick
+    /// (inactive, or a tick is in flight: rescheduled when it settles).
+    fn due(&self, now: u64, group_id: u32) -> Option<u64> {
+        let group = self.polls.get(group_id)?;
+        let interval = self.active_interval(group)?;
+        if group.waiter != 0 {
+            return None;
+        }
         let max_backoff = self.config.poll.max_backoff_ms;
         let data_at = self
-            .cache
-            .peek(&group.key)
-            .filter(|e| e.data.is_some())
-            .and_then(|e| e.updated_at);
-        let group = self.polls.get_mut(&group_id).expect("group");
-        if let Some(at) = group.due.take() {
-            self.timers.remove(&(at, Deadline::Poll(group_id)));
-        }
-        let Some(interval) = interval else { return };
-        if group.waiter.is_some() {
-            return; // rescheduled when the tick settles
-        }
-        let due = if let Some(at) = group.retry_at {
+            .keys
+            .get(group.key)
+            .filter(|k| k.data && !k.shown)
+            .and_then(|k| k.updated_at);
+        Some(if let Some(at) = group.retry_at {
             at
         } else if group.failures > 0 {
             let backoff = interval
@@ -323,36 +352,68 @@ impl<B: Clone> Core<B> {
                 Some(at) => at.saturating_add(jittered(interval, group.jitter)),
                 None => now,
             }
+        })
+    }
+
+    /// A group's tick is due: it leaves, and with batching on, the ticks of
+    /// the same identity that would fall due within their own jitter leave
+    /// with it (one batch instead of several).
+    pub(super) fn tick_due(&mut self, now: u64, group_id: u32) {
+        self.tick(now, group_id);
+        let Some(cfg) = &self.config.batch else {
+            return;
         };
-        if due <= now {
-            self.tick(now, group_id);
-        } else {
-            group.due = Some(due);
-            self.timers.insert((due, Deadline::Poll(group_id)));
+        let origin = cfg.origin;
+        let Some(who) = self
+            .polls
+            .get(group_id)
+            .and_then(|g| self.keys.get(g.key))
+            .filter(|k| k.origin == origin)
+            .map(|k| k.who)
+        else {
+            return;
+        };
+        let jitter = self.config.poll.jitter;
+        let riders: Vec<u32> = self
+            .polls
+            .iter()
+            .filter(|(id, g)| {
+                *id != group_id
+                    && g.waiter == 0
+                    && g.failures == 0
+                    && g.retry_at.is_none()
+                    && g.due.is_some_and(|due| {
+                        let k = self.keys.get(g.key);
+                        let interval = self.active_interval(g).unwrap_or(0);
+                        k.is_some_and(|k| k.who == who && k.origin == origin)
+                            && due.saturating_sub(now) as f64 <= interval as f64 * jitter
+                    })
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for g in riders {
+            self.timers.stop(Timer::Poll(g));
+            self.tick(now, g);
         }
     }
 
     /// Make the group's request.
-    pub(super) fn tick(&mut self, now: u64, group_id: GroupId) {
-        let Some(group) = self.polls.get_mut(&group_id) else {
+    pub(super) fn tick(&mut self, now: u64, group_id: u32) {
+        let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
         group.due = None;
-        let interval = group
-            .pollers
-            .iter()
-            .map(|p| p.interval_ms)
-            .min()
-            .unwrap_or(1);
-        let mut req = group.req.clone();
+        let interval = group.pollers.iter().map(|p| p.1).min().unwrap_or(1);
         // Data younger than this tick's interval answers it from the cache.
-        req.ttl_ms = Some(jittered(interval, group.jitter));
-        req.fresh = false;
+        let ttl = jittered(interval, group.jitter);
+        let key = group.key;
         self.stats.poll_ticks += 1;
-        let waiter = WaiterId(self.bump());
-        self.polls.get_mut(&group_id).expect("group").waiter = Some(waiter);
-        self.poll_waiters.insert(waiter, group_id);
-        self.start(now, waiter, req);
+        let waiter = self.waiters.insert(Waiter {
+            flight: 0,
+            waits: Waits::Poll(group_id),
+        });
+        self.polls.get_mut(group_id).expect("group").waiter = waiter;
+        self.start(now, waiter, key, ttl, false);
     }
 
     /// A jitter factor in `[1 - jitter, 1 + jitter]`.
@@ -374,5 +435,10 @@ impl<B: Clone> Core<B> {
 }
 
 fn jittered(interval: u64, factor: f64) -> u64 {
-    ((interval as f64) * factor).round().max(1.0) as u64
+    let v = interval as f64 * factor + 0.5;
+    if v < 1.0 {
+        1
+    } else {
+        v as u64
+    }
 }

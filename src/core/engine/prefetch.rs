@@ -1,13 +1,11 @@
 //! Prefetch: hover intent and a low-priority lane.
 //!
 //! Hovering or focusing a link starts an intent; if the pointer stays for
-//! `intent_ms` the URL is prefetched, and leaving before that cancels it, so
-//! a cursor that brushes past links on its way elsewhere costs nothing.
-//! Prefetches never fail anyone (failures are counted), skip URLs that are
-//! fresh in the cache or already in flight, and run at most `concurrency` at
-//! a time; the rest wait in a short queue. User `get`s never wait behind
-//! them: they take the ordinary path, and join a prefetch of the same key
-//! that is already in flight or take its cached answer.
+//! `intent_ms` the key is prefetched, and leaving before that cancels it.
+//! Prefetches never fail anyone (failures are counted), skip keys that are
+//! fresh or already in flight, and run at most `concurrency` at a time; the
+//! rest wait in a short queue. User `get`s never wait behind them: they join
+//! a prefetch of the same key in flight or take its cached answer.
 
 use super::*;
 
@@ -32,54 +30,66 @@ impl Default for PrefetchConfig {
     }
 }
 
-/// Identifies a hover intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IntentId(pub u64);
-
-impl<B: Clone> Core<B> {
-    /// Prefetch `req` now (low priority). Returns `false` when it was
-    /// skipped because the data is fresh or already on its way.
-    pub fn prefetch(&mut self, now: u64, req: GetRequest) -> bool {
-        let key = Key::get(&req.url, &req.identity);
-        let ttl = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
-        let fresh = self.cache.peek(&key).is_some_and(|e| e.is_fresh(now, ttl));
-        let queued = self
-            .prefetch_queue
-            .iter()
-            .any(|r| Key::get(&r.url, &r.identity) == key);
-        if fresh || queued || self.by_key.contains_key(&key) {
+impl Core {
+    /// Prefetch `key` now (low priority). `false` when it was skipped
+    /// because the data is fresh or already on its way.
+    pub fn prefetch(&mut self, now: u64, key: u32, ttl_ms: Option<u64>) -> bool {
+        let ttl = ttl_ms.unwrap_or(self.config.default_ttl_ms);
+        let Some(k) = self.keys.get(key) else {
+            return false;
+        };
+        if k.is_fresh(now, ttl) || k.queued || k.flight != 0 {
             self.stats.prefetch_skipped += 1;
+            self.release_key(key);
             return false;
         }
-        self.prefetch_queue.push_back(req);
+        self.keys.get_mut(key).expect("checked").queued = true;
+        self.prefetch_queue.push_back((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
-            self.prefetch_queue.pop_front();
+            if let Some((old, _)) = self.prefetch_queue.pop_front() {
+                self.unqueue_prefetch(old);
+            }
             self.stats.prefetch_skipped += 1;
         }
         self.pump_prefetches(now);
         true
     }
 
-    /// A pointer entered (or focus reached) a link to `req`: prefetch it if
-    /// it stays `intent_ms`.
-    pub fn intent_start(&mut self, now: u64, req: GetRequest) -> IntentId {
-        let id = IntentId(self.bump());
+    /// A pointer entered (or focus reached) a link to `key`: prefetch it if
+    /// it stays `intent_ms`. Returns the intent.
+    pub fn intent_start(&mut self, now: u64, key: u32) -> u32 {
+        let Some(k) = self.keys.get_mut(key) else {
+            return 0;
+        };
+        k.intents += 1;
+        let id = self.intents.insert(key);
         let at = now.saturating_add(self.config.prefetch.intent_ms);
-        self.intents.insert(id, (at, req));
-        self.timers.insert((at, Deadline::Intent(id)));
+        self.timers.set(Timer::Intent(id), at);
         id
     }
 
     /// The pointer left before the intent fired: nothing is fetched.
-    pub fn intent_cancel(&mut self, id: IntentId) {
-        if let Some((at, _)) = self.intents.remove(&id) {
-            self.timers.remove(&(at, Deadline::Intent(id)));
+    pub fn intent_cancel(&mut self, id: u32) {
+        if let Some(key) = self.intents.remove(id) {
+            self.timers.stop(Timer::Intent(id));
+            self.drop_intent(key);
         }
     }
 
-    pub(super) fn intent_due(&mut self, now: u64, id: IntentId) {
-        if let Some((_, req)) = self.intents.remove(&id) {
-            self.prefetch(now, req);
+    fn drop_intent(&mut self, key: u32) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.intents = k.intents.saturating_sub(1);
+        }
+        self.release_key(key);
+    }
+
+    pub(super) fn intent_due(&mut self, now: u64, id: u32) {
+        if let Some(key) = self.intents.remove(id) {
+            if let Some(k) = self.keys.get_mut(key) {
+                k.intents = k.intents.saturating_sub(1);
+            }
+            self.prefetch(now, key, None);
+            self.release_key(key);
         }
     }
 
@@ -104,7 +114,7 @@ impl<B: Clone> Core<B> {
         self.stats.prefetch_skipped += 1;
     }
 
-    /// Intents and prefetches pending (for leak checks).
+    /// Intents, queued and active prefetches (for leak checks).
     pub fn pending_prefetches(&self) -> (usize, usize, usize) {
         (
             self.intents.len(),
@@ -113,23 +123,30 @@ impl<B: Clone> Core<B> {
         )
     }
 
+    fn unqueue_prefetch(&mut self, key: u32) {
+        if let Some(k) = self.keys.get_mut(key) {
+            k.queued = false;
+        }
+        self.release_key(key);
+    }
+
     fn pump_prefetches(&mut self, now: u64) {
         while self.prefetch_active < self.config.prefetch.concurrency.max(1) {
-            let Some(req) = self.prefetch_queue.pop_front() else {
+            let Some((key, ttl)) = self.prefetch_queue.pop_front() else {
                 return;
             };
-            let key = Key::get(&req.url, &req.identity);
-            let ttl = req.ttl_ms.unwrap_or(self.config.default_ttl_ms);
-            if self.by_key.contains_key(&key)
-                || self.cache.peek(&key).is_some_and(|e| e.is_fresh(now, ttl))
-            {
+            let Some(k) = self.keys.get_mut(key) else {
+                continue;
+            };
+            k.queued = false;
+            if k.flight != 0 || k.is_fresh(now, ttl) {
                 self.stats.prefetch_skipped += 1;
+                self.release_key(key);
                 continue;
             }
             self.prefetch_active += 1;
-            let waiter = WaiterId(self.bump());
-            self.prefetch_waiters.insert(waiter);
-            self.start(now, waiter, req);
+            self.start_internal(now, Waits::Prefetch, key, ttl);
+            self.release_key(key);
         }
     }
 }

@@ -1,22 +1,20 @@
 //! Realtime first: one socket, one subscription per key, and a gentle
 //! fallback when the socket is slow or down.
 //!
-//! - Listeners of a key share one socket subscription; when the last one
-//!   leaves, the subscription lingers `linger_ms` before it is dropped.
+//! - Listeners of a key share one subscription; when the last one leaves, it
+//!   lingers `linger_ms` before it is dropped.
 //! - Pushed data goes into the cache and to listeners, and HTTP polling of a
 //!   live key is suspended.
 //! - Not open within `connect_timeout_ms`, or closed: listeners keep the
 //!   cached data (marked stale after a drop), keys with no data are fetched
-//!   over HTTP (batched when batching is on), pollers resume. A slow
-//!   handshake that completes later still takes over.
-//! - Reconnects wait a random time in `[0, min(max_ms, min_ms * 2^n)]` (full
-//!   jitter), so a thousand clients losing a server do not come back as one
-//!   wave. On every (re)connect each key is subscribed again; keys the socket
-//!   has not refreshed within `resync_ms` are fetched over HTTP together,
-//!   which is one batch when batching is on.
+//!   over HTTP (batched when batching is on), pollers resume.
+//! - Reconnects wait a random time in `[0, min(max_ms, min_ms * 2^n)]`;
+//!   the backoff starts over only after a connection stayed open for
+//!   `reconnect_max_ms`. On every (re)connect each key is subscribed again;
+//!   keys the socket has not refreshed within `resync_ms` are fetched.
+//! - `clear()` replaces the connection: it carried the old session.
 
 use super::*;
-use crate::core::socket_msg::{self, ServerMsg};
 
 /// Socket settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,17 +27,12 @@ pub struct SocketConfig {
     pub reconnect_max_ms: u64,
     /// How long a subscription outlives its last listener.
     pub linger_ms: u64,
-    /// After (re)subscribing, keys the socket has not refreshed within this
-    /// long are fetched over HTTP.
+    /// After (re)subscribing, keys not refreshed within this long are fetched.
     pub resync_ms: u64,
-    /// Whose connection it is. Only keys with exactly this identity go live:
-    /// a socket carries the credentials it was opened with (cookies or its
-    /// URL), never a caller's own `Authorization` or partition, so keys of
-    /// any other identity are served over HTTP only.
-    pub identity: Identity,
-    /// The origin whose paths the server's keys name (`None`: any). Keys on
-    /// other origins are served over HTTP only.
-    pub origin: Option<String>,
+    /// Whose connection it is: only keys of this identity go live.
+    pub who: u32,
+    /// The origin whose paths the server's keys name (`None`: any).
+    pub origin: Option<u32>,
 }
 
 impl Default for SocketConfig {
@@ -50,7 +43,7 @@ impl Default for SocketConfig {
             reconnect_max_ms: 30_000,
             linger_ms: 1_000,
             resync_ms: 1_500,
-            identity: Identity::default(),
+            who: 0,
             origin: None,
         }
     }
@@ -72,28 +65,27 @@ pub enum SocketState {
     Waiting,
 }
 
-/// What the socket deadlines are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SocketTimer {
-    /// The connect timeout.
-    Connect,
-    /// The next reconnect.
-    Reconnect,
-    /// The resync check after subscribing.
-    Resync,
-    /// A subscription's linger after its last listener left.
-    Linger(u64),
+impl SocketState {
+    /// The number the shell reads: 1 idle, 2 connecting, 3 connecting with
+    /// HTTP serving, 4 open, 5 reconnecting.
+    pub fn code(self) -> u32 {
+        match self {
+            SocketState::Idle => 1,
+            SocketState::Connecting { fallen_back: false } => 2,
+            SocketState::Connecting { fallen_back: true } => 3,
+            SocketState::Open => 4,
+            SocketState::Waiting => 5,
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct Live {
-    id: u64,
-    key: Key,
-    req: GetRequest,
-    listeners: usize,
+    key: u32,
+    listeners: u32,
     subscribed: bool,
     refreshed: bool,
-    linger_at: Option<u64>,
+    lingering: bool,
 }
 
 #[derive(Debug)]
@@ -101,13 +93,8 @@ pub(super) struct Socket {
     pub(super) cfg: SocketConfig,
     pub(super) state: SocketState,
     attempt: u32,
-    /// When the current connection opened. The reconnect backoff starts
-    /// over only after a connection stayed open for `reconnect_max_ms`, so a
-    /// server that accepts and drops at once is not hammered.
     opened_at: Option<u64>,
-    /// Live keys by socket topic (path and query).
-    live: Map<String, Live>,
-    timers: Vec<(u64, SocketTimer)>,
+    live: Vec<Live>,
 }
 
 impl Socket {
@@ -117,28 +104,26 @@ impl Socket {
             state: SocketState::Idle,
             attempt: 0,
             opened_at: None,
-            live: Map::default(),
-            timers: Vec::new(),
+            live: Vec::new(),
         }
     }
-}
 
-/// The socket topic of a URL: its path and query.
-fn topic(url: &str) -> String {
-    match &url[origin(url).len()..] {
-        "" => "/".into(),
-        p => p.into(),
+    fn find(&mut self, key: u32) -> Option<&mut Live> {
+        self.live.iter_mut().find(|l| l.key == key)
+    }
+
+    fn keys(&self) -> Vec<u32> {
+        self.live.iter().map(|l| l.key).collect()
     }
 }
 
-impl<B: Clone> Core<B> {
+impl Core {
     /// A live key with no data and no request in flight.
-    fn needs_fetch(&self, key: &Key) -> bool {
-        !self.by_key.contains_key(key) && self.cache.peek(key).is_none_or(|e| e.data.is_none())
+    fn needs_fetch(&self, key: u32) -> bool {
+        self.keys.get(key).is_some_and(|k| k.flight == 0 && !k.data)
     }
 
-    /// After `clear`: while the socket is down and HTTP serves live keys,
-    /// fetch the ones that now have no data.
+    /// After `clear`: while HTTP serves live keys, fetch those now empty.
     pub(super) fn refetch_live(&mut self, now: u64) {
         let Some(sock) = self.socket.as_ref() else {
             return;
@@ -149,102 +134,87 @@ impl<B: Clone> Core<B> {
         ) {
             return;
         }
-        let mut topics: Vec<String> = sock.live.keys().cloned().collect();
-        topics.sort_unstable();
-        for t in topics {
-            self.fetch_if_missing(now, &t);
+        for key in sock.keys() {
+            self.fetch_if_missing(now, key);
         }
     }
 
-    /// Live keys of `identity` with no data and no request in flight, while
-    /// the socket is not open (the candidates to ride along in a batch).
-    pub(super) fn live_without_data(&self, identity: &Identity) -> Vec<GetRequest> {
+    /// Live keys of `who` with no data and no request in flight, while the
+    /// socket is not open (the candidates to ride along in a batch).
+    pub(super) fn live_without_data(&self, who: u32) -> Vec<u32> {
         let Some(sock) = self.socket.as_ref() else {
             return Vec::new();
         };
         if sock.state == SocketState::Open {
             return Vec::new();
         }
-        let mut out: Vec<GetRequest> = sock
-            .live
-            .values()
-            .filter(|l| l.req.identity == *identity && self.needs_fetch(&l.key))
-            .map(|l| l.req.clone())
-            .collect();
-        // A stable order, whatever the map's.
-        out.sort_unstable_by(|a, b| a.url.cmp(&b.url));
-        out
+        sock.live
+            .iter()
+            .map(|l| l.key)
+            .filter(|&k| self.keys.get(k).is_some_and(|r| r.who == who) && self.needs_fetch(k))
+            .collect()
     }
 
-    /// Can `req`'s key be kept live? Only with a socket, and only for the
-    /// socket's own identity and origin (see [`SocketConfig::identity`]).
-    pub fn can_live(&self, req: &GetRequest) -> bool {
-        self.socket.as_ref().is_some_and(|sock| {
-            req.identity == sock.cfg.identity
-                && sock
-                    .cfg
-                    .origin
-                    .as_deref()
-                    .is_none_or(|o| origin(&req.url) == o)
+    /// Can a key of `origin` and `who` be kept live? Only with a socket, and
+    /// only for the socket's own identity and origin.
+    pub fn can_live(&self, origin: u32, who: u32) -> bool {
+        self.socket.as_ref().is_some_and(|s| {
+            who == s.cfg.who && s.cfg.origin.is_none_or(|o| o == origin)
         })
     }
 
-    /// A listener wants `req`'s key live. Returns `false` when it cannot be
-    /// (no socket, or another identity or origin: see [`Core::can_live`]);
-    /// the key is then only served over HTTP.
-    pub fn live_add(&mut self, now: u64, req: GetRequest) -> bool {
-        if !self.can_live(&req) {
-            return false;
-        }
-        let Some(sock) = self.socket.as_mut() else {
+    /// A listener wants `key` live; `false` when it cannot be.
+    pub fn live_add(&mut self, now: u64, key: u32) -> bool {
+        let Some(k) = self.keys.get(key) else {
             return false;
         };
-        let t = topic(&req.url);
-        let key = Key::get(&req.url, &req.identity);
-        let id = self.next_id + 1;
-        self.next_id = id;
-        let live = sock.live.entry(t.clone()).or_insert_with(|| Live {
-            id,
-            key,
-            req,
-            listeners: 0,
-            subscribed: false,
-            refreshed: false,
-            linger_at: None,
-        });
-        live.listeners += 1;
-        if let Some(at) = live.linger_at.take() {
-            let lid = live.id;
-            self.socket_disarm(at, SocketTimer::Linger(lid));
+        if !self.can_live(k.origin, k.who) {
+            return false;
         }
-        let sock = self.socket.as_mut().expect("socket");
+        let sock = self.socket.as_mut().expect("can_live");
+        match sock.find(key) {
+            Some(l) => {
+                l.listeners += 1;
+                if l.lingering {
+                    l.lingering = false;
+                    self.timers.stop(Timer::Linger(key));
+                }
+                return true;
+            }
+            None => sock.live.push(Live {
+                key,
+                listeners: 1,
+                subscribed: false,
+                refreshed: false,
+                lingering: false,
+            }),
+        }
+        self.keys.get_mut(key).expect("checked").live = true;
         match sock.state {
             SocketState::Idle => self.socket_connect(now),
-            SocketState::Open => self.socket_subscribe(now, &t),
+            SocketState::Open => self.socket_subscribe(now, key),
             SocketState::Connecting { fallen_back: true } | SocketState::Waiting => {
-                self.fetch_if_missing(now, &t)
+                self.fetch_if_missing(now, key)
             }
             SocketState::Connecting { fallen_back: false } => {}
         }
         true
     }
 
-    /// A listener of `req`'s key left.
-    pub fn live_remove(&mut self, now: u64, req: &GetRequest) {
+    /// A listener of `key` left: after the last one, the subscription
+    /// lingers.
+    pub fn live_remove(&mut self, now: u64, key: u32) {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
-        let t = topic(&req.url);
         let linger = sock.cfg.linger_ms;
-        let Some(live) = sock.live.get_mut(&t) else {
+        let Some(l) = sock.find(key) else {
             return;
         };
-        live.listeners = live.listeners.saturating_sub(1);
-        if live.listeners == 0 && live.linger_at.is_none() {
-            let at = now.saturating_add(linger);
-            live.linger_at = Some(at);
-            let lid = live.id;
-            self.socket_arm(at, SocketTimer::Linger(lid));
+        l.listeners = l.listeners.saturating_sub(1);
+        if l.listeners == 0 && !l.lingering {
+            l.lingering = true;
+            self.timers.set(Timer::Linger(key), now.saturating_add(linger));
         }
     }
 
@@ -253,15 +223,17 @@ impl<B: Clone> Core<B> {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
+        if sock.state == SocketState::Idle {
+            return;
+        }
         sock.state = SocketState::Open;
         sock.opened_at = Some(now);
-        let topics: Vec<String> = sock.live.keys().cloned().collect();
-        self.socket_disarm_kind(SocketTimer::Connect);
-        for t in &topics {
-            self.socket_subscribe(now, t);
+        let resync = sock.cfg.resync_ms;
+        self.timers.stop(Timer::Connect);
+        for key in sock.keys() {
+            self.socket_subscribe(now, key);
         }
-        let resync = self.socket.as_ref().expect("socket").cfg.resync_ms;
-        self.socket_arm(now.saturating_add(resync), SocketTimer::Resync);
+        self.timers.set(Timer::Resync, now.saturating_add(resync));
     }
 
     /// The socket closed (or failed to open).
@@ -279,11 +251,9 @@ impl<B: Clone> Core<B> {
                 sock.attempt = 0;
             }
         }
-        self.socket_disarm_kind(SocketTimer::Connect);
-        self.socket_disarm_kind(SocketTimer::Resync);
-        let sock = self.socket.as_mut().expect("socket");
-        let topics: Vec<String> = sock.live.keys().cloned().collect();
-        if topics.is_empty() {
+        self.timers.stop(Timer::Connect);
+        self.timers.stop(Timer::Resync);
+        if sock.live.is_empty() {
             sock.state = SocketState::Idle;
             return;
         }
@@ -295,74 +265,48 @@ impl<B: Clone> Core<B> {
             .min(sock.cfg.reconnect_max_ms.max(sock.cfg.reconnect_min_ms));
         sock.attempt = sock.attempt.saturating_add(1);
         let delay = (window as f64 * jitter) as u64;
-        self.socket_arm(now.saturating_add(delay), SocketTimer::Reconnect);
-        for t in &topics {
-            let live = self
-                .socket
-                .as_mut()
-                .expect("socket")
-                .live
-                .get_mut(t)
-                .expect("live");
-            live.subscribed = false;
-            live.refreshed = false;
-            let key = live.key.clone();
+        self.timers.set(Timer::Reconnect, now.saturating_add(delay));
+        for l in sock.live.iter_mut() {
+            l.subscribed = false;
+            l.refreshed = false;
+        }
+        for key in sock.keys() {
             // What the socket pushed may be out of date now: stale, not gone.
-            if self.cache.expire(&key) {
-                self.notify(&key);
+            if self.expire(key) {
+                self.notify(key);
             }
-            self.set_live(now, &key, false);
-            self.fetch_if_missing(now, t);
+            self.set_live(now, key, false);
+            self.fetch_if_missing(now, key);
         }
     }
 
-    /// A text message from the socket. Malformed ones are counted and
-    /// reported with [`Action::SocketProblem`]; they never affect other keys.
-    pub fn socket_message(
-        &mut self,
-        now: u64,
-        text: &str,
-        parse: &mut dyn FnMut(&str) -> Result<B, String>,
-    ) {
-        if self.socket.is_none() {
+    /// Data pushed for `key`, `size` bytes (the shell staged the body).
+    pub fn socket_data(&mut self, now: u64, key: u32, size: u64) {
+        self.stats.socket_messages += 1;
+        let Some(l) = self.socket.as_mut().and_then(|s| s.find(key)) else {
+            return;
+        };
+        l.refreshed = true;
+        let ttl = self.config.default_ttl_ms;
+        self.store(now, key, Src::Staged, size, false, ttl, false);
+        self.notify(key);
+        self.data_changed(now, key);
+    }
+
+    /// The socket reported an error for `key` (the shell recorded it).
+    pub fn socket_error(&mut self, _now: u64, key: u32) {
+        self.stats.socket_messages += 1;
+        if self.socket.as_mut().and_then(|s| s.find(key)).is_none() {
             return;
         }
+        self.put_error(key, Fail::Socket { key });
+        self.notify(key);
+    }
+
+    /// A message the shell could not read (counted; other keys carry on).
+    pub fn socket_malformed(&mut self) {
         self.stats.socket_messages += 1;
-        let problem = match socket_msg::decode(text) {
-            Err(why) => Some(why),
-            Ok(ServerMsg::Data { key, body }) => match parse(body) {
-                Err(why) => Some(format!("the body for `{key}` is not JSON ({why})")),
-                Ok(body) => {
-                    let sock = self.socket.as_mut().expect("socket");
-                    if let Some(live) = sock.live.get_mut(&key) {
-                        live.refreshed = true;
-                        let k = live.key.clone();
-                        let size = text.len();
-                        self.external_data(now, &k, body, size, None, now);
-                    }
-                    None
-                }
-            },
-            Ok(ServerMsg::Error { key, message }) => {
-                let sock = self.socket.as_mut().expect("socket");
-                if let Some(live) = sock.live.get(&key) {
-                    let k = live.key.clone();
-                    let evicted = self
-                        .cache
-                        .put_error(&k, FetchError::Network(format!("socket: {message}")));
-                    self.evicted(evicted);
-                    self.notify(&k);
-                }
-                None
-            }
-        };
-        if let Some(why) = problem {
-            self.stats.socket_malformed += 1;
-            let shown: String = text.chars().take(80).collect();
-            self.actions.push_back(Action::SocketProblem {
-                message: format!("malformed socket message: {why}: {shown}"),
-            });
-        }
+        self.stats.socket_malformed += 1;
     }
 
     /// The socket's state.
@@ -374,81 +318,74 @@ impl<B: Clone> Core<B> {
     pub fn socket_subscriptions(&self) -> usize {
         self.socket
             .as_ref()
-            .map_or(0, |s| s.live.values().filter(|l| l.subscribed).count())
+            .map_or(0, |s| s.live.iter().filter(|l| l.subscribed).count())
     }
 
-    pub(super) fn socket_deadline(&mut self, now: u64, timer: SocketTimer) {
-        if let Some(sock) = self.socket.as_mut() {
-            sock.timers.retain(|&(at, t)| !(t == timer && at <= now));
-        }
+    pub(super) fn socket_deadline(&mut self, now: u64, timer: Timer) {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
         match timer {
-            SocketTimer::Connect => {
+            Timer::Connect => {
                 if let SocketState::Connecting { .. } = sock.state {
                     sock.state = SocketState::Connecting { fallen_back: true };
                     self.stats.socket_timeouts += 1;
-                    let topics: Vec<String> = sock.live.keys().cloned().collect();
-                    for t in &topics {
-                        self.fetch_if_missing(now, t);
+                    for key in sock.keys() {
+                        self.fetch_if_missing(now, key);
                     }
                 }
             }
-            SocketTimer::Reconnect => {
+            Timer::Reconnect => {
                 if sock.state == SocketState::Waiting {
                     self.stats.socket_reconnects += 1;
                     self.socket_connect(now);
                 }
             }
-            SocketTimer::Resync => {
-                let stale: Vec<GetRequest> = sock
-                    .live
-                    .values()
-                    .filter(|l| !l.refreshed)
-                    .map(|l| GetRequest {
-                        fresh: true,
-                        ..l.req.clone()
-                    })
-                    .collect();
-                for req in stale {
-                    self.fetch_detached(now, req);
-                }
-            }
-            SocketTimer::Linger(id) => {
-                let Some(t) = sock
+            Timer::Resync => {
+                let stale: Vec<u32> = sock
                     .live
                     .iter()
-                    .find(|(_, l)| l.id == id && l.listeners == 0)
-                    .map(|(t, _)| t.clone())
+                    .filter(|l| !l.refreshed)
+                    .map(|l| l.key)
+                    .collect();
+                for key in stale {
+                    self.fetch_detached(now, key, true);
+                }
+            }
+            Timer::Linger(key) => {
+                let Some(pos) = sock
+                    .live
+                    .iter()
+                    .position(|l| l.key == key && l.listeners == 0)
                 else {
                     return;
                 };
-                let live = sock.live.remove(&t).expect("live");
-                if live.subscribed && sock.state == SocketState::Open {
-                    self.actions.push_back(Action::SocketSend {
-                        text: socket_msg::encode(false, &t),
-                    });
+                let l = sock.live.swap_remove(pos);
+                if l.subscribed && sock.state == SocketState::Open {
+                    self.actions.push_back(Action::Unsub(key));
                 }
-                self.set_live(now, &live.key, false);
-                let sock = self.socket.as_mut().expect("socket");
-                if sock.live.is_empty() {
+                let idle = sock.live.is_empty();
+                if idle {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
                     sock.opened_at = None;
-                    let timers = std::mem::take(&mut sock.timers);
-                    for (at, t) in timers {
-                        self.timers.remove(&(at, Deadline::Socket(t)));
+                    for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
+                        self.timers.stop(t);
                     }
                     self.actions.push_back(Action::SocketClose);
                 }
+                if let Some(k) = self.keys.get_mut(key) {
+                    k.live = false;
+                }
+                self.set_live(now, key, false);
+                self.release_key(key);
             }
+            _ => {}
         }
     }
 
-    /// After `clear`: the connection was opened with the old session's
-    /// credentials and carries its subscriptions, so it is dropped (what it
-    /// still pushes is ignored) and a new one opens for the live keys.
+    /// After `clear`: drop the connection, whose subscriptions and pushes
+    /// belong to the old session, and open a new one for the live keys.
     pub(super) fn socket_restart(&mut self, now: u64) {
         let Some(sock) = self.socket.as_mut() else {
             return;
@@ -463,21 +400,15 @@ impl<B: Clone> Core<B> {
         };
         sock.attempt = 0;
         sock.opened_at = None;
-        let mut keys = Vec::new();
-        for live in sock.live.values_mut() {
-            live.subscribed = false;
-            live.refreshed = false;
-            keys.push(live.key.clone());
+        for l in sock.live.iter_mut() {
+            l.subscribed = false;
+            l.refreshed = false;
         }
-        for t in [
-            SocketTimer::Connect,
-            SocketTimer::Reconnect,
-            SocketTimer::Resync,
-        ] {
-            self.socket_disarm_kind(t);
+        for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
+            self.timers.stop(t);
         }
-        for key in keys {
-            self.set_live(now, &key, false);
+        for key in sock.keys() {
+            self.set_live(now, key, false);
         }
         self.actions.push_back(Action::SocketClose);
         self.socket_connect(now);
@@ -488,61 +419,27 @@ impl<B: Clone> Core<B> {
         let sock = self.socket.as_mut().expect("socket");
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
-        self.socket_arm(at, SocketTimer::Connect);
+        self.timers.set(Timer::Connect, at);
         self.actions.push_back(Action::SocketOpen);
     }
 
-    fn socket_subscribe(&mut self, now: u64, t: &str) {
-        let sock = self.socket.as_mut().expect("socket");
-        let Some(live) = sock.live.get_mut(t) else {
+    fn socket_subscribe(&mut self, now: u64, key: u32) {
+        let Some(l) = self.socket.as_mut().and_then(|s| s.find(key)) else {
             return;
         };
-        if live.subscribed {
+        if l.subscribed {
             return;
         }
-        live.subscribed = true;
-        let key = live.key.clone();
+        l.subscribed = true;
         self.stats.socket_subscribes += 1;
-        self.actions.push_back(Action::SocketSend {
-            text: socket_msg::encode(true, t),
-        });
-        self.set_live(now, &key, true);
+        self.actions.push_back(Action::Sub(key));
+        self.set_live(now, key, true);
     }
 
     /// Fall back to HTTP for a live key that has no data at all.
-    fn fetch_if_missing(&mut self, now: u64, t: &str) {
-        let sock = self.socket.as_ref().expect("socket");
-        let Some(live) = sock.live.get(t) else {
-            return;
-        };
-        if self.needs_fetch(&live.key) {
-            let req = live.req.clone();
-            self.fetch_detached(now, req);
-        }
-    }
-
-    fn socket_arm(&mut self, at: u64, t: SocketTimer) {
-        if let Some(sock) = self.socket.as_mut() {
-            sock.timers.push((at, t));
-            self.timers.insert((at, Deadline::Socket(t)));
-        }
-    }
-
-    fn socket_disarm(&mut self, at: u64, t: SocketTimer) {
-        if let Some(sock) = self.socket.as_mut() {
-            sock.timers.retain(|&x| x != (at, t));
-        }
-        self.timers.remove(&(at, Deadline::Socket(t)));
-    }
-
-    fn socket_disarm_kind(&mut self, t: SocketTimer) {
-        let Some(sock) = self.socket.as_mut() else {
-            return;
-        };
-        let gone: Vec<(u64, SocketTimer)> =
-            sock.timers.iter().copied().filter(|x| x.1 == t).collect();
-        for (at, t) in gone {
-            self.socket_disarm(at, t);
+    fn fetch_if_missing(&mut self, now: u64, key: u32) {
+        if self.needs_fetch(key) {
+            self.fetch_detached(now, key, false);
         }
     }
 }

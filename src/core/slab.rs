@@ -1,0 +1,93 @@
+//! Slabs: the core's tables, each a `Vec` indexed by id with a free list.
+//!
+//! Ids are dense `u32`s starting at 1 (0 means "none" across the boundary),
+//! reused after removal. Whoever keeps an id must drop it when the item is
+//! removed: the core removes timers and references along with their owner,
+//! and the shell compares its own records before it reports a late answer.
+
+use alloc::vec::Vec;
+
+/// A table of `T` by id.
+#[derive(Debug)]
+pub struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    /// Store `v`; returns its id (>= 1).
+    pub fn insert(&mut self, v: T) -> u32 {
+        match self.free.pop() {
+            Some(id) => {
+                self.items[id as usize - 1] = Some(v);
+                id
+            }
+            None => {
+                self.items.push(Some(v));
+                self.items.len() as u32
+            }
+        }
+    }
+
+    /// The item `id`, if present.
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.items.get((id as usize).wrapping_sub(1))?.as_ref()
+    }
+
+    /// The item `id`, mutably, if present.
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+        self.items.get_mut((id as usize).wrapping_sub(1))?.as_mut()
+    }
+
+    /// Is `id` present?
+    pub fn contains(&self, id: u32) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Take the item `id` out; its id may be reused from now on.
+    pub fn remove(&mut self, id: u32) -> Option<T> {
+        let v = self.items.get_mut((id as usize).wrapping_sub(1))?.take()?;
+        self.free.push(id);
+        Some(v)
+    }
+
+    /// Every item with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|v| (i as u32 + 1, v)))
+    }
+
+    /// Every item with its id, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> {
+        self.items
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_mut().map(|v| (i as u32 + 1, v)))
+    }
+
+    /// The ids in use.
+    pub fn ids(&self) -> Vec<u32> {
+        self.iter().map(|(id, _)| id).collect()
+    }
+
+    /// How many items there are.
+    pub fn len(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+
+    /// Is it empty?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

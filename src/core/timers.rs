@@ -1,0 +1,78 @@
+//! One table for every deadline of the core (quinn-proto's `TimerTable`):
+//! owners `set` and `stop` their timer by name and never remember when it
+//! was due.
+
+use alloc::vec::Vec;
+
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// A flight's timeout.
+    Flight(u32),
+    /// A batch window closing.
+    Window(u32),
+    /// A poll group's next tick.
+    Poll(u32),
+    /// A hover intent.
+    Intent(u32),
+    /// The socket's connect timeout.
+    Connect,
+    /// The socket's next reconnect.
+    Reconnect,
+    /// The resync check after (re)subscribing.
+    Resync,
+    /// A live key's linger after its last listener left.
+    Linger(u32),
+}
+
+/// The armed deadlines.
+#[derive(Debug, Default)]
+pub struct Timers {
+    armed: Vec<(u64, Timer)>,
+}
+
+impl Timers {
+    /// Arm `timer` at `at`, replacing its earlier deadline.
+    pub fn set(&mut self, timer: Timer, at: u64) {
+        match self.armed.iter_mut().find(|(_, t)| *t == timer) {
+            Some(slot) => slot.0 = at,
+            None => self.armed.push((at, timer)),
+        }
+    }
+
+    /// Disarm `timer` (nothing if it is not armed).
+    pub fn stop(&mut self, timer: Timer) {
+        self.armed.retain(|(_, t)| *t != timer);
+    }
+
+    /// Is `timer` armed?
+    pub fn is_set(&self, timer: Timer) -> bool {
+        self.armed.iter().any(|(_, t)| *t == timer)
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<u64> {
+        self.armed.iter().map(|(at, _)| *at).min()
+    }
+
+    /// Take one timer due at `now` or before, the earliest first.
+    pub fn pop_due(&mut self, now: u64) -> Option<Timer> {
+        let (i, _) = self
+            .armed
+            .iter()
+            .enumerate()
+            .filter(|(_, (at, _))| *at <= now)
+            .min_by_key(|(_, (at, _))| *at)?;
+        Some(self.armed.swap_remove(i).1)
+    }
+
+    /// How many are armed (for leak checks).
+    pub fn len(&self) -> usize {
+        self.armed.len()
+    }
+
+    /// Is none armed?
+    pub fn is_empty(&self) -> bool {
+        self.armed.is_empty()
+    }
+}

@@ -1,0 +1,381 @@
+//! The wasm32 exports: the core as plain functions over numbers, for the
+//! JavaScript shell (`js/client.js`). See `docs/boundary.md` for the ABI.
+//!
+//! No wasm-bindgen: with only numbers crossing there is no glue to generate,
+//! and the module's one import is `env.cf_panic`. A panic (a bug) cannot be
+//! unwound on wasm32: the handler tells the shell where it happened, and the
+//! shell stops every client before the instance traps.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use crate::core::{
+    Answer, BatchConfig, CircuitConfig, Config, Core, PollConfig, PrefetchConfig, SocketConfig,
+};
+
+#[global_allocator]
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: wasm32 without threads: one thread only.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+extern "C" {
+    fn cf_panic(file: *const u8, len: usize, line: u32);
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let (file, line) = info
+        .location()
+        .map_or(("?", 0), |l| (l.file(), l.line()));
+    // SAFETY: the shell reads `len` bytes at `file` from this memory.
+    unsafe { cf_panic(file.as_ptr(), file.len(), line) };
+    core::arch::wasm32::unreachable()
+}
+
+/// One client: its core, its action words and its counters.
+struct Client {
+    core: Core,
+    words: Vec<u32>,
+    stats: [f64; STATS],
+}
+
+const STATS: usize = 33;
+const CONFIG: usize = 26;
+
+struct Clients(Vec<Option<Box<Client>>>);
+
+static mut CLIENTS: Clients = Clients(Vec::new());
+static mut CONFIG_AREA: [f64; CONFIG] = [0.0; CONFIG];
+
+#[allow(static_mut_refs)]
+fn clients() -> &'static mut Vec<Option<Box<Client>>> {
+    // SAFETY: wasm32 without threads, and no export re-enters another.
+    unsafe { &mut CLIENTS.0 }
+}
+
+fn client(h: u32) -> &'static mut Client {
+    match clients().get_mut(h as usize) {
+        Some(Some(c)) => c,
+        _ => panic!(),
+    }
+}
+
+/// Drain the core's actions into the client's words.
+fn drain(c: &mut Client) {
+    while let Some(a) = c.core.poll_action() {
+        a.encode(&mut c.words);
+    }
+}
+
+fn ms(v: f64) -> u64 {
+    if v > 0.0 {
+        v as u64
+    } else {
+        0
+    }
+}
+
+fn opt_ms(v: f64) -> Option<u64> {
+    (v >= 0.0).then(|| v as u64)
+}
+
+/// The area `cf_new` reads the config from.
+#[no_mangle]
+pub extern "C" fn cf_config_ptr() -> *mut f64 {
+    // The shell writes it right before `cf_new`.
+    core::ptr::addr_of_mut!(CONFIG_AREA) as *mut f64
+}
+
+/// A new client from the config area (see docs/boundary.md for the order).
+#[no_mangle]
+pub extern "C" fn cf_new() -> u32 {
+    // SAFETY: see `cf_config_ptr`.
+    let c = unsafe { CONFIG_AREA };
+    let flag = |i: usize| c[i] != 0.0;
+    let config = Config {
+        default_ttl_ms: ms(c[0]),
+        max_entries: c[1] as usize,
+        max_body_bytes: ms(c[2]),
+        max_bytes: ms(c[3]),
+        timeout_ms: (c[4] > 0.0).then(|| c[4] as u64),
+        batch: flag(5).then(|| BatchConfig {
+            origin: c[6] as u32,
+            window_ms: ms(c[7]),
+            max_size: c[8] as usize,
+            max_bytes: ms(c[9]),
+        }),
+        poll: PollConfig {
+            jitter: c[10],
+            max_backoff_ms: ms(c[11]),
+        },
+        socket: flag(12).then(|| SocketConfig {
+            connect_timeout_ms: ms(c[13]),
+            reconnect_min_ms: ms(c[14]),
+            reconnect_max_ms: ms(c[15]),
+            linger_ms: ms(c[16]),
+            resync_ms: ms(c[17]),
+            who: c[18] as u32,
+            origin: (c[19] >= 0.0).then(|| c[19] as u32),
+        }),
+        prefetch: PrefetchConfig {
+            intent_ms: ms(c[20]),
+            concurrency: c[21] as usize,
+            ..PrefetchConfig::default()
+        },
+        circuit: flag(22).then(|| CircuitConfig {
+            failures: c[23] as u32,
+            cool_down_ms: ms(c[24]),
+        }),
+        seed: c[25] as u64,
+    };
+    let client = Box::new(Client {
+        core: Core::new(config),
+        words: Vec::new(),
+        stats: [0.0; STATS],
+    });
+    let all = clients();
+    match all.iter().position(Option::is_none) {
+        Some(i) => {
+            all[i] = Some(client);
+            i as u32
+        }
+        None => {
+            all.push(Some(client));
+            (all.len() - 1) as u32
+        }
+    }
+}
+
+/// Drop a client (the shell's was garbage-collected).
+#[no_mangle]
+pub extern "C" fn cf_free(h: u32) {
+    if let Some(slot) = clients().get_mut(h as usize) {
+        *slot = None;
+    }
+}
+
+/// Where the action words are.
+#[no_mangle]
+pub extern "C" fn cf_actions(h: u32) -> *const u32 {
+    client(h).words.as_ptr()
+}
+
+/// How many action words there are.
+#[no_mangle]
+pub extern "C" fn cf_actions_len(h: u32) -> u32 {
+    client(h).words.len() as u32
+}
+
+/// The shell has copied the action words out.
+#[no_mangle]
+pub extern "C" fn cf_actions_clear(h: u32) {
+    let words = &mut client(h).words;
+    words.clear();
+    if words.capacity() > 4096 {
+        words.shrink_to(256);
+    }
+}
+
+macro_rules! input {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => |$c:ident| $body:expr) => {
+        $(#[$doc])*
+        #[no_mangle]
+        pub extern "C" fn $name(h: u32, $($arg: $ty),*) -> $ret {
+            let $c = client(h);
+            let out = $body;
+            drain($c);
+            out
+        }
+    };
+}
+
+input!(
+    /// A new key.
+    fn cf_key(origin: u32, who: u32, item_bytes: f64) -> u32 => |c| c.core.key(origin, who, ms(item_bytes)));
+input!(
+    /// A get: 0 for a fresh hit, else the waiter.
+    fn cf_get(now: f64, key: u32, ttl: f64, fresh: u32) -> u32 => |c| c.core.get(ms(now), key, opt_ms(ttl), fresh != 0).unwrap_or(0));
+input!(
+    /// A get with the refresh debounce (250 ms).
+    fn cf_refresh(now: f64, key: u32) -> u32 => |c| c.core.get(ms(now), key, Some(250), false).unwrap_or(0));
+input!(
+    /// The caller of `waiter` aborted.
+    fn cf_abort(now: f64, waiter: u32) -> () => |c| c.core.abort(ms(now), waiter));
+input!(
+    /// A plain request's answer.
+    fn cf_done(now: f64, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
+        c.core.fetch_done(ms(now), flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+    });
+input!(
+    /// One answer of a batch.
+    fn cf_item(now: f64, batch: u32, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
+        c.core.batch_item(ms(now), batch, flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+    });
+input!(
+    /// An answer that could not be read.
+    fn cf_ignored() -> () => |c| c.core.batch_ignored());
+input!(
+    /// A batch answer ended (`broken`: it could not be read to the end).
+    fn cf_batch_end(now: f64, batch: u32, broken: u32) -> () => |c| c.core.batch_end(ms(now), batch, broken != 0));
+input!(
+    /// A batch request failed (0: on the network).
+    fn cf_batch_failed(now: f64, batch: u32, status: u32) -> () => |c| c.core.batch_failed(ms(now), batch, status as u16));
+input!(
+    /// Make a key stale.
+    fn cf_invalidate(key: u32) -> u32 => |c| c.core.invalidate(key) as u32);
+input!(
+    /// Forget everything cached.
+    fn cf_clear(now: f64) -> () => |c| c.core.clear(ms(now)));
+input!(
+    /// A listener came.
+    fn cf_watch(key: u32) -> () => |c| c.core.watch(key));
+input!(
+    /// A listener left.
+    fn cf_unwatch(key: u32) -> () => |c| c.core.unwatch(key));
+input!(
+    /// Start polling.
+    fn cf_poll_start(now: f64, key: u32, interval: f64, background: u32) -> u32 => |c| c.core.poll_start(ms(now), key, ms(interval), background != 0));
+input!(
+    /// Stop a poller.
+    fn cf_poll_stop(now: f64, poller: u32) -> () => |c| c.core.poll_stop(ms(now), poller));
+input!(
+    /// The page became visible (1) or hidden (0).
+    fn cf_visible(now: f64, visible: u32) -> () => |c| c.core.set_visible(ms(now), visible != 0));
+input!(
+    /// The browser went online (1) or offline (0).
+    fn cf_online(now: f64, online: u32) -> () => |c| c.core.set_online(ms(now), online != 0));
+input!(
+    /// Leadership of a key: 1 granted, 2 alone, 0 not held.
+    fn cf_lead(now: f64, key: u32, held: u32) -> () => |c| c.core.lead(ms(now), key, held != 0));
+input!(
+    /// Another tab's poll result (staged body).
+    fn cf_tab_data(now: f64, key: u32, at: f64, size: f64, etag: u32) -> u32 => |c| c.core.tab_data(ms(now), key, ms(size), etag != 0, ms(at)) as u32);
+input!(
+    /// Data kept in IndexedDB (staged body).
+    fn cf_restore(now: f64, key: u32, size: f64, at: f64) -> u32 => |c| c.core.restore(ms(now), key, ms(size), ms(at)) as u32);
+input!(
+    /// A listener wants the key live.
+    fn cf_live_add(now: f64, key: u32) -> u32 => |c| c.core.live_add(ms(now), key) as u32);
+input!(
+    /// A listener of a live key left.
+    fn cf_live_remove(now: f64, key: u32) -> () => |c| c.core.live_remove(ms(now), key));
+input!(
+    /// The socket opened.
+    fn cf_sock_open(now: f64) -> () => |c| c.core.socket_opened(ms(now)));
+input!(
+    /// The socket closed.
+    fn cf_sock_close(now: f64) -> () => |c| c.core.socket_closed(ms(now)));
+input!(
+    /// Data pushed for a key (staged body).
+    fn cf_sock_data(now: f64, key: u32, size: f64) -> () => |c| c.core.socket_data(ms(now), key, ms(size)));
+input!(
+    /// The socket reported an error for a key.
+    fn cf_sock_error(now: f64, key: u32) -> () => |c| c.core.socket_error(ms(now), key));
+input!(
+    /// A socket message that could not be read.
+    fn cf_sock_malformed() -> () => |c| c.core.socket_malformed());
+input!(
+    /// Prefetch a key.
+    fn cf_prefetch(now: f64, key: u32, ttl: f64) -> u32 => |c| c.core.prefetch(ms(now), key, opt_ms(ttl)) as u32);
+input!(
+    /// A prefetch skipped by the shell (Save-Data).
+    fn cf_prefetch_skip() -> () => |c| c.core.prefetch_skip());
+input!(
+    /// A prefetch refused by the shell (bad input).
+    fn cf_prefetch_invalid() -> () => |c| c.core.prefetch_invalid());
+input!(
+    /// A hover intent starts.
+    fn cf_hover(now: f64, key: u32) -> u32 => |c| c.core.intent_start(ms(now), key));
+input!(
+    /// A hover intent ends.
+    fn cf_hover_end(intent: u32) -> () => |c| c.core.intent_cancel(intent));
+input!(
+    /// Time has passed.
+    fn cf_timeout(now: f64) -> () => |c| c.core.handle_timeout(ms(now)));
+
+/// When `cf_timeout` is due next (-1: never).
+#[no_mangle]
+pub extern "C" fn cf_next(h: u32) -> f64 {
+    client(h).core.poll_timeout().map_or(-1.0, |t| t as f64)
+}
+
+/// Can a key of `origin` and `who` be kept live?
+#[no_mangle]
+pub extern "C" fn cf_can_live(h: u32, origin: u32, who: u32) -> u32 {
+    client(h).core.can_live(origin, who) as u32
+}
+
+/// The snapshot bits of a key (see `Core::state`).
+#[no_mangle]
+pub extern "C" fn cf_state(h: u32, now: f64, key: u32) -> u32 {
+    client(h).core.state(ms(now), key)
+}
+
+/// The key's snapshot stamp.
+#[no_mangle]
+pub extern "C" fn cf_version(h: u32, key: u32) -> u32 {
+    client(h).core.key_info(key).map_or(0, |k| k.version)
+}
+
+/// When the key's data arrived (-1: it has none kept).
+#[no_mangle]
+pub extern "C" fn cf_updated(h: u32, key: u32) -> f64 {
+    client(h)
+        .core
+        .key_info(key)
+        .and_then(|k| k.updated_at)
+        .map_or(-1.0, |t| t as f64)
+}
+
+/// Bytes the key keeps.
+#[no_mangle]
+pub extern "C" fn cf_bytes(h: u32, key: u32) -> f64 {
+    client(h).core.key_info(key).map_or(0.0, |k| k.bytes as f64)
+}
+
+/// The counters, as f64s in the order of `Stats`, then the socket's state
+/// (0 no socket) and subscriptions.
+#[no_mangle]
+pub extern "C" fn cf_stats(h: u32) -> *const f64 {
+    let c = client(h);
+    let s = c.core.stats();
+    let values = [
+        s.requested,
+        s.network_requests,
+        s.dedup_hits,
+        s.cache_hits,
+        s.errors,
+        s.timeouts,
+        s.aborted_calls,
+        s.cancelled_requests,
+        s.evictions,
+        s.batches_sent,
+        s.batched_items,
+        s.batch_fallbacks,
+        s.batch_ignored_answers,
+        s.batch_protocol_errors,
+        s.revalidated,
+        s.poll_ticks,
+        s.socket_messages,
+        s.socket_malformed,
+        s.socket_subscribes,
+        s.socket_drops,
+        s.socket_reconnects,
+        s.socket_timeouts,
+        s.prefetched,
+        s.prefetch_failures,
+        s.prefetch_skipped,
+        s.socket_riders,
+        s.circuit_opens,
+        s.circuit_stale,
+        s.circuit_refused,
+        s.cache_entries,
+        s.in_flight,
+        c.core.socket_state().map_or(0, |s| s.code()) as u64,
+        c.core.socket_subscriptions() as u64,
+    ];
+    for (out, v) in c.stats.iter_mut().zip(values) {
+        *out = v as f64;
+    }
+    c.stats.as_ptr()
+}
