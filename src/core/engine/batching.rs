@@ -268,11 +268,17 @@ impl Core {
 
     /// The answer ended. `broken`: it could not be read to the end (every
     /// item still waiting is rejected with the reason the shell recorded);
-    /// otherwise whoever it left out is rejected by name.
+    /// otherwise whoever it left out is rejected by name. A broken answer is
+    /// aborted.
     pub fn batch_end(&mut self, now: u64, batch_id: u32, broken: bool) {
         let Some(batch) = self.batches.remove(batch_id) else {
             return;
         };
+        if broken {
+            // A garbage line may leave the stream open: nothing more is read
+            // from it, so it must not hold its connection.
+            self.actions.push_back(Action::CancelBatch(batch_id));
+        }
         for flight in batch.flights {
             self.stats.batch_protocol_errors += 1;
             let fail = if broken {
