@@ -24,9 +24,7 @@ extern "C" {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let (file, line) = info
-        .location()
-        .map_or(("?", 0), |l| (l.file(), l.line()));
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
     // SAFETY: the shell reads `len` bytes at `file` from this memory.
     unsafe { cf_panic(file.as_ptr(), file.len(), line) };
     core::arch::wasm32::unreachable()
@@ -202,15 +200,15 @@ input!(
     /// The caller of `waiter` aborted.
     fn cf_abort(now: f64, waiter: u32) -> () => |c| c.core.abort(ms(now), waiter));
 input!(
-    /// A plain request's answer.
-    fn cf_done(now: f64, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
-        c.core.fetch_done(ms(now), flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
-    });
+/// A plain request's answer.
+fn cf_done(now: f64, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
+    c.core.fetch_done(ms(now), flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+});
 input!(
-    /// One answer of a batch.
-    fn cf_item(now: f64, batch: u32, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
-        c.core.batch_item(ms(now), batch, flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
-    });
+/// One answer of a batch.
+fn cf_item(now: f64, batch: u32, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
+    c.core.batch_item(ms(now), batch, flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+});
 input!(
     /// An answer that could not be read.
     fn cf_ignored() -> () => |c| c.core.batch_ignored());

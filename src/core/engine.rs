@@ -236,7 +236,10 @@ impl KeyRec {
 
     /// Is the data younger than `ttl_ms` at `now` (and may it be served)?
     pub fn is_fresh(&self, now: u64, ttl_ms: u64) -> bool {
-        match (self.data && !self.shown && !self.invalidated, self.updated_at) {
+        match (
+            self.data && !self.shown && !self.invalidated,
+            self.updated_at,
+        ) {
             (true, Some(at)) => now < at.saturating_add(ttl_ms),
             _ => false,
         }
@@ -431,7 +434,11 @@ impl Core {
         if k.flight != 0 {
             self.stats.dedup_hits += 1;
             let f = k.flight;
-            self.flights.get_mut(f).expect("key's flight").waiters.push(waiter);
+            self.flights
+                .get_mut(f)
+                .expect("key's flight")
+                .waiters
+                .push(waiter);
             self.waiters.get_mut(waiter).expect("waiter").flight = f;
             return;
         }
@@ -462,7 +469,8 @@ impl Core {
             probe,
         });
         if let Some(t) = self.config.timeout_ms {
-            self.timers.set(Timer::Flight(flight), now.saturating_add(t));
+            self.timers
+                .set(Timer::Flight(flight), now.saturating_add(t));
         }
         self.waiters.get_mut(waiter).expect("waiter").flight = flight;
         let k = self.keys.get_mut(key).expect("checked");
@@ -525,7 +533,15 @@ impl Core {
         match result {
             Ok((size, no_store, etag)) => {
                 if f.store {
-                    let kept = self.store(now, key, Src::Flight(flight), size, no_store, f.ttl_ms, etag);
+                    let kept = self.store(
+                        now,
+                        key,
+                        Src::Flight(flight),
+                        size,
+                        no_store,
+                        f.ttl_ms,
+                        etag,
+                    );
                     if kept && f.stale_on_arrival {
                         self.expire(key);
                     }

@@ -72,7 +72,8 @@ impl Core {
                     closing: false,
                     sent: false,
                 });
-                self.timers.set(Timer::Window(b), now.saturating_add(window_ms));
+                self.timers
+                    .set(Timer::Window(b), now.saturating_add(window_ms));
                 self.open_batches.push((who, b));
                 b
             }

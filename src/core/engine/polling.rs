@@ -97,7 +97,9 @@ impl Core {
         };
         let poller = self.pollers.insert(group_id);
         let group = self.polls.get_mut(group_id).expect("group");
-        group.pollers.push((poller, interval_ms.max(1), in_background));
+        group
+            .pollers
+            .push((poller, interval_ms.max(1), in_background));
         self.sync_lead(group_id);
         self.schedule(now, group_id);
         poller
@@ -211,7 +213,15 @@ impl Core {
             return false;
         }
         let ttl = self.config.default_ttl_ms;
-        self.store(updated_at.min(now), key, Src::Staged, size, false, ttl, etag);
+        self.store(
+            updated_at.min(now),
+            key,
+            Src::Staged,
+            size,
+            false,
+            ttl,
+            etag,
+        );
         self.notify(key);
         self.data_changed(now, key);
         self.release_key(key);
@@ -225,7 +235,15 @@ impl Core {
         let taken = match self.keys.get(key) {
             Some(k) if !k.data && self.cleared_at.is_none_or(|c| updated_at >= c) => {
                 let ttl = self.config.default_ttl_ms;
-                let kept = self.store(updated_at.min(now), key, Src::Staged, size, false, ttl, false);
+                let kept = self.store(
+                    updated_at.min(now),
+                    key,
+                    Src::Staged,
+                    size,
+                    false,
+                    ttl,
+                    false,
+                );
                 if kept {
                     self.expire(key);
                     self.notify(key);
@@ -257,7 +275,13 @@ impl Core {
     }
 
     /// A tick's request settled (`fail`: why, if it failed).
-    pub(super) fn poll_result(&mut self, now: u64, group_id: u32, fail: Option<Fail>, from_network: bool) {
+    pub(super) fn poll_result(
+        &mut self,
+        now: u64,
+        group_id: u32,
+        fail: Option<Fail>,
+        from_network: bool,
+    ) {
         let jitter = self.next_jitter();
         let Some(group) = self.polls.get_mut(group_id) else {
             return;

@@ -158,9 +158,9 @@ impl Core {
     /// Can a key of `origin` and `who` be kept live? Only with a socket, and
     /// only for the socket's own identity and origin.
     pub fn can_live(&self, origin: u32, who: u32) -> bool {
-        self.socket.as_ref().is_some_and(|s| {
-            who == s.cfg.who && s.cfg.origin.is_none_or(|o| o == origin)
-        })
+        self.socket
+            .as_ref()
+            .is_some_and(|s| who == s.cfg.who && s.cfg.origin.is_none_or(|o| o == origin))
     }
 
     /// A listener wants `key` live; `false` when it cannot be.
@@ -214,7 +214,8 @@ impl Core {
         l.listeners = l.listeners.saturating_sub(1);
         if l.listeners == 0 && !l.lingering {
             l.lingering = true;
-            self.timers.set(Timer::Linger(key), now.saturating_add(linger));
+            self.timers
+                .set(Timer::Linger(key), now.saturating_add(linger));
         }
     }
 
