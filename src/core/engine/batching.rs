@@ -173,12 +173,21 @@ impl Core {
         }
     }
 
+    /// Take out a batch that was sent; answers naming a batch still queued
+    /// (a stale or wrong id) must not touch it.
+    fn take_sent(&mut self, batch_id: u32) -> Option<Batch> {
+        if !self.batches.get(batch_id).is_some_and(|b| b.sent) {
+            return None;
+        }
+        self.batches.remove(batch_id)
+    }
+
     /// The batch request failed as a whole (`status` 0: on the network). A
     /// server without the endpoint (404, 405, 501) turns batching off and the
     /// items go out alone; any other failure rejects every caller still
     /// waiting.
     pub fn batch_failed(&mut self, now: u64, batch_id: u32, status: u16) {
-        let Some(batch) = self.batches.remove(batch_id) else {
+        let Some(batch) = self.take_sent(batch_id) else {
             return;
         };
         if matches!(status, 404 | 405 | 501) {
@@ -205,11 +214,15 @@ impl Core {
     /// One answer of a batch, for `flight`. Unknown or duplicate ones, and
     /// those for callers that left, are counted and ignored.
     pub fn batch_item(&mut self, now: u64, batch_id: u32, flight: u32, answer: Answer) {
-        let wanted = self.batches.get_mut(batch_id).and_then(|batch| {
-            let pos = batch.flights.iter().position(|f| *f == flight)?;
-            batch.flights.remove(pos);
-            Some(batch.flights.is_empty())
-        });
+        let wanted = self
+            .batches
+            .get_mut(batch_id)
+            .filter(|b| b.sent)
+            .and_then(|batch| {
+                let pos = batch.flights.iter().position(|f| *f == flight)?;
+                batch.flights.remove(pos);
+                Some(batch.flights.is_empty())
+            });
         let Some(last) = wanted else {
             self.stats.batch_ignored_answers += 1;
             return;
@@ -272,7 +285,7 @@ impl Core {
     /// otherwise whoever it left out is rejected by name. A broken answer is
     /// aborted.
     pub fn batch_end(&mut self, now: u64, batch_id: u32, broken: bool) {
-        let Some(batch) = self.batches.remove(batch_id) else {
+        let Some(batch) = self.take_sent(batch_id) else {
             return;
         };
         if broken {
