@@ -785,7 +785,7 @@ impl Core {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Window(batch) => self.flush(now, batch),
-                Timer::Poll(group) => self.tick(now, group),
+                Timer::Poll(group) => self.tick_due(now, group),
                 Timer::Intent(id) => self.intent_due(now, id),
                 Timer::Flight(flight) => self.time_out(now, flight),
                 t => self.socket_deadline(now, t),
