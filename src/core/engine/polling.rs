@@ -383,7 +383,7 @@ impl Core {
     /// the same identity that would fall due within their own jitter leave
     /// with it (one batch instead of several).
     pub(super) fn tick_due(&mut self, now: u64, group_id: u32) {
-        self.tick(now, group_id);
+        self.tick(now, group_id, 0);
         let Some(cfg) = &self.config.batch else {
             return;
         };
@@ -398,7 +398,7 @@ impl Core {
             return;
         };
         let jitter = self.config.poll.jitter;
-        let riders: Vec<u32> = self
+        let riders: Vec<(u32, u64)> = self
             .polls
             .iter()
             .filter(|(id, g)| {
@@ -413,23 +413,25 @@ impl Core {
                             && due.saturating_sub(now) as f64 <= interval as f64 * jitter
                     })
             })
-            .map(|(id, _)| id)
+            .map(|(id, g)| (id, g.due.map_or(0, |due| due.saturating_sub(now))))
             .collect();
-        for g in riders {
+        for (g, early) in riders {
             self.timers.stop(Timer::Poll(g));
-            self.tick(now, g);
+            self.tick(now, g, early);
         }
     }
 
-    /// Make the group's request.
-    pub(super) fn tick(&mut self, now: u64, group_id: u32) {
+    /// Make the group's request, `early` ms before it was due (a rider):
+    /// the cache answers it only with data that would still be young enough
+    /// when it falls due, or a tick that left early would poll nothing.
+    pub(super) fn tick(&mut self, now: u64, group_id: u32, early: u64) {
         let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
         group.due = None;
         let interval = group.pollers.iter().map(|p| p.1).min().unwrap_or(1);
         // Data younger than this tick's interval answers it from the cache.
-        let ttl = jittered(interval, group.jitter);
+        let ttl = jittered(interval, group.jitter).saturating_sub(early);
         let key = group.key;
         self.stats.poll_ticks += 1;
         let waiter = self.waiters.insert(Waiter {
