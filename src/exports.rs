@@ -377,3 +377,10 @@ pub extern "C" fn cf_stats(h: u32) -> *const f64 {
     }
     c.stats.as_ptr()
 }
+
+/// Panics on purpose: lets `tests/faults` check that a panic stops every
+/// client cleanly. Not part of the public API.
+#[no_mangle]
+pub extern "C" fn cf_test_panic() {
+    panic!()
+}

@@ -210,6 +210,7 @@ impl Core {
     /// was taken. The shell staged its body.
     pub fn tab_data(&mut self, now: u64, key: u32, size: u64, etag: bool, updated_at: u64) -> bool {
         if self.cleared_at.is_some_and(|c| updated_at < c) || !self.keys.contains(key) {
+            self.release_key(key);
             return false;
         }
         let ttl = self.config.default_ttl_ms;

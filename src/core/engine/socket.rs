@@ -169,6 +169,7 @@ impl Core {
             return false;
         };
         if !self.can_live(k.origin, k.who) {
+            self.release_key(key);
             return false;
         }
         let sock = self.socket.as_mut().expect("can_live");
@@ -285,6 +286,7 @@ impl Core {
     pub fn socket_data(&mut self, now: u64, key: u32, size: u64) {
         self.stats.socket_messages += 1;
         let Some(l) = self.socket.as_mut().and_then(|s| s.find(key)) else {
+            self.release_key(key);
             return;
         };
         l.refreshed = true;
@@ -298,6 +300,7 @@ impl Core {
     pub fn socket_error(&mut self, _now: u64, key: u32) {
         self.stats.socket_messages += 1;
         if self.socket.as_mut().and_then(|s| s.find(key)).is_none() {
+            self.release_key(key);
             return;
         }
         self.put_error(key, Fail::Socket { key });
