@@ -1,0 +1,1083 @@
+// The Client: the public API over the numbers-only core (docs/boundary.md).
+// It interns URLs and options to key ids, keeps every body, ETag and error
+// by id, builds snapshots, stats and errors, and carries out the core's
+// action words with the drivers (fetch.js, socket.js, tabs.js, page.js,
+// persist.js). The core decides everything else.
+import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
+import { origin, pathOf, Refused, resolve, under } from './url.js'
+import { callOptions, clientOptions, flag, GET, KEY, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
+import { decode, encode, Socket } from './socket.js'
+import { announceClear, channel, hash, joinClear, lock, shared } from './tabs.js'
+import { online, slowConnection, visible, watch } from './page.js'
+import { Persisted, persistOptions } from './persist.js'
+import { instantiate } from './load.js'
+
+const NONE = 0xffffffff
+const MAX_DELAY = 2 ** 31 - 1
+const MEMO = 1024
+const EMPTY = Object.freeze({ data: undefined, error: undefined, updatedAt: undefined, stale: true, isFetching: false })
+const STATS = ('requested networkRequests dedupHits cacheHits errors timeouts abortedCalls cancelledRequests evictions ' +
+  'batchesSent batchedItems batchFallbacks batchIgnoredAnswers batchProtocolErrors revalidated pollTicks socketMessages ' +
+  'socketMalformed socketSubscribes socketDrops socketReconnects socketTimeouts prefetched prefetchFailures prefetchSkipped ' +
+  'socketRiders circuitOpens circuitStale circuitRefused').split(' ')
+const SOCKET_STATES = ['none', 'idle', 'connecting', 'connecting-fallback', 'open', 'reconnecting']
+const noop = () => {}
+/** Words of each action (BATCH: 3 + 3n). */
+const LENGTHS = [, 3, 2, 3, 2, 3, 3, 6, 3, 3, 6, 2, 2, 2, 3, 1, 1, 2, 2, 2]
+
+let t0 = -1
+/** The core's clock: monotonic ms that read like ms since the epoch. */
+const now = () => Math.floor((t0 < 0 ? (t0 = performance.timeOrigin) : t0) + performance.now())
+
+// --- the module, shared by every client -------------------------------------
+let core = null // the exports, once instantiated
+let loading = null
+let stopped = null // the error every call fails with after a panic
+const clients = new Set() // WeakRef<Client>
+
+function stop(error) {
+  if (stopped !== null) return
+  stopped = error
+  for (const ref of clients) ref.deref()?._stop(error)
+  clients.clear()
+}
+
+function onPanic(ptr, len, line) {
+  let file = 'an unknown file'
+  try {
+    file = new TextDecoder().decode(new Uint8Array(core.memory.buffer, ptr, len))
+  } catch {}
+  stop(internal('a panic in the wasm module', `panicked at ${file}:${line}`))
+}
+
+function load(wasm) {
+  // (A function instead of the module's text makes the exports itself: the shell's tests use a fake core.)
+  loading ??= (typeof wasm === 'function' ? Promise.resolve(wasm({ cf_panic: onPanic })) : instantiate(wasm, { cf_panic: onPanic })).then(
+    (x) => {
+      core = x
+    },
+    (e) => stop(internal('the wasm module could not be loaded', messageOf(e))),
+  )
+  return loading
+}
+
+let freed // FinalizationRegistry: cf_free when a client is garbage-collected
+
+/** Interned strings (origins, identities) with small ids and use counts. */
+class Names {
+  #by = new Map()
+  #free = []
+  #next = 0
+  list = []
+  /** The record of `text`: `{ id, text, n, dead, map }`. */
+  get(text) {
+    let r = this.#by.get(text)
+    if (r === undefined) {
+      r = { id: this.#free.pop() ?? this.#next++, text, n: 0, dead: false, map: new Map() }
+      this.#by.set(text, r)
+      this.list[r.id] = r
+    }
+    return r
+  }
+  /** Forget `r` when nothing uses it. */
+  release(r) {
+    if (r.n > 0 || r.dead) return
+    r.dead = true
+    this.#by.delete(r.text)
+    this.list[r.id] = undefined
+    this.#free.push(r.id)
+  }
+}
+
+/**
+ * `baseUrl`-resolved, normalised URL of a raw argument; throws the message.
+ * @returns {string}
+ */
+function absolute(url, base, memo) {
+  if (typeof url !== 'string') throw `the URL must be a string, got ${describe(url)}`
+  let abs = memo.get(url)
+  if (abs === undefined) {
+    abs = resolve(url, base)
+    if (abs instanceof Refused) throw abs.why
+    if (memo.size >= MEMO) memo.clear()
+    memo.set(url, abs)
+  }
+  return abs
+}
+
+/**
+ * An options object's content as an unambiguous string (every part
+ * length-prefixed), or undefined when it holds anything but strings,
+ * numbers, booleans and a plain `headers` object of strings (a `signal` is
+ * left out: it is read on every call).
+ */
+function signature(o, what) {
+  if (typeof o !== 'object') return
+  let s = what
+  for (const k in o) {
+    const v = o[k]
+    s += `|${k.length}:${k}`
+    if (typeof v === 'string') s += `s${v.length}:${v}`
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === undefined) s += `v${v};`
+    else if (k === 'signal') continue
+    else if (k === 'headers' && v !== null && typeof v === 'object' && !Array.isArray(v) && !(typeof Headers === 'function' && v instanceof Headers)) {
+      s += 'h'
+      for (const n in v) {
+        const x = v[n]
+        if (typeof x !== 'string') return
+        s += `${n.length}:${n}${x.length}:${x}`
+      }
+      s += ';'
+    } else return
+  }
+  return s
+}
+
+class Client {
+  #h = -1 // -1 loading, -2 stopped
+  #cfg
+  #persisted
+  #queue = []
+  #running = false
+  #timer
+  #due = -1
+  #origins = new Names()
+  #whos = new Names()
+  #R0
+  #options = new WeakMap() // options object -> { [what]: settings }
+  #sigs = new Map() // signature of an options object's content -> settings
+  #resolved = new Map()
+  #keys = [] // key id -> record
+  #byText = new Map()
+  #bodies = []
+  #etags = []
+  #errors = []
+  #waiters = []
+  #flights = new Map() // flight id -> { ctrl, body, etag, status, errorBody, message }
+  #batches = new Map() // batch id -> { ctrl, reason, status, body, message }
+  #done = [] // [map, id, record] to forget when the drain ends
+  #incoming = new Map() // key id -> { body, etag, restored } of a cf_sock_data, cf_tab_data or cf_restore
+  #memo = new Map() // the error objects made in this drain
+  #socket = null
+  #topics = new Map() // socket topic -> key record
+  #sockErrors = new Map() // key id -> message
+  #polls = 0
+  #polled = new Map() // hash -> key record
+  #channel = null
+  #unwatch = null
+
+  constructor(cfg, persist) {
+    this.#cfg = cfg
+    this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : new Persisted(persist.name, persist.maxEntries)
+    this.#R0 = this.#prep(callOptions(undefined, KEY, '', cfg.defaults))
+    this.#R0.W.n++ // the client's own identity stays interned
+    if (cfg.socket !== null) {
+      this.#socket = new Socket(cfg.socket, {
+        open: () => this.#call((x, h) => x.cf_sock_open(h, now())),
+        close: () => this.#call((x, h) => x.cf_sock_close(h, now())),
+        message: (text) => this.#call(() => this.#message(text)),
+      })
+    }
+    joinClear(this)
+    clients.add(new WeakRef(this))
+    if (core !== null) this.#init()
+    else loading.then(() => core !== null && this.#init())
+  }
+
+  #init() {
+    if (stopped !== null) return
+    const c = this.#cfg
+    const x = core
+    const pin = (names, text) => {
+      const r = names.get(text)
+      r.n++
+      return r.id
+    }
+    const nums = c.nums.slice()
+    if (c.batch !== null) nums[6] = pin(this.#origins, c.batchOrigin)
+    if (c.socket !== null) {
+      nums[18] = pin(this.#whos, c.socketWho)
+      if (c.socketOrigin !== undefined) nums[19] = pin(this.#origins, c.socketOrigin)
+    }
+    new Float64Array(x.memory.buffer, x.cf_config_ptr(), nums.length).set(nums)
+    this.#h = x.cf_new()
+    freed ??= typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((h) => stopped === null && core.cf_free(h)) : null
+    freed?.register(this, this.#h)
+    const queue = this.#queue
+    this.#queue = null
+    for (const f of queue) f()
+  }
+
+  /** Every client stops (a panic): pending promises reject, later calls throw. */
+  _stop(error) {
+    this.#h = -2
+    globalThis.clearTimeout(this.#timer)
+    this.#socket?.close()
+    this.#unwatch?.()
+    this.#channel?.close()
+    for (const w of this.#waiters) w?.rej(error)
+    this.#waiters = []
+    const queue = this.#queue
+    this.#queue = null
+    if (queue !== null) for (const f of queue) f()
+  }
+
+  /** Run `f(exports, h)` from an event, then carry out what it asked for. */
+  #call(f) {
+    if (this.#h < 0) return
+    try {
+      f(core, this.#h)
+      this.#run()
+    } catch (e) {
+      if (stopped === null) throw e
+    }
+  }
+
+  /** The error to hand out for `e`, thrown by a call named `what`. */
+  #fault(e, what) {
+    if (stopped !== null) return stopped
+    return typeof e === 'string' ? invalid(what + e) : e
+  }
+
+  /**
+   * Settings of a call's options: validated once per options object, and
+   * once per distinct content for literals written inline (a new object on
+   * every call), found by their signature.
+   */
+  #opts(o, allowed, what) {
+    if (o === undefined || o === null) return this.#R0
+    let byWhat = this.#options.get(o)
+    let R = byWhat?.[what]
+    if (R === undefined) {
+      const sig = signature(o, what)
+      R = sig === undefined ? undefined : this.#sigs.get(sig)
+      if (R === undefined) {
+        R = this.#prep(callOptions(o, allowed, what, this.#cfg.defaults))
+        if (sig !== undefined) {
+          if (this.#sigs.size >= MEMO) this.#sigs.clear()
+          this.#sigs.set(sig, R)
+        }
+        if (typeof o === 'object') {
+          if (byWhat === undefined) this.#options.set(o, (byWhat = {}))
+          byWhat[what] = R
+        }
+      }
+    }
+    if (R.W.dead) R.W = this.#whos.get(R.who)
+    return R
+  }
+
+  #prep(R) {
+    R.W = this.#whos.get(R.who)
+    return R
+  }
+
+  /** The key record of `url` (raw) for the settings `R`, interned on first use. */
+  #key(url, abs, R) {
+    const W = R.W.dead ? (R.W = this.#whos.get(R.who)) : R.W
+    const text = `${abs}${SEP}GET${SEP}${R.who}`
+    let rec = this.#byText.get(text)
+    if (rec === undefined) {
+      const o = this.#origins.get(origin(abs))
+      const id = core.cf_key(this.#h, o.id, W.id, 48 + pathOf(abs).length + R.extra)
+      rec = { id, url: abs, text, o, W, req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined }
+      o.n++
+      W.n++
+      this.#keys[id] = rec
+      this.#byText.set(text, rec)
+    }
+    if (W.map.get(url) !== rec) {
+      W.map.set(url, rec)
+      rec.aliases.push(url)
+    }
+    rec.req = R
+    return rec
+  }
+
+  /** Resolve and intern: the key record of a call, or throws the message. */
+  #lookup(url, R) {
+    return R.W.map.get(url) ?? this.#key(url, absolute(url, this.#cfg.base, this.#resolved), R)
+  }
+
+  /** Queue a call made before the module is ready. */
+  #later(f) {
+    if (this.#queue === null) return f()
+    this.#queue.push(f)
+  }
+
+  // --- the public API --------------------------------------------------------
+
+  /** A promise of the parsed JSON body of `url`. */
+  get(url, o) {
+    const h = this.#h
+    try {
+      if (h >= 0) {
+        const R = o === undefined ? this.#R0 : this.#opts(o, GET, 'get')
+        const rec = R.W.map.get(url)
+        if (rec !== undefined && (o == null || o.signal === undefined)) {
+          rec.req = R
+          const w = core.cf_get(h, now(), rec.id, R.ttl, R.fresh)
+          return w === 0 ? Promise.resolve(this.#bodies[rec.id]) : this.#wait(w, rec.url)
+        }
+      }
+      return this.#start(url, o, GET, 'get')
+    } catch (e) {
+      return Promise.reject(this.#fault(e, 'get: '))
+    }
+  }
+
+  /** Fetch `url` again now; calls within 250 ms of each other share one request. */
+  refresh(url, o) {
+    try {
+      return this.#start(url, o, REFRESH, 'refresh')
+    } catch (e) {
+      return Promise.reject(this.#fault(e, 'refresh: '))
+    }
+  }
+
+  #start(url, o, allowed, what) {
+    if (this.#h === -2) throw stopped
+    const R = this.#opts(o, allowed, what)
+    const abs = absolute(url, this.#cfg.base, this.#resolved)
+    if (this.#h < 0) return new Promise((res, rej) => this.#later(() => this.#start(url, o, allowed, what).then(res, rej)))
+    const signal = o?.signal
+    if (signal !== undefined) {
+      if (typeof AbortSignal === 'function' && !(signal instanceof AbortSignal)) {
+        return Promise.reject(invalid(`option \`signal\` must be an AbortSignal, got ${describe(signal)}`))
+      }
+      if (signal.aborted) return Promise.reject(abortError(abs))
+    }
+    const rec = this.#key(url, abs, R)
+    const h = this.#h
+    const w = what === 'get' ? core.cf_get(h, now(), rec.id, R.ttl, R.fresh) : core.cf_refresh(h, now(), rec.id)
+    if (w === 0) {
+      this.#run()
+      return Promise.resolve(this.#bodies[rec.id])
+    }
+    return this.#wait(w, rec.url, signal)
+  }
+
+  /** A promise for `waiter`, settled by the core's actions. */
+  #wait(waiter, url, signal) {
+    let res, rej
+    const p = new Promise((a, b) => {
+      res = a
+      rej = b
+    })
+    const w = { res, rej, signal, off: undefined }
+    this.#waiters[waiter] = w
+    w.url = url
+    if (signal !== undefined) {
+      w.off = () => this.#call((x, h) => x.cf_abort(h, now(), waiter))
+      signal.addEventListener('abort', w.off)
+    }
+    this.#run()
+    return p
+  }
+
+  #settle(waiter, ok, value) {
+    const w = this.#waiters[waiter]
+    if (w === undefined) return
+    this.#waiters[waiter] = undefined
+    w.signal?.removeEventListener('abort', w.off)
+    if (ok) w.res(value)
+    else w.rej(value)
+  }
+
+  /** Call `listener(snapshot)` on every change of `url`'s entry; returns the function that stops. */
+  subscribe(url, listener, o) {
+    try {
+      if (typeof listener !== 'function') throw `the listener must be a function, got ${describe(listener)}`
+      const R = this.#opts(o, KEY, 'subscribe')
+      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      if (this.#h === -2) throw stopped
+      if (this.#h === -1) {
+        let stop = null
+        this.#later(() => {
+          if (stop !== null || this.#h < 0) return
+          stop = this.subscribe(url, listener, o)
+          const s = this.peek(url, o)
+          if (s.data !== undefined || s.error !== undefined || s.isFetching) listener(s)
+        })
+        return () => {
+          stop?.()
+          stop = noop
+        }
+      }
+      const rec = this.#key(url, abs, R)
+      const x = core
+      const h = this.#h
+      x.cf_watch(h, rec.id)
+      const l = { fn: listener, live: x.cf_live_add(h, now(), rec.id) === 1 }
+      rec.listeners.push(l)
+      this.#run()
+      let active = true
+      if (this.#persisted !== null) this.#restore(rec, () => active)
+      return () => {
+        if (!active) return
+        active = false
+        rec.listeners.splice(rec.listeners.indexOf(l), 1)
+        this.#call((x, h) => {
+          x.cf_unwatch(h, rec.id)
+          if (l.live) x.cf_live_remove(h, now(), rec.id)
+        })
+      }
+    } catch (e) {
+      throw this.#fault(e, 'subscribe: ')
+    }
+  }
+
+  /** The current snapshot of `url`'s entry; the same frozen object until it changes. */
+  peek(url, o) {
+    try {
+      const R = this.#opts(o, KEY, 'subscribe')
+      const rec = R.W.map.get(url)
+      if (rec !== undefined && this.#h >= 0) return this.#snapshot(rec)
+      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      if (this.#h === -2) throw stopped
+      if (this.#h === -1) return EMPTY
+      const s = this.#snapshot(this.#key(url, abs, R))
+      this.#run() // the core frees a key nobody uses
+      return s
+    } catch (e) {
+      throw this.#fault(e, 'peek: ')
+    }
+  }
+
+  #snapshot(rec) {
+    const x = core
+    const id = rec.id
+    const state = x.cf_state(this.#h, now(), id)
+    const stamp = x.cf_version(this.#h, id) * 32 + state
+    if (rec.stamp === stamp) return rec.snap
+    const at = x.cf_updated(this.#h, id)
+    rec.stamp = stamp
+    return (rec.snap = Object.freeze({
+      data: state & 1 ? this.#bodies[id] : undefined,
+      error: state & 8 ? this.#errors[id] : undefined,
+      updatedAt: at < 0 ? undefined : at,
+      stale: (state & 2) !== 0,
+      isFetching: (state & 4) !== 0,
+    }))
+  }
+
+  /** Is `url` kept live over the socket when subscribed? */
+  isLive(url, o) {
+    try {
+      const R = this.#opts(o, KEY, 'isLive')
+      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      if (this.#h === -2) throw stopped
+      if (this.#h === -1) return false
+      const O = this.#origins.get(origin(abs))
+      const W = R.W.dead ? (R.W = this.#whos.get(R.who)) : R.W
+      const live = core.cf_can_live(this.#h, O.id, W.id) === 1
+      this.#origins.release(O)
+      return live
+    } catch (e) {
+      throw this.#fault(e, 'isLive: ')
+    }
+  }
+
+  /** Poll `url` every `intervalMs`; returns `{ stop() }`. */
+  poll(url, options) {
+    try {
+      const { onData, onError, ...rest } = options ?? {}
+      for (const [name, fn] of [['onData', onData], ['onError', onError]]) {
+        if (fn !== undefined && typeof fn !== 'function') throw `option \`poll.${name}\` must be a function`
+      }
+      const R = this.#prep(callOptions(rest, POLL_CALL, 'poll', this.#cfg.defaults))
+      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      const interval = whole(rest, 'intervalMs', 'poll', 1)
+      if (interval === undefined) throw 'option `poll.intervalMs` is required'
+      const background = flag(rest, 'inBackground', 'poll') ?? false
+      if (this.#h === -2) throw stopped
+      const keyOptions = { headers: rest.headers, partition: rest.partition }
+      if (this.#h === -1) {
+        let handle = null
+        this.#later(() => {
+          if (handle === null && this.#h >= 0) handle = this.poll(url, options)
+        })
+        return { stop: () => (handle ??= { stop: noop }).stop() }
+      }
+      const rec = this.#key(url, abs, R)
+      const poller = this.#pollStart(rec, interval, background)
+      let lastData
+      let errorSeen = false
+      let wasFetching = false
+      // Each new body once; each failed attempt once.
+      const deliver = (s) => {
+        if (s.data !== undefined && s.data !== lastData && s.error === undefined) {
+          lastData = s.data
+          errorSeen = false
+          onData?.(s.data)
+        } else if (s.error !== undefined && !s.isFetching && (wasFetching || !errorSeen)) {
+          errorSeen = true
+          onError?.(s.error)
+        }
+        wasFetching = s.isFetching
+      }
+      const unsubscribe = this.subscribe(url, deliver, keyOptions)
+      let active = true
+      queueMicrotask(() => active && this.#h >= 0 && deliver(this.peek(url, keyOptions)))
+      return {
+        stop: () => {
+          if (!active) return
+          active = false
+          unsubscribe()
+          this.#call((x, h) => {
+            x.cf_poll_stop(h, now(), poller)
+            if (--rec.polls === 0) this.#polled.delete(rec.hash)
+            if (--this.#polls === 0) {
+              this.#unwatch?.()
+              this.#channel?.close()
+              this.#unwatch = this.#channel = null
+            }
+          })
+        },
+      }
+    } catch (e) {
+      throw this.#fault(e, 'poll: ')
+    }
+  }
+
+  #pollStart(rec, interval, background) {
+    const x = core
+    const h = this.#h
+    if (this.#polls++ === 0) {
+      const changed = (f) => () => this.#call(f)
+      this.#unwatch = watch(changed(() => x.cf_visible(h, now(), visible() ? 1 : 0)), changed(() => x.cf_online(h, now(), online() ? 1 : 0)))
+      x.cf_visible(h, now(), visible() ? 1 : 0)
+      x.cf_online(h, now(), online() ? 1 : 0)
+      if (shared()) this.#channel = channel('calmfetch', (m) => this.#call(() => this.#fromTab(m)))
+    }
+    if (rec.polls++ === 0) this.#polled.set((rec.hash ??= hash(rec.text)), rec)
+    const poller = x.cf_poll_start(h, now(), rec.id, interval, background ? 1 : 0)
+    this.#run()
+    return poller
+  }
+
+  /** Another tab's poll result. */
+  #fromTab(m) {
+    if (m?.t !== 'poll' || typeof m.h !== 'string') return
+    const rec = this.#polled.get(m.h)
+    if (rec === undefined) return
+    const at = typeof m.at === 'number' ? m.at : 0
+    const size = Number.isFinite(m.size) ? m.size : NONE // without its size it is only shown
+    const etag = typeof m.etag === 'string' ? m.etag : undefined
+    this.#incoming.set(rec.id, { body: m.body, etag })
+    core.cf_tab_data(this.#h, now(), rec.id, at, size, etag === undefined ? 0 : 2)
+  }
+
+  /** Fetch `url` at low priority for a later `get`; never throws; false when skipped. */
+  prefetch(url, o) {
+    return this.#prefetch(url, o, (x, h, id, R) => x.cf_prefetch(h, now(), id, R.ttl) === 1, false)
+  }
+
+  /** `start(exports, h, key, settings)` unless the connection or the input says skip (then `skipped`). */
+  #prefetch(url, o, start, skipped) {
+    if (this.#h === -2) return skipped
+    if (this.#h === -1) {
+      this.#later(() => this.#prefetch(url, o, start, skipped))
+      return true
+    }
+    const x = core
+    const h = this.#h
+    try {
+      if (this.#cfg.respectSaveData && slowConnection()) {
+        x.cf_prefetch_skip(h)
+        return skipped
+      }
+      let rec, R
+      try {
+        R = this.#opts(o, PREFETCH_CALL, 'prefetch')
+        rec = this.#lookup(url, R)
+      } catch (e) {
+        if (typeof e !== 'string') throw e
+        x.cf_prefetch_invalid(h)
+        return skipped
+      }
+      const r = start(x, h, rec.id, R)
+      this.#run()
+      return r
+    } catch (e) {
+      if (stopped !== null) return skipped
+      throw e
+    }
+  }
+
+  /** Prefetch when the pointer rests on `element` or it gets focus; returns the cleanup. */
+  prefetchOnHover(element, url, options) {
+    const h = this.prefetchHandlers(url, options)
+    const events = [
+      ['mouseenter', h.onMouseEnter], ['focus', h.onFocus], ['mouseleave', h.onMouseLeave],
+      ['blur', h.onBlur], ['touchstart', h.onTouchStart], ['mousedown', h.onMouseDown],
+    ]
+    for (const [type, fn] of events) element.addEventListener(type, fn, { passive: true })
+    return () => {
+      h.onMouseLeave()
+      for (const [type, fn] of events) element.removeEventListener(type, fn)
+    }
+  }
+
+  /** Hover handlers for a link (used by `usePrefetch`). */
+  prefetchHandlers(url, options) {
+    let intent = -1
+    const end = () => {
+      if (intent >= 0) {
+        const i = intent
+        intent = -1
+        this.#call((x, h) => x.cf_hover_end(h, i))
+      }
+    }
+    const start = () => {
+      end()
+      if (this.#h >= 0) intent = this.#prefetch(url, options, (x, h, id) => x.cf_hover(h, now(), id), -1)
+    }
+    const at = () => {
+      this.prefetch(url, options)
+    }
+    return { onMouseEnter: start, onMouseLeave: end, onFocus: start, onBlur: end, onTouchStart: at, onMouseDown: at }
+  }
+
+  /** Mark `urlOrPrefix` and everything under it stale; returns how many entries. */
+  invalidate(urlOrPrefix) {
+    try {
+      const abs = absolute(urlOrPrefix, this.#cfg.base, this.#resolved)
+      if (this.#h === -2) throw stopped
+      if (this.#h === -1) return this.#later(() => this.invalidate(urlOrPrefix)) ?? 0
+      let n = 0
+      for (const rec of this.#byText.values()) if (under(rec.url, abs)) n += core.cf_invalidate(this.#h, rec.id)
+      this.#run()
+      return n
+    } catch (e) {
+      throw this.#fault(e, 'invalidate: ')
+    }
+  }
+
+  /** Forget every cached entry, here, in IndexedDB and in the other tabs. */
+  clear() {
+    this.clearHere()
+    announceClear()
+  }
+
+  /** @internal: forget every entry here (another tab cleared). */
+  clearHere() {
+    if (this.#h === -1) this.#later(() => this.#call((x, h) => x.cf_clear(h, now())))
+    else this.#call((x, h) => x.cf_clear(h, now()))
+    this.#persisted?.wipe()
+  }
+
+  /** Counters. */
+  stats() {
+    if (this.#h === -2) throw stopped
+    const out = {}
+    const ready = this.#h >= 0
+    const f = ready ? new Float64Array(core.memory.buffer, core.cf_stats(this.#h), STATS.length + 4) : []
+    STATS.forEach((name, i) => (out[name] = f[i] ?? 0))
+    const n = STATS.length
+    out.memoryBytes = ready ? core.memory.buffer.byteLength : 0
+    out.cacheEntries = f[n] ?? 0
+    out.inFlight = f[n + 1] ?? 0
+    out.socketState = SOCKET_STATES[ready ? f[n + 2] : this.#socket === null ? 0 : 1] ?? 'none'
+    out.socketSubscriptions = f[n + 3] ?? 0
+    return out
+  }
+
+  // --- persistence ------------------------------------------------------------
+
+  /** An entry with no data takes what an earlier visit kept (stale); not after clear(). */
+  #restore(rec, wanted) {
+    if (core.cf_state(this.#h, now(), rec.id) & 1) return
+    this.#persisted.read(rec.text).then((kept) => {
+      if (kept == null || !wanted()) return
+      const size = Number.isFinite(kept.size) ? kept.size : (JSON.stringify(kept.body)?.length ?? 0)
+      const at = Number.isFinite(kept.at) && kept.at > 0 ? kept.at : 0
+      this.#call((x, h) => {
+        this.#incoming.set(rec.id, { body: kept.body, restored: true })
+        x.cf_restore(h, now(), rec.id, size, at)
+      })
+    }, noop)
+  }
+
+  // --- carrying out the core's actions ----------------------------------------
+
+  /**
+   * Carry out every action word, then re-arm the timer. Not re-entrant: a
+   * call made meanwhile (a listener calling `get`, an adapter calling back)
+   * appends to a fresh buffer, which this loop drains next.
+   */
+  #run() {
+    if (this.#running || this.#h < 0) return
+    this.#running = true
+    const x = core
+    const h = this.#h
+    try {
+      let n
+      while ((n = x.cf_actions_len(h)) !== 0) {
+        const words = new Uint32Array(x.memory.buffer, x.cf_actions(h), n).slice()
+        x.cf_actions_clear(h)
+        this.#carry(words)
+      }
+      this.#arm()
+    } finally {
+      this.#running = false
+      for (const [map, id, r] of this.#done) if (map.get(id) === r) map.delete(id)
+      this.#done.length = 0
+      this.#incoming.clear()
+      this.#memo.clear()
+    }
+  }
+
+  #arm() {
+    const at = core.cf_next(this.#h)
+    if (at === this.#due) return
+    globalThis.clearTimeout(this.#timer)
+    this.#due = at
+    if (at < 0) return
+    this.#timer = globalThis.setTimeout(() => {
+      this.#due = -1
+      this.#call((x, h) => x.cf_timeout(h, now()))
+    }, Math.min(Math.max(at - now(), 0), MAX_DELAY))
+  }
+
+  #carry(w) {
+    const x = core
+    const h = this.#h
+    for (let i = 0; i < w.length; ) {
+      const op = w[i]
+      const a = w[i + 1]
+      const b = w[i + 2]
+      const rec = this.#keys[a]
+      i += op === 3 ? 3 + 3 * b : LENGTHS[op]
+      if (op === 1) this.#fetch(a, this.#keys[b]) // FETCH flight key
+      else if (op === 2) {
+        // CANCEL_FLIGHT flight
+        this.#flights.get(a)?.ctrl?.abort()
+        this.#flights.delete(a)
+      } else if (op === 3) this.#batch(a, w.subarray(i - 3 * b, i)) // BATCH batch n, n x (flight key etag)
+      else if (op === 4) {
+        // CANCEL_BATCH batch
+        const bt = this.#batches.get(a)
+        if (bt !== undefined) {
+          bt.ctrl?.abort()
+          bt.ctrl = null
+          this.#done.push([this.#batches, a, bt])
+        }
+      } else if (op === 5) this.#settle(a, true, this.#flights.get(b)?.body) // RESOLVE_FLIGHT waiter flight
+      else if (op === 6) this.#settle(a, true, this.#bodies[b]) // RESOLVE_KEY waiter key
+      else if (op === 7) {
+        // REJECT waiter code a b c
+        const waiter = this.#waiters[a]
+        if (waiter !== undefined) this.#settle(a, false, this.#error(b, w[i - 3], w[i - 2], w[i - 1], waiter.url))
+      } else if (op === 8 || op === 9) {
+        // KEEP / SHOW key flight (0xFFFFFFFF: the body handed in by the call)
+        const r = b === NONE ? this.#incoming.get(a) : this.#flights.get(b)
+        this.#bodies[a] = r?.body
+        this.#etags[a] = op === 8 ? r?.etag : undefined
+        this.#errors[a] = undefined
+        if (op === 8 && this.#persisted !== null && rec !== undefined && r !== undefined && !r.restored) this.#persist(rec, r.body)
+      } else if (op === 11) this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined // DROP key
+      else if (op === 15) {
+        // SOCKET_OPEN
+        if (this.#socket !== null && !this.#socket.open()) x.cf_sock_close(h, now())
+      } else if (op === 16) this.#socket?.close() // SOCKET_CLOSE
+      else if (op === undefined || LENGTHS[op] === undefined) throw internal('an unknown action from the wasm module', `opcode ${op}`)
+      else if (rec === undefined) continue
+      else if (op === 10) this.#errors[a] = this.#error(b, w[i - 3], w[i - 2], w[i - 1], rec.url) // ERROR key code a b c
+      else if (op === 12) this.#notify(rec) // NOTIFY key
+      else if (op === 13) this.#share(rec) // POLLED key
+      else if (op === 14) this.#lead(rec, b === 1) // LEAD key want
+      else if (op === 19) this.#forget(rec) // KEY_FREE key
+      else this.#subscribeTopic(rec, op === 17) // SUB / UNSUB key
+    }
+  }
+
+  #notify(rec) {
+    rec.stamp = -1
+    if (rec.listeners.length === 0) return
+    const s = this.#snapshot(rec)
+    for (const l of rec.listeners.slice()) {
+      try {
+        l.fn(s)
+      } catch (e) {
+        console.error('calmfetch: a subscribe listener threw', e)
+      }
+    }
+  }
+
+  #persist(rec, body) {
+    const x = core
+    const at = x.cf_updated(this.#h, rec.id)
+    const size = x.cf_bytes(this.#h, rec.id)
+    if (at >= 0 && size > 0) this.#persisted.write(rec.text, body, at, size).catch(noop)
+  }
+
+  #forget(rec) {
+    const id = rec.id
+    this.#keys[id] = this.#bodies[id] = this.#etags[id] = this.#errors[id] = undefined
+    this.#byText.delete(rec.text)
+    for (const u of rec.aliases) if (rec.W.map.get(u) === rec) rec.W.map.delete(u)
+    rec.o.n--
+    rec.W.n--
+    this.#origins.release(rec.o)
+    this.#whos.release(rec.W)
+    if (rec.topic !== undefined && this.#topics.get(rec.topic) === rec) this.#topics.delete(rec.topic)
+    if (rec.hash !== undefined && this.#polled.get(rec.hash) === rec) this.#polled.delete(rec.hash)
+    this.#sockErrors.delete(id)
+    rec.lead?.()
+  }
+
+  /** The error `code` (docs/boundary.md) of a request for `url`; one object per drain. */
+  #error(code, a, b, c, url) {
+    const memo = `${code} ${a} ${b} ${c} ${url}`
+    let e = this.#memo.get(memo)
+    if (e !== undefined) return e
+    const f = this.#flights.get(a) ?? {}
+    const bt = this.#batches.get(a) ?? {}
+    switch (code) {
+      case 1: e = failure(url, 'http', HTTP(f.status), f.status, f.errorBody); break
+      case 2: e = failure(url, 'network', NETWORK(f.message)); break
+      case 3: e = failure(url, 'timeout', TIMEOUT(a)); break
+      case 4: e = abortError(url); break
+      case 5: e = failure(url, 'parse', PARSE(f.message)); break
+      case 6: e = failure(url, 'batch', BATCH(`the answer has no item with id "${a}" (${url})`)); break
+      case 7: e = failure(url, 'batch', BATCH(bt.reason)); break
+      case 8: e = failure(url, 'batch', BATCH(`unexpected status ${f.status} for id ${a}`)); break
+      case 9: e = failure(url, 'circuit', CIRCUIT(this.#origins.list[a]?.text, c, b)); break
+      case 10: e = failure(url, 'http', HTTP(bt.status), bt.status, bt.body); break
+      case 11: e = failure(url, 'network', NETWORK(bt.message)); break
+      case 12: e = failure(url, 'network', NETWORK(`socket: ${this.#sockErrors.get(a) ?? 'error'}`)); break
+      default: e = failure(url, 'network', NETWORK(`error code ${code}`))
+    }
+    this.#memo.set(memo, e)
+    return e
+  }
+
+  // --- fetch and batches --------------------------------------------------------
+
+  /** Record `r` as the outcome of `flight` and tell the core (`cf_done`). */
+  #done1(flight, r) {
+    this.#flights.set(flight, r)
+    this.#done.push([this.#flights, flight, r])
+    core.cf_done(this.#h, now(), flight, r.status, r.size, r.flags, r.retryAfter)
+  }
+
+  #fetch(flight, rec) {
+    const R = rec.req
+    const ctrl = new AbortController()
+    const f = { ctrl }
+    this.#flights.set(flight, f)
+    let pending
+    try {
+      pending = globalThis.fetch(rec.url, { method: 'GET', headers: R.send, credentials: R.mode, signal: ctrl.signal })
+    } catch (e) {
+      // A fetch that throws at once fails its request now: nothing is left behind.
+      return this.#done1(flight, result(0, 0, NET, { message: messageOf(e) }))
+    }
+    answer(pending, this.#cfg.maxBody).then((r) => {
+      if (this.#flights.get(flight) !== f) return // cancelled: the core settled its callers
+      this.#call(() => this.#done1(flight, r))
+    })
+  }
+
+  #batch(batch, items) {
+    const { endpoint, stream } = this.#cfg.batch
+    const base = origin(endpoint).length
+    const out = []
+    let R
+    if (items.length === 0) return
+    for (let j = 0; j < items.length; j += 3) {
+      const key = items[j + 1]
+      const rec = this.#keys[key]
+      R = rec.req
+      let headers = R.plain
+      const etag = this.#etags[key]
+      if (items[j + 2] === 1 && etag !== undefined) headers = { ...headers, 'If-None-Match': etag }
+      out.push([items[j], rec.url.slice(base) || '/', headers])
+    }
+    const headers = { 'Content-Type': 'application/json', Accept: stream ? 'application/x-ndjson' : 'application/json' }
+    for (const [n, v] of R.cred) headers[n] = v
+    const ctrl = new AbortController()
+    const bt = { ctrl }
+    this.#batches.set(batch, bt)
+    const alive = () => bt.ctrl === ctrl && this.#h >= 0
+    const failed = (status, why, body) => {
+      if (!alive()) return
+      bt.ctrl = null
+      bt.status = status
+      bt.message = why
+      bt.body = body === undefined || body.length > this.#cfg.maxBody ? '' : body
+      this.#done.push([this.#batches, batch, bt])
+      this.#call((x, h) => x.cf_batch_failed(h, now(), batch, status))
+    }
+    let pending
+    try {
+      pending = globalThis.fetch(endpoint, { method: 'POST', headers, credentials: R.mode, body: batchBody(out), signal: ctrl.signal })
+    } catch (e) {
+      bt.ctrl = null
+      bt.message = messageOf(e)
+      this.#done.push([this.#batches, batch, bt])
+      core.cf_batch_failed(this.#h, now(), batch, 0)
+      return
+    }
+    this.#read(batch, bt, pending, alive).then(
+      (failure) => failure && failed(...failure),
+      (e) => failed(0, messageOf(e)),
+    )
+  }
+
+  /** Read a batch answer, feeding the core as it arrives. Resolves with a failure of the whole batch, if any. */
+  async #read(batch, bt, pending, alive) {
+    const res = await pending
+    const ndjson = (res.headers.get('content-type') ?? '').includes('ndjson')
+    if (!res.ok || !ndjson) {
+      const text = await res.text()
+      if (!res.ok) return [res.status, '', text]
+      if (!alive()) return
+      const list = envelope(text)
+      this.#call((x, h) => {
+        if (typeof list === 'string') return this.#end(batch, bt, list)
+        for (const a of list) this.#item(batch, a)
+        this.#end(batch, bt)
+      })
+      return
+    }
+    if (res.body === null) return [0, 'the NDJSON answer has no body']
+    const reader = res.body.getReader()
+    const decoder = new TextDecoder()
+    const lines = new Lines()
+    for (;;) {
+      let chunk
+      try {
+        chunk = await reader.read()
+      } catch (e) {
+        return [0, `the answer stream broke: ${messageOf(e)}`]
+      }
+      if (!alive()) return void reader.cancel().catch(noop)
+      if (chunk.done) {
+        const rest = lines.rest + decoder.decode()
+        this.#call(() => {
+          if (rest.trim() !== '') {
+            const a = line(rest, true)
+            if (typeof a === 'string') return this.#end(batch, bt, a)
+            this.#item(batch, a)
+          }
+          this.#end(batch, bt)
+        })
+        return
+      }
+      let broken = false
+      this.#call(() => {
+        for (const l of lines.push(decoder.decode(chunk.value, { stream: true }))) {
+          const a = line(l, false)
+          if (typeof a === 'string') {
+            broken = true
+            return this.#end(batch, bt, a)
+          }
+          this.#item(batch, a)
+        }
+      })
+      if (broken) return void reader.cancel().catch(noop)
+    }
+  }
+
+  /** One answer of a batch: `cf_item`, or `cf_ignored` when it cannot be one. */
+  #item(batch, a) {
+    const x = core
+    const it = item(a)
+    if (typeof it === 'string' || it.id < 0) return x.cf_ignored(this.#h)
+    const r = itemResult(it, this.#cfg.maxBody)
+    this.#flights.set(it.id, r)
+    this.#done.push([this.#flights, it.id, r])
+    x.cf_item(this.#h, now(), batch, it.id, r.status, r.size, r.flags, r.retryAfter)
+  }
+
+  /** The answer ended: complete, or broken for `reason`. */
+  #end(batch, bt, reason) {
+    bt.reason = reason
+    this.#done.push([this.#batches, batch, bt])
+    core.cf_batch_end(this.#h, now(), batch, reason === undefined ? 0 : 1)
+  }
+
+  // --- tabs and the socket --------------------------------------------------------
+
+  #share(rec) {
+    const id = rec.id
+    if (this.#channel === null || this.#bodies[id] === undefined) return
+    const x = core
+    const m = { t: 'poll', h: (rec.hash ??= hash(rec.text)), body: this.#bodies[id], at: Math.max(x.cf_updated(this.#h, id), 0), size: x.cf_bytes(this.#h, id) }
+    if (this.#etags[id] !== undefined) m.etag = this.#etags[id]
+    try {
+      this.#channel.postMessage(m)
+    } catch {}
+  }
+
+  #lead(rec, want) {
+    const x = core
+    const h = this.#h
+    if (!want) {
+      rec.lead?.()
+      rec.lead = undefined
+    } else if (rec.lead === undefined) {
+      if (this.#channel === null || !shared()) return x.cf_lead(h, now(), rec.id, 2)
+      const id = rec.id
+      rec.lead = lock(
+        `calmfetch-poll-${(rec.hash ??= hash(rec.text))}`,
+        () => this.#call((x, h) => x.cf_lead(h, now(), id, 1)),
+        () => this.#call((x, h) => x.cf_lead(h, now(), id, 2)),
+      )
+    }
+  }
+
+  #subscribeTopic(rec, on) {
+    const topic = pathOf(rec.url)
+    if (on) {
+      rec.topic = topic
+      this.#topics.set(topic, rec)
+    } else if (this.#topics.get(topic) === rec) this.#topics.delete(topic)
+    this.#socket?.send(encode(on, topic))
+  }
+
+  /** A message from the socket. */
+  #message(text) {
+    const x = core
+    const h = this.#h
+    if (typeof text !== 'string') text = '<binary frame>'
+    const m = decode(text)
+    if (typeof m === 'string') {
+      x.cf_sock_malformed(h)
+      this.#socket.problem(`malformed socket message: ${m}: ${Array.from(text.slice(0, 160)).slice(0, 80).join('')}`)
+    } else if (m.error === undefined) {
+      const rec = this.#topics.get(m.data)
+      if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body })
+      x.cf_sock_data(h, now(), rec?.id ?? NONE, text.length)
+    } else {
+      const rec = this.#topics.get(m.error)
+      if (rec !== undefined) this.#sockErrors.set(rec.id, m.message)
+      x.cf_sock_error(h, now(), rec?.id ?? NONE)
+    }
+  }
+}
+
+/**
+ * Make a client over the core in `wasm` (base64 of raw deflate). Throws a
+ * `CalmfetchError` (kind `invalid`) on bad options.
+ */
+export function create(options, wasm) {
+  if (stopped !== null) throw stopped
+  let persist = null
+  if (options !== null && typeof options === 'object' && 'persist' in options) {
+    const { persist: p, ...rest } = options
+    persist = persistOptions(p, rest)
+    options = rest
+  }
+  let cfg
+  try {
+    cfg = clientOptions(options)
+  } catch (e) {
+    throw typeof e === 'string' ? invalid(`createClient: ${e}`) : e
+  }
+  load(wasm)
+  return new Client(cfg, persist)
+}

@@ -1,0 +1,88 @@
+// The tabs of an origin: one poller per key (Web Locks), poll results shared
+// over a BroadcastChannel, and `clear()` reaching every tab.
+
+/** FNV-1a (64-bit) of a key's UTF-8 text, in hex: lock names never show credentials. */
+export function hash(text) {
+  let h = 0xcbf29ce484222325n
+  for (const b of new TextEncoder().encode(text)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn
+  return h.toString(16).padStart(16, '0')
+}
+
+/** Can the tabs share polling here? */
+export const shared = () => typeof BroadcastChannel === 'function' && globalThis.navigator?.locks != null
+
+/** A BroadcastChannel that does not keep a Node process alive; null where there is none. */
+export function channel(name, onMessage) {
+  if (typeof BroadcastChannel !== 'function') return null
+  try {
+    const c = new BroadcastChannel(name)
+    c.unref?.()
+    c.onmessage = (e) => onMessage(e.data)
+    return c
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Ask for the Web Lock `name`. `granted()` when this tab holds it, `alone()`
+ * when locks cannot be used here (poll on your own). Returns the function
+ * that gives it up (or withdraws the request).
+ */
+export function lock(name, granted, alone) {
+  const abort = new AbortController()
+  let release = null
+  let gone = false
+  const held = () =>
+    new Promise((resolve) => {
+      release = resolve
+      if (gone) resolve()
+      else granted()
+    })
+  try {
+    globalThis.navigator.locks.request(name, { signal: abort.signal }, held).then(
+      () => {},
+      // An AbortError when this tab stepped down (expected); otherwise the page
+      // may not use locks (a SecurityError in a sandboxed frame): poll alone.
+      () => gone || alone(),
+    )
+  } catch {
+    alone()
+  }
+  return () => {
+    gone = true
+    abort.abort()
+    release?.()
+  }
+}
+
+// --- clear() reaches every client in every tab of the origin (logout) -------
+const clients = new Set() // WeakRef<{ clearHere(): void }>
+let clearChannel
+
+function openClear() {
+  if (clearChannel === undefined) {
+    clearChannel = typeof WeakRef === 'function' ? channel('calmfetch-clear', (m) => {
+      if (m?.t !== 'clear') return
+      for (const ref of clients) {
+        const c = ref.deref()
+        if (c === undefined) clients.delete(ref)
+        else c.clearHere()
+      }
+    }) : null
+  }
+  return clearChannel
+}
+
+/** Let `client.clearHere()` be called when another tab clears. */
+export function joinClear(client) {
+  if (openClear() === null) return
+  // Forget clients that were garbage-collected, so the set stays small.
+  if (clients.size >= 64 && (clients.size & (clients.size - 1)) === 0) {
+    for (const ref of clients) if (ref.deref() === undefined) clients.delete(ref)
+  }
+  clients.add(new WeakRef(client))
+}
+
+/** Tell the other tabs to clear. */
+export const announceClear = () => openClear()?.postMessage({ t: 'clear' })
