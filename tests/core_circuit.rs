@@ -3,8 +3,8 @@
 
 mod common;
 
-use calmfetch::core::{CircuitConfig, Config, FetchError};
-use common::Sim;
+use calmfetch::core::{Answer, CircuitConfig, Config, Fail, MAX_ORIGINS};
+use common::{origin_id, status_answer, Sim};
 
 const A: &str = "http://a.test/api/x";
 const A2: &str = "http://a.test/api/y";
@@ -20,68 +20,68 @@ fn sim() -> Sim {
     })
 }
 
-fn http(status: u16) -> FetchError {
-    FetchError::Http {
-        status,
-        body: String::new(),
-        retry_after: None,
-    }
+/// How a request fails.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    Status(u16),
+    Network,
+    /// No answer before the client's timeout.
+    Timeout,
+    /// An answer that is not a counted failure.
+    Answer(Answer),
 }
 
-/// `get` `url` and fail its request with `e`.
-fn failed(s: &mut Sim, url: &str, e: FetchError) {
+/// `get` `url` and fail its request `how`.
+fn failed(s: &mut Sim, url: &str, how: How) {
     let before = s.fetches.len();
     s.get(url);
     assert_eq!(s.fetches.len(), before + 1, "the request went out");
-    s.fail(s.last_flight(), e);
+    let f = s.last_flight();
+    match how {
+        How::Status(st) => s.fail_status(f, st),
+        How::Network => s.fail_network(f),
+        How::Timeout => s.advance(s.core.config().timeout_ms.unwrap()),
+        How::Answer(a) => s.respond(f, 0, a),
+    }
 }
 
 #[test]
 fn consecutive_failures_open_the_circuit_for_that_origin_only() {
     let mut s = sim();
-    failed(&mut s, A, http(503));
-    failed(&mut s, A2, FetchError::Network("reset".into()));
-    failed(&mut s, A, FetchError::Timeout { ms: 30_000 });
+    failed(&mut s, A, How::Status(503));
+    failed(&mut s, A2, How::Network);
+    failed(&mut s, A, How::Timeout);
     assert_eq!(s.core.stats().circuit_opens, 1);
     let sent = s.fetches.len();
     let w = s.get(A2);
     assert_eq!(s.fetches.len(), sent, "nothing is sent to a.test");
-    match &s.settled[&w] {
-        Err(FetchError::CircuitOpen {
-            origin,
-            failures,
-            retry_in_ms,
-        }) => {
-            assert_eq!(
-                (origin.as_str(), *failures, *retry_in_ms),
-                ("http://a.test", 3, 5_000)
-            );
-        }
-        other => panic!("expected a circuit-open error, got {other:?}"),
-    }
-    let msg = s.settled[&w].clone().unwrap_err().to_string();
-    assert!(
-        msg.contains("http://a.test failed 3 times in a row"),
-        "{msg}"
+    assert_eq!(
+        s.settled[&w],
+        Err(Fail::Circuit {
+            origin: origin_id("http://a.test"),
+            retry_in_ms: 5_000,
+            failures: 3,
+        })
     );
     // Another origin is not affected.
     s.get(B);
     assert_eq!(s.fetches.len(), sent + 1);
     assert_eq!(s.core.pending_waiters(), 1);
+    assert_eq!(s.core.stats().circuit_refused, 1);
 }
 
 #[test]
 fn client_errors_do_not_count_and_a_success_resets_the_count() {
     let mut s = sim();
     for _ in 0..10 {
-        failed(&mut s, A, http(404));
+        failed(&mut s, A, How::Status(404));
     }
-    failed(&mut s, A, http(500));
-    failed(&mut s, A, http(429));
+    failed(&mut s, A, How::Status(500));
+    failed(&mut s, A, How::Status(429));
     s.get(A2);
     s.answer(s.last_flight(), 1);
-    failed(&mut s, A, http(502));
-    failed(&mut s, A, http(504));
+    failed(&mut s, A, How::Status(502));
+    failed(&mut s, A, How::Status(504));
     assert_eq!(s.core.stats().circuit_opens, 0);
     assert_eq!(s.core.open_circuits(), 0);
 }
@@ -94,7 +94,7 @@ fn an_open_circuit_serves_stale_cache_and_a_probe_closes_or_reopens_it() {
     assert_eq!(s.settled[&w], Ok(7));
     s.advance(10_000); // A's entry is stale now
     for _ in 0..3 {
-        failed(&mut s, A2, http(500));
+        failed(&mut s, A2, How::Status(500));
     }
     let sent = s.fetches.len();
     let stale = s.get(A);
@@ -114,11 +114,11 @@ fn an_open_circuit_serves_stale_cache_and_a_probe_closes_or_reopens_it() {
     let refused = s.get("http://a.test/api/z");
     assert!(matches!(
         s.settled[&refused],
-        Err(FetchError::CircuitOpen { .. })
+        Err(Fail::Circuit { retry_in_ms: 0, .. })
     ));
     assert_eq!(s.fetches.len(), sent + 1);
     // The probe fails: open for another cool-down.
-    s.fail(probe, http(503));
+    s.fail_status(probe, 503);
     assert_eq!(s.core.stats().circuit_opens, 2);
     s.advance(4_999);
     s.get("http://a.test/api/w");
@@ -135,17 +135,21 @@ fn an_open_circuit_serves_stale_cache_and_a_probe_closes_or_reopens_it() {
 
 #[test]
 fn without_a_circuit_config_nothing_is_ever_refused() {
-    let mut s = Sim::new(Config::default());
+    let mut s = Sim::new(Config {
+        circuit: None,
+        ..Config::default()
+    });
     for _ in 0..20 {
-        failed(&mut s, A, http(503));
+        failed(&mut s, A, How::Status(503));
     }
     assert_eq!(s.core.open_circuits(), 0);
+    assert_eq!(s.core.tracked_origins(), 0);
 }
 
 /// Open the circuit of a.test and let the cool-down pass.
 fn open_then_cool_down(s: &mut Sim) {
     for _ in 0..3 {
-        failed(s, A, http(503));
+        failed(s, A, How::Status(503));
     }
     s.advance(5_000);
 }
@@ -156,8 +160,7 @@ fn a_probe_whose_caller_left_lets_the_next_request_probe() {
     open_then_cool_down(&mut s);
     let probe = s.get(A2);
     let sent = s.fetches.len();
-    s.core.abort(s.now, probe);
-    s.drain();
+    s.abort(probe);
     assert_eq!(s.cancels.len(), 1, "the probe's request is aborted");
     let next = s.get(A2);
     assert_eq!(s.fetches.len(), sent + 1, "a new probe goes out");
@@ -168,16 +171,19 @@ fn a_probe_whose_caller_left_lets_the_next_request_probe() {
 
 #[test]
 fn any_answer_from_the_origin_ends_the_probe_and_closes_the_circuit() {
+    let not_json = Answer {
+        flags: Answer::NOT_JSON,
+        ..Answer::ok(1)
+    };
     for answer in [
-        http(401),
-        http(404),
-        FetchError::Parse("not JSON".into()),
-        FetchError::Batch("no item with id 3".into()),
+        status_answer(401, None),
+        status_answer(404, None),
+        status_answer(302, None),
+        not_json,
     ] {
         let mut s = sim();
         open_then_cool_down(&mut s);
-        s.get(A2);
-        s.fail(s.last_flight(), answer.clone());
+        failed(&mut s, A2, How::Answer(answer));
         assert_eq!(s.core.open_circuits(), 0, "{answer:?} closes the circuit");
         let before = s.fetches.len();
         s.get("http://a.test/api/next");
@@ -189,27 +195,26 @@ fn any_answer_from_the_origin_ends_the_probe_and_closes_the_circuit() {
 fn a_probe_that_times_out_reopens_for_another_cool_down() {
     let mut s = sim();
     open_then_cool_down(&mut s);
-    s.get(A2);
-    s.fail(s.last_flight(), FetchError::Timeout { ms: 30_000 });
+    failed(&mut s, A2, How::Timeout);
     assert_eq!(s.core.stats().circuit_opens, 2);
     let w = s.get(A2);
-    assert!(matches!(s.settled[&w], Err(FetchError::CircuitOpen { .. })));
+    assert!(matches!(s.settled[&w], Err(Fail::Circuit { .. })));
 }
 
 #[test]
 fn the_table_of_failing_origins_stays_bounded() {
     let mut s = sim();
     for i in 0..1_000 {
-        failed(&mut s, &format!("http://o{i}.test/x"), http(503));
+        failed(&mut s, &format!("http://o{i}.test/x"), How::Status(503));
     }
     assert!(
-        s.core.tracked_origins() <= calmfetch::core::engine::MAX_ORIGINS,
+        s.core.tracked_origins() <= MAX_ORIGINS,
         "{} origins tracked",
         s.core.tracked_origins()
     );
     // An origin failing over and over is still caught.
     for _ in 0..3 {
-        failed(&mut s, B, http(503));
+        failed(&mut s, B, How::Status(503));
     }
     assert_eq!(s.core.stats().circuit_opens, 1);
 }

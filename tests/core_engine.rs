@@ -1,14 +1,11 @@
-//! Native tests of the deterministic core: dedup, cache, abort, timeout.
+//! Native tests of the deterministic core: dedup, cache, abort, timeout,
+//! shown-only data, key lifetimes.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
-use calmfetch::core::{
-    BatchConfig, BatchFailure, CircuitConfig, Config, FetchError, GetRequest, Identity, Key,
-    Outcome, SocketConfig, WaiterId,
-};
-use common::{ids, Sim};
-use proptest::prelude::*;
+use calmfetch::core::{Answer, Config, Fail};
+use common::{Identity, Sim};
 
 const U: &str = "http://h.test/api/games/1";
 
@@ -29,6 +26,7 @@ fn concurrent_identical_gets_make_one_request() {
     );
     assert_eq!(s.core.pending_waiters(), 0);
     assert_eq!(s.core.pending_timers(), 0);
+    assert!(s.double_settled.is_empty());
 }
 
 #[test]
@@ -36,14 +34,16 @@ fn all_joined_callers_get_the_same_error_and_errors_are_not_cached() {
     let mut s = Sim::new(Config::default());
     let a = s.get(U);
     let b = s.get(U);
-    let err = FetchError::Http {
+    let flight = s.last_flight();
+    s.fail_status(flight, 500);
+    let err = Fail::Http {
+        flight,
         status: 500,
-        body: "boom".into(),
         retry_after: None,
     };
-    s.fail(s.last_flight(), err.clone());
-    assert_eq!(s.settled[&a], Err(err.clone()));
+    assert_eq!(s.settled[&a], Err(err));
     assert_eq!(s.settled[&b], Err(err));
+    assert_eq!(s.error(U), None, "nobody listens: no error entry");
     s.get(U);
     assert_eq!(s.fetches.len(), 2, "an error is not served from cache");
 }
@@ -59,6 +59,7 @@ fn fresh_entry_is_served_without_network_until_ttl() {
     s.now = 999;
     let w = s.get(U);
     assert_eq!(s.settled[&w], Ok(1));
+    assert_eq!(s.hits, vec![w], "answered at once, without a waiter");
     assert_eq!(s.fetches.len(), 1);
     s.now = 1000;
     s.get(U);
@@ -89,47 +90,25 @@ fn per_request_ttl_and_fresh_flag() {
 #[test]
 fn credentials_never_share() {
     let mut s = Sim::new(Config::default());
-    let alice = Identity {
-        authorization: Some("Bearer alice".into()),
-        ..Default::default()
-    };
-    let bob = Identity {
-        authorization: Some("Bearer bob".into()),
-        ..Default::default()
-    };
-    let a = s.get_with(U, |r| r.identity = alice.clone());
-    let b = s.get_with(U, |r| r.identity = bob.clone());
+    let alice = Identity::bearer("alice");
+    let bob = Identity::bearer("bob");
+    let a = s.get_with(U, |r| r.who = alice.clone());
+    let b = s.get_with(U, |r| r.who = bob.clone());
     assert_eq!(s.fetches.len(), 2);
     let (fa, fb) = (s.fetches[0].0, s.fetches[1].0);
     s.answer(fa, 1);
     s.answer(fb, 2);
-    assert_eq!(
-        (s.settled[&a].clone(), s.settled[&b].clone()),
-        (Ok(1), Ok(2))
-    );
-    let b2 = s.get_with(U, |r| r.identity = bob.clone());
+    assert_eq!((s.settled[&a], s.settled[&b]), (Ok(1), Ok(2)));
+    let b2 = s.get_with(U, |r| r.who = bob.clone());
     assert_eq!(s.settled[&b2], Ok(2));
-    let p = s.get_with(U, |r| r.identity.partition = Some("user-9".into()));
+    let p = s.get_with(U, |r| {
+        r.who = Identity {
+            partition: Some("user-9".into()),
+            ..Identity::default()
+        }
+    });
     assert_eq!(s.fetches.len(), 3);
     assert!(!s.settled.contains_key(&p));
-}
-
-#[test]
-fn authorization_and_headers_are_sent() {
-    let mut s = Sim::new(Config::default());
-    s.get_with(U, |r| {
-        r.identity.authorization = Some("Bearer t".into());
-        r.headers.push(("Accept".into(), "application/json".into()));
-    });
-    let spec = &s.fetches[0].1;
-    assert_eq!(spec.url, U);
-    assert_eq!(
-        spec.headers,
-        vec![
-            ("Accept".to_string(), "application/json".to_string()),
-            ("Authorization".to_string(), "Bearer t".to_string())
-        ]
-    );
 }
 
 #[test]
@@ -137,13 +116,12 @@ fn aborting_one_caller_keeps_the_request_for_the_others() {
     let mut s = Sim::new(Config::default());
     let a = s.get(U);
     let b = s.get(U);
-    s.core.abort(s.now, a);
-    s.drain();
-    assert_eq!(s.settled[&a], Err(FetchError::Abort));
+    s.abort(a);
+    assert_eq!(s.settled[&a], Err(Fail::Abort));
     assert!(s.cancels.is_empty());
     s.answer(s.last_flight(), 3);
     assert_eq!(s.settled[&b], Ok(3));
-    assert_eq!(s.double_settled, vec![]);
+    assert_eq!(s.double_settled, Vec::<u32>::new());
 }
 
 #[test]
@@ -151,17 +129,26 @@ fn aborting_every_caller_cancels_the_request() {
     let mut s = Sim::new(Config::default());
     let a = s.get(U);
     let b = s.get(U);
-    s.core.abort(s.now, a);
-    s.core.abort(s.now, b);
-    s.core.abort(s.now, b); // a second abort is ignored
-    s.drain();
+    let wb = s.core.pending_waiters();
+    assert_eq!(wb, 2);
+    s.abort(a);
+    s.abort(b);
+    s.abort(b); // a second abort is ignored
     assert_eq!(s.cancels, vec![s.last_flight()]);
-    assert_eq!(s.settled[&b], Err(FetchError::Abort));
+    assert_eq!(s.settled[&b], Err(Fail::Abort));
     // A late answer for the cancelled flight changes nothing.
-    s.answer(s.last_flight(), 9);
-    assert_eq!(s.double_settled, vec![]);
-    assert!(s.core.entry(&Key::get(U, &Identity::default())).is_none());
+    s.core.fetch_done(s.now, s.last_flight(), Answer::ok(1));
+    s.drain();
+    assert_eq!(s.double_settled, Vec::<u32>::new());
+    assert_eq!(s.data(U), None);
+    assert_eq!(
+        s.freed,
+        vec![U.to_string()],
+        "nothing uses the key any more"
+    );
+    assert_eq!(s.core.live_keys(), 0);
     assert_eq!(s.core.stats().cancelled_requests, 1);
+    assert_eq!(s.core.stats().aborted_calls, 2);
     assert_eq!(s.core.pending_timers(), 0);
 }
 
@@ -178,8 +165,8 @@ fn timeout_rejects_every_caller_and_cancels() {
     s.advance(399);
     assert!(s.settled.is_empty());
     s.advance(1);
-    assert_eq!(s.settled[&a], Err(FetchError::Timeout { ms: 500 }));
-    assert_eq!(s.settled[&b], Err(FetchError::Timeout { ms: 500 }));
+    assert_eq!(s.settled[&a], Err(Fail::Timeout { ms: 500 }));
+    assert_eq!(s.settled[&b], Err(Fail::Timeout { ms: 500 }));
     assert_eq!(s.cancels.len(), 1);
     assert_eq!(s.core.poll_timeout(), None);
     assert_eq!(s.core.stats().timeouts, 1);
@@ -188,72 +175,141 @@ fn timeout_rejects_every_caller_and_cancels() {
 #[test]
 fn no_store_is_not_cached() {
     let mut s = Sim::new(Config::default());
-    s.get(U);
-    s.core.fetch_done(
-        0,
-        s.last_flight(),
-        Outcome::Body {
-            body: 1,
-            etag: None,
-            no_store: true,
-            size: 1,
-        },
-    );
-    s.drain();
+    let a = s.get(U);
+    let no_store = Answer {
+        flags: Answer::NO_STORE,
+        ..Answer::ok(1)
+    };
+    s.respond(s.last_flight(), 1, no_store);
+    assert_eq!(s.settled[&a], Ok(1), "the caller gets it");
+    assert_eq!(s.core.stats().cache_entries, 0);
     s.get(U);
     assert_eq!(s.fetches.len(), 2);
 }
 
 #[test]
-fn invalidate_by_prefix_and_clear() {
+fn the_outcome_rules_turn_each_answer_into_data_or_an_error() {
     let mut s = Sim::new(Config::default());
-    for u in [
-        "/api/games/1",
-        "/api/games/1/odds",
-        "/api/games/10",
-        "/api/user",
-    ] {
-        s.get(&format!("http://h.test{u}"));
+    let cases: [(Answer, Option<fn(u32) -> Fail>); 6] = [
+        (Answer::ok(1), None),
+        (
+            Answer {
+                flags: Answer::NOT_JSON,
+                ..Answer::ok(1)
+            },
+            Some(|flight| Fail::Parse { flight }),
+        ),
+        (Answer::network(), Some(|flight| Fail::Network { flight })),
+        (
+            common::status_answer(404, None),
+            Some(|flight| Fail::Http {
+                flight,
+                status: 404,
+                retry_after: None,
+            }),
+        ),
+        (
+            common::status_answer(302, None),
+            Some(|flight| Fail::BatchStatus { flight }),
+        ),
+        (
+            common::status_answer(503, Some(u64::MAX)),
+            Some(|flight| Fail::Http {
+                flight,
+                status: 503,
+                retry_after: Some(calmfetch::core::MAX_RETRY_AFTER_MS),
+            }),
+        ),
+    ];
+    for (i, (answer, fail)) in cases.into_iter().enumerate() {
+        let url = format!("{U}/{i}");
+        let w = s.get(&url);
+        let f = s.last_flight();
+        s.respond(f, 9, answer);
+        match fail {
+            None => assert_eq!(s.settled[&w], Ok(9)),
+            Some(fail) => assert_eq!(s.settled[&w], Err(fail(f)), "{answer:?}"),
+        }
+    }
+}
+
+#[test]
+fn invalidate_each_key_and_clear() {
+    // The shell finds the keys under a prefix; the core invalidates each.
+    let mut s = Sim::new(Config::default());
+    let urls = [
+        "http://h.test/api/games/1",
+        "http://h.test/api/games/1/odds",
+        "http://h.test/api/games/10",
+        "http://h.test/api/user",
+    ];
+    for u in urls {
+        s.get(u);
         s.answer(s.last_flight(), 1);
     }
-    assert_eq!(s.core.invalidate("http://h.test/api/games/1"), 2);
+    assert!(s.invalidate(urls[0]));
+    assert!(s.invalidate(urls[1]));
+    assert!(!s.invalidate("http://h.test/unknown"), "nothing touched");
     let before = s.fetches.len();
-    for u in [
-        "/api/games/1",
-        "/api/games/1/odds",
-        "/api/games/10",
-        "/api/user",
-    ] {
-        s.get(&format!("http://h.test{u}"));
+    for u in urls {
+        s.get(u);
     }
     assert_eq!(s.fetches.len(), before + 2);
     // Invalidated while in flight: callers get the answer, the cache holds it stale.
-    s.core.invalidate("http://h.test/api/");
     let f = s.fetches[before].0;
+    assert!(s.invalidate(urls[0]));
+    let w = s.get(urls[0]);
     s.answer(f, 5);
-    s.get("http://h.test/api/games/1");
+    assert_eq!(s.settled[&w], Ok(5));
+    assert_eq!(s.data(urls[0]), Some(5));
+    assert!(s.is_stale(urls[0]));
+    s.get(urls[0]);
     assert_eq!(s.fetches.len(), before + 3);
-    s.core.clear(s.now);
+    s.clear();
     assert_eq!(s.core.stats().cache_entries, 0);
-    s.get("http://h.test/api/user");
+    assert!(s.bodies.is_empty(), "the shell forgot every body");
+    s.get(urls[3]);
     assert_eq!(s.fetches.len(), before + 4);
 }
 
 #[test]
 fn watchers_hear_their_key_only() {
     let mut s = Sim::new(Config::default());
-    let key = Key::get(U, &Identity::default());
-    s.core.watch(&key);
+    s.watch(U);
     s.get("http://h.test/other");
     s.answer(s.last_flight(), 1);
     assert!(s.notified.is_empty());
     s.get(U); // starts fetching: a change
     s.answer(s.last_flight(), 2); // data: a change
-    assert_eq!(s.notified, vec![key.clone(), key.clone()]);
-    s.core.unwatch(&key);
-    s.core.invalidate(U);
-    s.drain();
+    assert_eq!(s.notified, vec![U.to_string(), U.to_string()]);
+    s.unwatch(U);
+    s.invalidate(U);
     assert_eq!(s.notified.len(), 2);
+}
+
+#[test]
+fn every_change_of_an_entry_bumps_its_version() {
+    let mut s = Sim::new(Config::default());
+    s.watch(U);
+    let v = |s: &Sim| s.info(U).unwrap().version;
+    let mut last = v(&s);
+    let mut changed = |s: &Sim, what: &str| {
+        let now = v(s);
+        assert_ne!(now, last, "{what} did not bump the version");
+        last = now;
+    };
+    s.get(U);
+    changed(&s, "fetching");
+    s.answer(s.last_flight(), 1);
+    changed(&s, "data");
+    s.invalidate(U);
+    changed(&s, "invalidate");
+    s.get(U);
+    changed(&s, "fetching again");
+    s.fail_status(s.last_flight(), 500);
+    changed(&s, "an error");
+    assert_eq!(s.state(U) & 0b1011, 0b1011, "data, stale, error");
+    assert_eq!(s.data(U), Some(1), "the error keeps the data");
 }
 
 #[test]
@@ -269,265 +325,53 @@ fn cache_stays_within_max_entries() {
     let st = s.core.stats();
     assert_eq!(st.cache_entries, 50);
     assert_eq!(st.evictions, 4_950);
-}
-
-// ---- property test -------------------------------------------------------
-
-#[derive(Debug, Clone)]
-enum Op {
-    Get {
-        url: u8,
-        user: u8,
-        fresh: bool,
-    },
-    Abort(usize),
-    Answer(usize, u32),
-    Fail(usize),
-    Advance(u16),
-    Invalidate(u8),
-    Clear,
-    /// Answer a sent batch: 0 full, 1 partial, 2 garbage, 3 truncated,
-    /// 4 streamed then end, 5 streamed and cut, 6 HTTP 404, 7 HTTP 500.
-    Batch(usize, u8),
-    Poll(u8, u16, bool),
-    StopPoll(usize),
-    Visible(bool),
-    Online(bool),
-    Live(u8, bool),
-    SocketOpen,
-    SocketClose,
-    SocketMessage(u8, u8),
-    Prefetch(u8),
-    Intent(u8),
-    IntentCancel(usize),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (0u8..4, 0u8..2, any::<bool>()).prop_map(|(url, user, fresh)| Op::Get { url, user, fresh }),
-        2 => any::<usize>().prop_map(Op::Abort),
-        2 => (any::<usize>(), any::<u32>()).prop_map(|(i, b)| Op::Answer(i, b)),
-        1 => any::<usize>().prop_map(Op::Fail),
-        2 => (0u16..1500).prop_map(Op::Advance),
-        1 => (0u8..4).prop_map(Op::Invalidate),
-        1 => Just(Op::Clear),
-        3 => (any::<usize>(), 0u8..8).prop_map(|(i, k)| Op::Batch(i, k)),
-        1 => (0u8..4, 1u16..3000, any::<bool>()).prop_map(|(u, ms, bg)| Op::Poll(u, ms, bg)),
-        1 => any::<usize>().prop_map(Op::StopPoll),
-        1 => any::<bool>().prop_map(Op::Visible),
-        1 => any::<bool>().prop_map(Op::Online),
-        2 => (0u8..4, any::<bool>()).prop_map(|(u, add)| Op::Live(u, add)),
-        1 => Just(Op::SocketOpen),
-        1 => Just(Op::SocketClose),
-        2 => (0u8..4, 0u8..3).prop_map(|(u, k)| Op::SocketMessage(u, k)),
-        2 => (0u8..6).prop_map(Op::Prefetch),
-        1 => (0u8..6).prop_map(Op::Intent),
-        1 => any::<usize>().prop_map(Op::IntentCancel),
-    ]
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-    /// Random interleavings of start / join / abort / success / failure /
-    /// timeout settle every waiter exactly once and leave nothing behind.
-    #[test]
-    fn every_waiter_settles_exactly_once(ops in proptest::collection::vec(op(), 1..80), batching in any::<bool>(), socket in any::<bool>()) {
-        let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new("http://h.test/batch".into()) });
-        let socket = socket.then(SocketConfig::default);
-        let circuit = Some(CircuitConfig { failures: 2, cool_down_ms: 300 });
-        let mut s = Sim::new(Config { max_entries: 3, default_ttl_ms: 700, timeout_ms: Some(1000), batch, socket, circuit, ..Config::default() });
-        let mut lives: Vec<u8> = Vec::new();
-        let mut intents = Vec::new();
-        let mut waiters: Vec<WaiterId> = Vec::new();
-        let mut pollers = Vec::new();
-        for op in ops {
-            match op {
-                Op::Get { url, user, fresh } => {
-                    let w = s.get_with(&format!("http://h.test/{url}"), |r| {
-                        r.fresh = fresh;
-                        r.identity.authorization = Some(format!("u{user}"));
-                    });
-                    waiters.push(w);
-                }
-                Op::Abort(i) if !waiters.is_empty() => {
-                    let w = waiters[i % waiters.len()];
-                    s.core.abort(s.now, w);
-                    s.drain();
-                }
-                Op::Answer(i, b) if !s.fetches.is_empty() => {
-                    let f = s.fetches[i % s.fetches.len()].0;
-                    s.answer(f, b);
-                }
-                Op::Fail(i) if !s.fetches.is_empty() => {
-                    let f = s.fetches[i % s.fetches.len()].0;
-                    s.fail(f, FetchError::Network("x".into()));
-                }
-                Op::Advance(ms) => s.advance(ms as u64),
-                Op::Invalidate(u) => { s.core.invalidate(&format!("http://h.test/{u}")); s.drain(); }
-                Op::Clear => { s.core.clear(s.now); s.drain(); }
-                Op::Batch(i, kind) if !s.batches.is_empty() => {
-                    let (b, _, body) = s.batches[i % s.batches.len()].clone();
-                    let ids = ids(&body);
-                    let line = |id: &String| format!(r#"{{"id":"{id}","status":200,"body":{}}}"#, id.len());
-                    let full: Vec<String> = ids.iter().map(line).collect();
-                    match kind {
-                        0 => s.batch_body(b, &format!(r#"{{"responses":[{}]}}"#, full.join(","))),
-                        1 => s.batch_body(b, &format!(r#"{{"responses":[{}]}}"#, full[..full.len() / 2].join(","))),
-                        2 => s.batch_body(b, "<html>oops</html>"),
-                        3 => s.batch_body(b, r#"{"responses":[{"id":"#),
-                        4 => { for l in &full { s.batch_line(b, l); } s.batch_end(b, ""); }
-                        5 => { s.batch_line(b, &full[0]); s.batch_end(b, r#"{"id":"1","sta"#); }
-                        6 => { s.core.batch_failed(s.now, b, BatchFailure::Status { status: 404, body: String::new() }); s.drain(); }
-                        _ => { s.core.batch_failed(s.now, b, BatchFailure::Status { status: 500, body: String::new() }); s.drain(); }
-                    }
-                }
-                Op::Poll(u, ms, bg) => {
-                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-                    pollers.push(s.core.poll_start(s.now, req, ms as u64, bg, true));
-                    s.drain();
-                }
-                Op::StopPoll(i) if !pollers.is_empty() => {
-                    let p = pollers.swap_remove(i % pollers.len());
-                    s.core.poll_stop(s.now, p);
-                    s.drain();
-                }
-                Op::Visible(v) => { s.core.set_visible(s.now, v); s.drain(); }
-                Op::Online(v) => { s.core.set_online(s.now, v); s.drain(); }
-                Op::Live(u, true) => {
-                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-                    if s.core.live_add(s.now, req) { lives.push(u); }
-                    s.drain();
-                }
-                Op::Live(u, false) => {
-                    if let Some(i) = lives.iter().position(|x| *x == u) {
-                        lives.swap_remove(i);
-                        let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-                        s.core.live_remove(s.now, &req);
-                        s.drain();
-                    }
-                }
-                Op::SocketOpen => { s.core.socket_opened(s.now); s.drain(); }
-                Op::SocketClose => { s.core.socket_closed(s.now); s.drain(); }
-                Op::SocketMessage(u, kind) => {
-                    let text = match kind {
-                        0 => format!(r#"{{"type":"data","key":"/{u}","body":{u}}}"#),
-                        1 => format!(r#"{{"type":"error","key":"/{u}","message":"x"}}"#),
-                        _ => "garbage".to_string(),
-                    };
-                    s.core.socket_message(s.now, &text, &mut common::parse_u32);
-                    s.drain();
-                }
-                Op::Prefetch(u) => {
-                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-                    s.core.prefetch(s.now, req);
-                    s.drain();
-                }
-                Op::Intent(u) => {
-                    let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-                    intents.push(s.core.intent_start(s.now, req));
-                    s.drain();
-                }
-                Op::IntentCancel(i) if !intents.is_empty() => {
-                    let id = intents.swap_remove(i % intents.len());
-                    s.core.intent_cancel(id);
-                }
-                _ => {}
-            }
-            prop_assert!(s.core.stats().cache_entries <= 3);
-            prop_assert_eq!(&s.double_settled, &Vec::<WaiterId>::new());
-        }
-        // Nobody polls any more; let every deadline pass: whatever is still
-        // waiting must time out.
-        for p in pollers {
-            s.core.poll_stop(s.now, p);
-            s.drain();
-        }
-        prop_assert_eq!(s.core.pending_polls(), (0, 0));
-        for u in lives {
-            let req = GetRequest { url: format!("http://h.test/{u}"), ..Default::default() };
-            s.core.live_remove(s.now, &req);
-            s.drain();
-        }
-        for _ in 0..12 {
-            s.advance(1000);
-        }
-        for w in &waiters {
-            prop_assert!(s.settled.contains_key(w), "waiter {:?} never settled", w);
-        }
-        prop_assert_eq!(s.settled.len(), waiters.len());
-        prop_assert_eq!(s.core.pending_waiters(), 0);
-        prop_assert_eq!(s.core.pending_timers(), 0);
-        prop_assert_eq!(s.core.pending_batches(), 0);
-        prop_assert_eq!(s.core.pending_detached(), 0);
-        prop_assert_eq!(s.core.pending_prefetches(), (0, 0, 0));
-        prop_assert_eq!(s.core.socket_subscriptions(), 0);
-        prop_assert_eq!(s.core.stats().in_flight, 0);
-    }
+    assert_eq!(s.core.live_keys(), 50, "evicted keys are freed");
+    assert_eq!(s.interned(), 50);
+    assert_eq!(s.bodies.len(), 50, "the shell keeps 50 bodies");
 }
 
 #[test]
 fn restored_data_is_stale_never_overwrites_and_a_get_still_fetches() {
     let mut s = Sim::new(Config::default());
-    let key = Key::get(U, &Identity::default());
-    s.core.watch(&key);
-    assert!(s.core.restore(s.now, &key, 3, 1, s.now));
-    s.drain();
+    s.watch(U);
+    assert!(s.restore(U, 3, s.now));
     assert_eq!(
-        s.notified.last(),
-        Some(&key),
+        s.notified.last().map(String::as_str),
+        Some(U),
         "listeners hear restored data"
     );
-    let entry = s.core.entry(&key).unwrap();
-    assert_eq!(entry.data, Some(3));
-    assert!(!entry.is_fresh(s.now, 60_000), "restored data is stale");
+    assert_eq!(s.data(U), Some(3));
+    assert!(s.is_stale(U), "restored data is stale");
     // A get goes to the network; the answer replaces the restored data.
     let w = s.get(U);
     assert_eq!(s.fetches.len(), 1);
     s.answer(s.last_flight(), 9);
     assert_eq!(s.settled[&w], Ok(9));
     // Restoring again does not overwrite newer data.
-    assert!(!s.core.restore(s.now, &key, 3, 1, 0));
-    assert_eq!(s.core.entry(&key).unwrap().data, Some(9));
+    assert!(!s.restore(U, 3, 0));
+    assert_eq!(s.data(U), Some(9));
 }
 
 #[test]
-fn get_cached_answers_exactly_when_get_would_from_the_cache() {
+fn get_answers_at_once_exactly_when_the_cache_holds_fresh_data() {
     let mut s = Sim::new(Config::default());
-    let req = |fresh| GetRequest {
-        url: U.into(),
-        fresh,
-        ..Default::default()
-    };
-    assert_eq!(
-        s.core.get_cached(s.now, &req(false)),
-        None,
-        "nothing cached yet"
-    );
-    let w = s.get(U);
+    let first = s.get(U);
+    assert!(s.hits.is_empty(), "nothing cached yet: a waiter");
     s.answer(s.last_flight(), 5);
+    assert_eq!(s.settled[&first], Ok(5));
+    let w = s.get(U);
+    assert_eq!(s.hits, vec![w], "fresh: no waiter");
     assert_eq!(s.settled[&w], Ok(5));
-    assert_eq!(s.core.get_cached(s.now, &req(false)), Some(5));
-    assert_eq!(
-        s.core.get_cached(s.now, &req(true)),
-        None,
-        "fresh: true skips the cache"
-    );
-    let other_user = GetRequest {
-        identity: Identity {
-            authorization: Some("Bearer b".into()),
-            ..Identity::default()
-        },
-        ..req(false)
-    };
-    assert_eq!(
-        s.core.get_cached(s.now, &other_user),
-        None,
-        "never another user's entry"
-    );
+    let f = s.get_with(U, |r| r.fresh = true);
+    assert!(!s.hits.contains(&f), "fresh: true skips the cache");
+    s.answer(s.last_flight(), 6);
+    let other = s.get_with(U, |r| r.who = Identity::bearer("b"));
+    assert!(!s.hits.contains(&other), "never another user's entry");
     s.advance(2_000); // the default TTL
-    assert_eq!(s.core.get_cached(s.now, &req(false)), None, "stale");
+    let stale = s.get(U);
+    assert!(!s.hits.contains(&stale), "stale");
     let st = s.core.stats();
-    assert_eq!((st.requested, st.cache_hits), (2, 1));
+    assert_eq!((st.requested, st.cache_hits), (5, 1));
 }
 
 #[test]
@@ -536,47 +380,63 @@ fn answers_that_may_not_be_kept_are_shown_to_listeners_only() {
         max_body_bytes: 100,
         ..Config::default()
     });
-    let k = Key::get(U, &Identity::default());
-    s.core.watch(&k);
+    s.watch(U);
     for (no_store, size) in [(true, 10), (false, 101)] {
-        s.get(U);
+        let w = s.get(U);
         let before = s.fetches.len();
-        s.core.fetch_done(
-            s.now,
-            s.last_flight(),
-            Outcome::Body {
-                body: 5,
-                etag: Some("e".into()),
-                no_store,
-                size,
-            },
-        );
-        s.drain();
-        let e = s.core.entry(&k).expect("listeners see the answer");
-        assert_eq!(e.data, Some(5));
-        assert!(e.shown_only && e.is_stale(s.now));
-        assert!(s.notified.contains(&k));
-        s.get(U);
-        assert_eq!(s.fetches.len(), before + 1, "never served from the cache");
+        let answer = Answer {
+            status: 200,
+            size,
+            flags: Answer::ETAG | if no_store { Answer::NO_STORE } else { 0 },
+            retry_after: None,
+        };
+        s.respond(s.last_flight(), 5, answer);
+        assert_eq!(s.settled[&w], Ok(5));
+        assert_eq!(s.data(U), Some(5), "listeners see the answer");
+        let st = s.state(U);
+        assert_eq!(st & 16, 16, "shown only");
+        assert_eq!(st & 2, 2, "and stale");
+        assert!(!s.info(U).unwrap().etag, "no ETag is kept with it");
+        assert_eq!(s.core.kept_bytes(), 0);
+        assert!(s.notified.iter().any(|u| u == U));
+        let again = s.get(U);
+        assert!(!s.hits.contains(&again), "never served from the cache");
+        assert_eq!(s.fetches.len(), before + 1);
         s.answer(s.last_flight(), 6);
-        assert_eq!(s.core.entry(&k).unwrap().data, Some(6));
-        s.core.invalidate(U);
+        assert_eq!(s.data(U), Some(6));
+        assert_eq!(s.state(U) & 16, 0, "kept now");
+        s.invalidate(U);
     }
     // Shown data goes with the last listener.
     s.get(U);
-    s.core.fetch_done(
-        s.now,
-        s.last_flight(),
-        Outcome::Body {
-            body: 7,
-            etag: None,
-            no_store: true,
-            size: 1,
-        },
-    );
-    s.drain();
-    s.core.unwatch(&k);
-    assert!(s.core.entry(&k).is_none());
+    let no_store = Answer {
+        flags: Answer::NO_STORE,
+        ..Answer::ok(1)
+    };
+    s.respond(s.last_flight(), 7, no_store);
+    assert_eq!(s.data(U), Some(7));
+    s.unwatch(U);
+    assert_eq!(s.data(U), None);
+    assert_eq!(s.core.stats().cache_entries, 0);
+    assert_eq!(s.freed, vec![U.to_string()], "and the key with it");
+}
+
+#[test]
+fn an_answer_too_big_to_keep_drops_what_the_entry_kept_before() {
+    let mut s = Sim::new(Config {
+        max_body_bytes: 100,
+        default_ttl_ms: 10,
+        ..Config::default()
+    });
+    s.get(U);
+    s.answer(s.last_flight(), 1);
+    s.advance(10);
+    let w = s.get(U);
+    s.respond(s.last_flight(), 2, Answer::ok(500));
+    assert_eq!(s.settled[&w], Ok(2));
+    assert_eq!(s.data(U), None, "the old data is not served in its place");
+    assert_eq!(s.core.stats().cache_entries, 0);
+    assert_eq!(s.core.live_keys(), 0);
 }
 
 #[test]
@@ -587,44 +447,82 @@ fn the_cache_is_bounded_in_bytes() {
     });
     for i in 0..5 {
         s.get(&format!("{U}/{i}"));
-        s.core.fetch_done(
-            s.now,
-            s.last_flight(),
-            Outcome::Body {
-                body: i,
-                etag: None,
-                no_store: false,
-                size: 3_000,
-            },
-        );
-        s.drain();
+        s.respond(s.last_flight(), i, Answer::ok(3_000));
     }
     assert_eq!(s.core.stats().cache_entries, 3);
     assert_eq!(s.core.stats().evictions, 2);
+    assert_eq!(s.core.kept_bytes(), 9_000);
     let before = s.fetches.len();
     s.get(&format!("{U}/0"));
     assert_eq!(s.fetches.len(), before + 1, "the oldest went first");
 }
 
 #[test]
-fn cookies_and_named_credential_headers_separate_users_and_are_sent() {
+fn cookies_and_named_credential_headers_separate_users() {
     let mut s = Sim::new(Config::default());
     let who = |c: &str| Identity {
-        secrets: vec![("cookie".into(), c.into())],
-        ..Default::default()
+        cookie: Some(c.into()),
+        ..Identity::default()
     };
-    let a = s.get_with(U, |r| r.identity = who("sid=alice"));
-    let b = s.get_with(U, |r| r.identity = who("sid=bob"));
-    let a2 = s.get_with(U, |r| r.identity = who("sid=alice"));
+    let a = s.get_with(U, |r| r.who = who("sid=alice"));
+    let b = s.get_with(U, |r| r.who = who("sid=bob"));
+    let a2 = s.get_with(U, |r| r.who = who("sid=alice"));
     assert_eq!(s.fetches.len(), 2, "one request per cookie");
-    assert!(s.fetches[0]
-        .1
-        .headers
-        .contains(&("cookie".into(), "sid=alice".into())));
     s.answer(s.fetches[0].0, 1);
     s.answer(s.fetches[1].0, 2);
     assert_eq!(
         (&s.settled[&a], &s.settled[&b], &s.settled[&a2]),
         (&Ok(1), &Ok(2), &Ok(1))
     );
+}
+
+#[test]
+fn keys_are_freed_once_nothing_uses_them() {
+    let mut s = Sim::new(Config::default());
+    // An error nobody listens to leaves nothing behind.
+    s.get(U);
+    s.fail_network(s.last_flight());
+    assert_eq!(s.freed, vec![U.to_string()]);
+    // Kept data keeps its key alive; a watched key lives without data.
+    s.get(U);
+    s.answer(s.last_flight(), 1);
+    let w = "http://h.test/watched";
+    s.watch(w);
+    assert_eq!(s.core.live_keys(), 2);
+    // A watched key's error is its entry, and goes with the last listener.
+    s.get(w);
+    s.fail_status(s.last_flight(), 500);
+    assert!(matches!(s.error(w), Some(Fail::Http { status: 500, .. })));
+    s.unwatch(w);
+    assert_eq!(s.error(w), None);
+    assert_eq!(s.freed.last().map(String::as_str), Some(w));
+    // clear drops the entries, and with them the keys.
+    s.clear();
+    assert_eq!(s.core.live_keys(), 0);
+    assert_eq!(s.interned(), 0);
+    // A new key for the same url is a new id: the shell interns it again.
+    s.get(U);
+    assert_eq!(s.core.live_keys(), 1);
+}
+
+#[test]
+fn a_stale_key_id_is_refused_without_a_panic() {
+    let mut s = Sim::new(Config::default());
+    let a = s.get(U);
+    let k = s.key_of(U).unwrap();
+    s.abort(a);
+    assert!(s.freed.contains(&U.to_string()));
+    assert!(s.core.key_info(k).is_none());
+    // A freed id (a bug in the shell) is rejected, not a panic.
+    let w = s.core.get(s.now, k, None, false).expect("a waiter");
+    let actions: Vec<_> = std::iter::from_fn(|| s.core.poll_action()).collect();
+    assert_eq!(
+        actions,
+        vec![calmfetch::core::Action::Reject {
+            waiter: w,
+            fail: Fail::Abort
+        }]
+    );
+    assert_eq!(s.core.pending_waiters(), 0);
+    assert_eq!(s.core.live_keys(), 0);
 }

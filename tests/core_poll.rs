@@ -3,36 +3,33 @@
 
 mod common;
 
-use calmfetch::core::{Config, FetchError, GetRequest, Identity, Key, PollConfig};
-use common::Sim;
+use calmfetch::core::{BatchConfig, Config, PollConfig, SocketConfig};
+use common::{origin_id, Reply, Sim};
 
 const VALIDATE: &str = "http://h.test/api/validate";
 const ACTIVITY: &str = "http://h.test/api/activity";
 const GAMES: &str = "http://h.test/api/games";
 
-fn sim(jitter: f64) -> Sim {
-    Sim::new(Config {
+fn config(jitter: f64) -> Config {
+    Config {
         poll: PollConfig {
             jitter,
             max_backoff_ms: 60_000,
         },
         ..Config::default()
-    })
-}
-
-fn req(url: &str) -> GetRequest {
-    GetRequest {
-        url: url.into(),
-        ..Default::default()
     }
 }
 
-fn key(url: &str) -> Key {
-    Key::get(url, &Identity::default())
+fn sim(jitter: f64) -> Sim {
+    Sim::new(config(jitter))
 }
 
-fn ok(_: &str, _: u64) -> Result<u32, FetchError> {
-    Ok(1)
+fn ok(_: &str, _: u64) -> Reply {
+    Reply::Ok(1)
+}
+
+fn lead(url: &str, want: bool) -> (String, bool) {
+    (url.to_string(), want)
 }
 
 #[test]
@@ -42,23 +39,22 @@ fn a_thousand_pollers_on_three_keys_make_exact_request_counts() {
     for i in 0..1000u64 {
         let (url, base) = bases[(i % 3) as usize];
         // Some pollers ask for slower intervals; the fastest one wins.
-        s.core
-            .poll_start(s.now, req(url), base * (1 + i % 4), false, true);
-        s.drain();
+        s.poll_start(url, base * (1 + i % 4), false);
     }
+    assert_eq!(s.leads.len(), 3, "leadership is asked for once per key");
     s.run_until(600_000, ok);
     // Ticks at 0, interval, 2 x interval, ... up to and including 600 s.
     assert_eq!(s.requests_to(ACTIVITY), 121);
     assert_eq!(s.requests_to(VALIDATE), 61);
     assert_eq!(s.requests_to(GAMES), 21);
     assert_eq!(s.fetches.len(), 203, "1,000 pollers, 203 requests");
+    assert_eq!(s.core.stats().poll_ticks, 203);
 }
 
 #[test]
 fn jitter_spreads_ticks_but_keeps_the_rate() {
     let mut s = sim(0.1);
-    s.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-    s.drain();
+    s.poll_start(ACTIVITY, 5_000, false);
     s.run_until(600_000, ok);
     let n = s.requests_to(ACTIVITY);
     assert!((109..=134).contains(&n), "{n} requests");
@@ -72,13 +68,10 @@ fn jitter_spreads_ticks_but_keeps_the_rate() {
         ..Config::default()
     });
     for c in [&mut a, &mut b] {
-        c.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-        c.drain();
+        c.poll_start(ACTIVITY, 5_000, false);
         c.run_until(30_000, ok);
     }
-    let due_a = a.core.poll_timeout();
-    let due_b = b.core.poll_timeout();
-    assert_ne!(due_a, due_b);
+    assert_ne!(a.core.poll_timeout(), b.core.poll_timeout());
 }
 
 #[test]
@@ -90,15 +83,14 @@ fn errors_back_off_exponentially_with_a_cap_and_recover() {
         },
         ..Config::default()
     });
-    s.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-    s.drain();
+    s.poll_start(ACTIVITY, 5_000, false);
     let mut times = Vec::new();
     s.run_until(200_000, |_, now| {
         times.push(now);
         if now < 100_000 {
-            Err(FetchError::Network("down".into()))
+            Reply::Network
         } else {
-            Ok(1)
+            Reply::Ok(1)
         }
     });
     let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
@@ -111,25 +103,16 @@ fn errors_back_off_exponentially_with_a_cap_and_recover() {
 #[test]
 fn retry_after_is_honoured_exactly() {
     let mut s = sim(0.1);
-    s.core.poll_start(0, req(VALIDATE), 10_000, false, true);
-    s.drain();
+    s.poll_start(VALIDATE, 10_000, false);
     let mut times = Vec::new();
     let mut n = 0;
     s.run_until(100_000, |_, now| {
         times.push(now);
         n += 1;
         match n {
-            1 => Err(FetchError::Http {
-                status: 429,
-                body: String::new(),
-                retry_after: Some(7_000),
-            }),
-            2 => Err(FetchError::Http {
-                status: 503,
-                body: String::new(),
-                retry_after: Some(31_000),
-            }),
-            _ => Ok(1),
+            1 => Reply::Status(429, Some(7_000)),
+            2 => Reply::Status(503, Some(31_000)),
+            _ => Reply::Ok(1),
         }
     });
     assert_eq!(times[1] - times[0], 7_000);
@@ -141,12 +124,15 @@ fn retry_after_is_honoured_exactly() {
 #[test]
 fn hidden_pages_pause_and_resume_only_when_data_is_old() {
     let mut s = sim(0.0);
-    s.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-    s.core.poll_start(0, req(VALIDATE), 10_000, true, true); // inBackground
-    s.drain();
+    s.poll_start(ACTIVITY, 5_000, false);
+    s.poll_start(VALIDATE, 10_000, true); // inBackground
     s.run_until(1_000, ok);
-    s.core.set_visible(s.now, false);
-    s.drain();
+    s.set_visible(false);
+    assert_eq!(
+        s.leads.last(),
+        Some(&lead(ACTIVITY, false)),
+        "a hidden tab gives up what it does not poll"
+    );
     s.run_until(60_000, ok);
     assert_eq!(s.requests_to(ACTIVITY), 1, "paused while hidden");
     assert_eq!(
@@ -154,8 +140,8 @@ fn hidden_pages_pause_and_resume_only_when_data_is_old() {
         7,
         "in the background it keeps going"
     );
-    s.core.set_visible(s.now, true);
-    s.drain();
+    s.set_visible(true);
+    assert_eq!(s.leads.last(), Some(&lead(ACTIVITY, true)));
     s.run_until(s.now, ok);
     assert_eq!(
         s.requests_to(ACTIVITY),
@@ -163,11 +149,9 @@ fn hidden_pages_pause_and_resume_only_when_data_is_old() {
         "old data: refreshed at once on becoming visible"
     );
     // Hidden and visible again within the interval: no immediate refresh.
-    s.core.set_visible(s.now, false);
-    s.drain();
+    s.set_visible(false);
     s.run_until(s.now + 2_000, ok);
-    s.core.set_visible(s.now, true);
-    s.drain();
+    s.set_visible(true);
     s.run_until(s.now, ok);
     assert_eq!(s.requests_to(ACTIVITY), 2);
     s.run_until(s.now + 3_000, ok);
@@ -176,21 +160,24 @@ fn hidden_pages_pause_and_resume_only_when_data_is_old() {
         3,
         "the normal tick, one interval after the data"
     );
+    assert!(
+        s.leads.iter().all(|(u, _)| u == ACTIVITY || u == VALIDATE)
+            && s.leads.iter().filter(|(u, _)| u == VALIDATE).count() == 1,
+        "the background poller kept its leadership: {:?}",
+        s.leads
+    );
 }
 
 #[test]
 fn offline_pauses_everything_and_online_resumes() {
     let mut s = sim(0.0);
-    s.core.poll_start(0, req(VALIDATE), 10_000, true, true);
-    s.drain();
+    s.poll_start(VALIDATE, 10_000, true);
     s.run_until(1, ok);
-    s.core.set_online(s.now, false);
-    s.drain();
+    s.set_online(false);
     s.run_until(100_000, ok);
     assert_eq!(s.requests_to(VALIDATE), 1);
     assert_eq!(s.core.pending_timers(), 0);
-    s.core.set_online(s.now, true);
-    s.drain();
+    s.set_online(true);
     s.run_until(s.now, ok);
     assert_eq!(s.requests_to(VALIDATE), 2);
 }
@@ -198,8 +185,7 @@ fn offline_pauses_everything_and_online_resumes() {
 #[test]
 fn data_from_elsewhere_pushes_polling_back_and_ticks_join_requests_in_flight() {
     let mut s = sim(0.0);
-    s.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-    s.drain();
+    s.poll_start(ACTIVITY, 5_000, false);
     s.run_until(3_000, ok);
     // A component's own get at 3 s: the next tick moves to 8 s.
     s.get(ACTIVITY);
@@ -207,20 +193,19 @@ fn data_from_elsewhere_pushes_polling_back_and_ticks_join_requests_in_flight() {
     s.answered = s.fetches.len();
     s.run_until(7_999, ok);
     assert_eq!(s.requests_to(ACTIVITY), 2);
-    // Another tab's data at 9 s (leader elsewhere) moves it again.
     s.run_until(8_000, ok);
     assert_eq!(s.requests_to(ACTIVITY), 3);
-    s.core
-        .external_data(9_000, &key(ACTIVITY), 5, 1, None, 9_000);
-    s.drain();
+    // Another tab's data at 9 s moves it again.
+    s.now = 9_000;
+    assert!(s.tab_data(ACTIVITY, 5, 9_000));
+    assert_eq!(s.data(ACTIVITY), Some(5));
     s.run_until(13_999, ok);
     assert_eq!(s.requests_to(ACTIVITY), 3);
     // A tick that comes due while a get is in flight joins it.
     s.now = 13_990;
     let w = s.get(ACTIVITY);
     let flights = s.fetches.len();
-    s.core.handle_timeout(14_000);
-    s.drain();
+    s.advance(10);
     assert_eq!(
         s.fetches.len(),
         flights,
@@ -228,44 +213,144 @@ fn data_from_elsewhere_pushes_polling_back_and_ticks_join_requests_in_flight() {
     );
     s.answer(s.last_flight(), 6);
     assert_eq!(s.settled[&w], Ok(6));
+    assert_eq!(s.core.stats().poll_ticks, 3);
 }
 
 #[test]
 fn only_the_leader_polls_and_live_keys_are_not_polled() {
-    let mut s = sim(0.0);
-    s.core.poll_start(0, req(ACTIVITY), 5_000, false, false);
-    s.drain();
+    let mut s = Sim::new(Config {
+        socket: Some(SocketConfig::default()),
+        ..config(0.0)
+    });
+    s.auto_lead = false;
+    let p = s.poll_start(ACTIVITY, 5_000, false);
+    assert_eq!(s.leads, vec![lead(ACTIVITY, true)], "the core asks to lead");
     s.run_until(30_000, ok);
     assert_eq!(s.fetches.len(), 0, "a follower tab does not poll");
-    s.core.set_poll_leader(s.now, &key(ACTIVITY), true);
-    s.drain();
+    s.lead(ACTIVITY, true);
     s.run_until(30_000, ok);
     assert_eq!(
         s.fetches.len(),
         1,
         "the new leader polls at once: its data is old"
     );
-    assert_eq!(s.polled, vec![key(ACTIVITY)], "and shares what it got");
-    s.core.set_live(s.now, &key(ACTIVITY), true);
-    s.drain();
+    assert_eq!(
+        s.polled,
+        vec![ACTIVITY.to_string()],
+        "and shares what it got"
+    );
+    // The socket keeps the key live: no polling.
+    assert!(s.live_add(ACTIVITY));
+    s.socket_opened();
+    s.socket_data(ACTIVITY, 2); // within resync_ms: no resync fetch
     s.run_until(100_000, ok);
     assert_eq!(s.fetches.len(), 1, "the socket keeps it live: no polling");
-    s.core.set_live(s.now, &key(ACTIVITY), false);
-    s.drain();
+    // The socket went away: polling resumes.
+    s.socket_closed();
     s.run_until(100_000, ok);
     assert_eq!(s.fetches.len(), 2, "the socket went away: polling resumes");
+    // The lock is lost (another tab took it): this tab stops polling.
+    s.lead(ACTIVITY, false);
+    s.run_until(200_000, ok);
+    assert_eq!(s.fetches.len(), 2);
+    let leads = s.leads.len();
+    s.poll_stop(p);
+    assert_eq!(s.leads.len(), leads, "nothing held: nothing to give up");
+}
+
+#[test]
+fn a_lock_granted_after_this_tab_stepped_down_is_not_used() {
+    let mut s = sim(0.0);
+    s.auto_lead = false;
+    s.poll_start(ACTIVITY, 5_000, false);
+    s.set_visible(false);
+    assert_eq!(
+        s.leads,
+        vec![lead(ACTIVITY, true), lead(ACTIVITY, false)],
+        "asked, then given up"
+    );
+    // The grant arrives late: the tab hidden meanwhile does not poll.
+    s.lead(ACTIVITY, true);
+    s.run_until(60_000, ok);
+    assert!(s.fetches.is_empty());
+    s.set_visible(true);
+    assert_eq!(s.leads.last(), Some(&lead(ACTIVITY, true)));
+    s.lead(ACTIVITY, true);
+    s.run_until(s.now, ok);
+    assert_eq!(s.fetches.len(), 1);
+}
+
+#[test]
+fn a_followers_poll_result_only_comes_from_the_leader() {
+    // A tick answered from the cache is not shared: only the network's
+    // data goes to the other tabs.
+    let mut s = sim(0.0);
+    s.get(ACTIVITY);
+    s.answer(s.last_flight(), 1);
+    s.poll_start(ACTIVITY, 5_000, false);
+    s.run_until(1_000, ok);
+    assert!(s.polled.is_empty(), "the first tick was a cache hit");
+    s.run_until(5_000, ok);
+    assert_eq!(s.polled, vec![ACTIVITY.to_string()]);
+}
+
+#[test]
+fn ticks_of_one_identity_due_within_their_jitter_leave_in_one_batch() {
+    // Validate every 10 s and activity every 5 s: when validate falls due
+    // within its jitter of an activity tick, it rides along in one batch.
+    let mut s = Sim::new(Config {
+        batch: Some(BatchConfig::new(origin_id("http://h.test"))),
+        ..config(0.1)
+    });
+    s.poll_start(ACTIVITY, 5_000, false);
+    s.poll_start(VALIDATE, 10_000, false);
+    let mut posts = 0;
+    // When each url was requested (alone or in a batch).
+    let mut sent: Vec<(u64, String)> = Vec::new();
+    while s.now < 600_000 {
+        let before = s.fetches.len();
+        s.run_until(s.now + 10, ok);
+        for (_, u) in &s.fetches[before..] {
+            sent.push((s.now, u.clone()));
+        }
+        while let Some((b, items)) = s.batches.get(posts).cloned() {
+            posts += 1;
+            for u in s.batch_urls(&items) {
+                sent.push((s.now, u));
+            }
+            for i in items {
+                s.item(b, i.flight, 1);
+            }
+        }
+    }
+    let requests = posts + s.fetches.len();
+    let ticks = s.core.stats().poll_ticks as usize;
+    assert!(posts >= 10, "{posts} batches");
+    assert!(requests < ticks, "{requests} requests for {ticks} ticks");
+    // A tick that leaves early still goes to the network: no poller ever
+    // waits much more than its interval (plus jitter and the window).
+    for (url, interval) in [(ACTIVITY, 5_000), (VALIDATE, 10_000)] {
+        let times: Vec<u64> = sent
+            .iter()
+            .filter(|(_, u)| u == url)
+            .map(|(t, _)| *t)
+            .collect();
+        let worst = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            worst <= interval * 11 / 10 + 30,
+            "{url}: a gap of {worst} ms between polls"
+        );
+    }
 }
 
 #[test]
 fn stopping_the_last_poller_leaves_nothing_running() {
     let mut s = sim(0.0);
-    let p1 = s.core.poll_start(0, req(ACTIVITY), 5_000, false, true);
-    let p2 = s.core.poll_start(0, req(ACTIVITY), 1_000, false, true);
-    s.drain();
+    let p1 = s.poll_start(ACTIVITY, 5_000, false);
+    let p2 = s.poll_start(ACTIVITY, 1_000, false);
     s.run_until(2_000, ok);
     assert_eq!(s.requests_to(ACTIVITY), 3, "the smallest interval wins");
-    s.core.poll_stop(s.now, p2);
-    s.drain();
+    s.poll_stop(p2);
     s.run_until(7_000, ok);
     assert_eq!(s.requests_to(ACTIVITY), 4, "back to 5 s");
     // Stop the last poller while its tick is in flight.
@@ -273,17 +358,28 @@ fn stopping_the_last_poller_leaves_nothing_running() {
     s.core.handle_timeout(s.now);
     s.drain();
     assert_eq!(s.requests_to(ACTIVITY), 5, "a tick in flight, unanswered");
-    s.core.poll_stop(s.now, p1);
-    s.drain();
+    s.poll_stop(p1);
     assert_eq!(
         s.cancels,
         vec![s.last_flight()],
         "its lone request is aborted"
     );
+    assert_eq!(s.leads.last(), Some(&lead(ACTIVITY, false)));
     assert_eq!(s.core.pending_polls(), (0, 0));
     assert_eq!(s.core.pending_timers(), 0);
     assert_eq!(s.core.pending_waiters(), 0);
     s.answered = s.fetches.len();
     s.run_until(100_000, ok);
     assert_eq!(s.fetches.len(), 5, "nothing keeps running");
+}
+
+#[test]
+fn a_polled_key_lives_while_polled_and_is_freed_after() {
+    let mut s = sim(0.0);
+    let p = s.poll_start(ACTIVITY, 5_000, false);
+    s.run_until(1, |_, _| Reply::Status(500, None));
+    assert_eq!(s.core.live_keys(), 1, "the poller keeps it");
+    s.poll_stop(p);
+    assert_eq!(s.freed, vec![ACTIVITY.to_string()]);
+    assert_eq!(s.core.live_keys(), 0);
 }
