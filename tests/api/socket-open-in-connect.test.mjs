@@ -17,6 +17,8 @@ const seen = snapshots()
 let stop = () => {}
 try {
   stop = client.subscribe('/live', seen.listener)
+  // The module loads asynchronously: the adapter is connected once it is ready.
+  for (let i = 0; i < 200 && !sock.handlers; i++) await new Promise((r) => setTimeout(r, 5))
   sock.handlers?.message(dataMessage('/live', { score: 3 }))
 } catch (e) { caught(e) }
 const pushed = await seen.next((s) => s.data !== undefined, 500, 'the pushed data').then((s) => s.data, caught)
