@@ -222,6 +222,8 @@ pub struct KeyRec {
     pub version: u32,
     tick: u64,
     flight: u32,
+    /// Flights of the key that `clear` made unjoinable, still out.
+    orphans: u32,
     watchers: u32,
     group: u32,
     live: bool,
@@ -253,6 +255,7 @@ impl KeyRec {
     fn in_use(&self) -> bool {
         self.has_entry()
             || self.flight != 0
+            || self.orphans > 0
             || self.watchers > 0
             || self.group != 0
             || self.live
@@ -850,9 +853,11 @@ impl Core {
             f.store = false;
         }
         // A new request of a key must not join one whose answer is not kept.
+        // Its flight still names the key: the key lives until it is done.
         for (_, k) in self.keys.iter_mut() {
             if k.flight != 0 {
                 k.flight = 0;
+                k.orphans += 1;
                 k.version = k.version.wrapping_add(1);
             }
         }
@@ -943,6 +948,8 @@ impl Core {
             if k.flight == flight {
                 k.flight = 0;
                 k.version = k.version.wrapping_add(1);
+            } else {
+                k.orphans = k.orphans.saturating_sub(1);
             }
         }
         self.timers.stop(Timer::Flight(flight));
