@@ -421,6 +421,7 @@ fn an_answer_in_flight_at_clear_is_not_stored_and_not_joined() {
     let a = s.get(&u);
     let old = s.last_flight();
     s.clear();
+    assert!(s.freed.is_empty(), "the old request still names the key");
     let b = s.get(&u);
     assert_eq!(
         s.fetches.len(),
@@ -433,6 +434,18 @@ fn an_answer_in_flight_at_clear_is_not_stored_and_not_joined() {
     s.answer(s.last_flight(), 2);
     assert_eq!(s.settled[&b], Ok(2));
     assert_eq!(s.data(&u), Some(2));
+    // Queued in a batch window at clear: it still leaves, naming a live key.
+    let mut s = Sim::new(Config {
+        batch: Some(BatchConfig::new(origin_id(O))),
+        ..Config::default()
+    });
+    assert!(s.prefetch(&u));
+    s.clear();
+    s.advance(10);
+    assert_eq!(s.fetches.len(), 1);
+    s.answer(s.last_flight(), 1);
+    assert_eq!(s.data(&u), None, "not stored");
+    assert_eq!(s.core.live_keys(), 0, "freed once it is done");
 }
 
 #[test]
