@@ -339,11 +339,9 @@ impl Core {
                     }
                 }
             }
-            Timer::Reconnect => {
-                if sock.state == SocketState::Waiting {
-                    self.stats.socket_reconnects += 1;
-                    self.socket_connect(now);
-                }
+            Timer::Reconnect if sock.state == SocketState::Waiting => {
+                self.stats.socket_reconnects += 1;
+                self.socket_connect(now);
             }
             Timer::Resync => {
                 let stale: Vec<u32> = sock
