@@ -190,7 +190,9 @@ fn no_store_is_not_cached() {
 #[test]
 fn the_outcome_rules_turn_each_answer_into_data_or_an_error() {
     let mut s = Sim::new(Config::default());
-    let cases: [(Answer, Option<fn(u32) -> Fail>); 6] = [
+    // The answer, and the error it makes of its flight (None: data).
+    type Expect = Option<fn(u32) -> Fail>;
+    let cases: [(Answer, Expect); 6] = [
         (Answer::ok(1), None),
         (
             Answer {
