@@ -62,6 +62,11 @@ function load(wasm) {
   return loading
 }
 
+/** Panics inside the core on purpose (tests/faults): not public API. */
+export function panicForTests() {
+  core?.cf_test_panic()
+}
+
 let freed // FinalizationRegistry: cf_free when a client is garbage-collected
 
 /** Interned strings (origins, identities) with small ids and use counts. */

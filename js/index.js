@@ -3,9 +3,11 @@
 // asynchronously by the first createClient; calls made before it is ready
 // are queued. Nothing runs at import time (safe for SSR).
 import wasm from './core_wasm.js'
-import { create } from './client.js'
+import { create, panicForTests } from './client.js'
 
 export { CalmfetchError } from './errors.js'
+/** Not public API: tests/faults checks that a panic stops every client cleanly. */
+export const __panicForTests = panicForTests
 
 /** Make a client. Throws a `CalmfetchError` (kind `invalid`) on bad options. */
 export function createClient(options) {

@@ -814,9 +814,20 @@ impl Core {
         self.timers.next()
     }
 
-    /// The next thing to do, if any.
+    /// The next thing to do, if any. Once none is left, the ids of removed
+    /// items may be reused: no action the shell has yet to read names them.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let next = self.actions.pop_front();
+        if next.is_none() {
+            self.keys.recycle();
+            self.flights.recycle();
+            self.waiters.recycle();
+            self.batches.recycle();
+            self.polls.recycle();
+            self.pollers.recycle();
+            self.intents.recycle();
+        }
+        next
     }
 
     /// Make `key` stale: the next `get` goes to the network; a request in

@@ -1,9 +1,12 @@
 //! Slabs: the core's tables, each a `Vec` indexed by id with a free list.
 //!
 //! Ids are dense `u32`s starting at 1 (0 means "none" across the boundary),
-//! reused after removal. Whoever keeps an id must drop it when the item is
-//! removed: the core removes timers and references along with their owner,
-//! and the shell compares its own records before it reports a late answer.
+//! reused after removal, but never before the shell has read every action
+//! that names the old item: a removed id waits in `retired` until
+//! [`Slab::recycle`] (the core calls it once its action queue is drained).
+//! Whoever keeps an id must drop it when the item is removed: the core
+//! removes timers and references along with their owner, and the shell
+//! compares its own records before it reports a late answer.
 
 use alloc::vec::Vec;
 
@@ -12,6 +15,7 @@ use alloc::vec::Vec;
 pub struct Slab<T> {
     items: Vec<Option<T>>,
     free: Vec<u32>,
+    retired: Vec<u32>,
 }
 
 impl<T> Default for Slab<T> {
@@ -19,6 +23,7 @@ impl<T> Default for Slab<T> {
         Slab {
             items: Vec::new(),
             free: Vec::new(),
+            retired: Vec::new(),
         }
     }
 }
@@ -53,11 +58,16 @@ impl<T> Slab<T> {
         self.get(id).is_some()
     }
 
-    /// Take the item `id` out; its id may be reused from now on.
+    /// Take the item `id` out; its id is reused after the next `recycle`.
     pub fn remove(&mut self, id: u32) -> Option<T> {
         let v = self.items.get_mut((id as usize).wrapping_sub(1))?.take()?;
-        self.free.push(id);
+        self.retired.push(id);
         Some(v)
+    }
+
+    /// The ids removed since the last call may be reused now.
+    pub fn recycle(&mut self) {
+        self.free.append(&mut self.retired);
     }
 
     /// Every item with its id.
@@ -83,7 +93,7 @@ impl<T> Slab<T> {
 
     /// How many items there are.
     pub fn len(&self) -> usize {
-        self.items.len() - self.free.len()
+        self.items.len() - self.free.len() - self.retired.len()
     }
 
     /// Is it empty?

@@ -171,13 +171,15 @@ try {
     const p = await page()
     const tag = uid('panic')
     const r = await p.evaluate(async (tag) => {
-      const { __panicForTests } = await import('./pkg/calmfetch_wasm.js')
+      const { __panicForTests } = await import('./pkg/index.js')
       const a = createClient()
       const b = createClient({ batch: true })
       const slow = settle(a.get(`/test/echo?tag=${tag}&delay=1500`), 1000)
       const batched = settle(b.get(`/test/echo?tag=${tag}-b&delay=1500`), 1000)
       let heard = 0
       a.subscribe(`/test/echo?tag=${tag}`, () => heard++)
+      // The module loads asynchronously: panic once both requests are out.
+      for (let i = 0; i < 200 && (a.stats().inFlight < 1 || b.stats().inFlight < 1); i++) await new Promise((r) => setTimeout(r, 5))
       let thrown
       try {
         __panicForTests()
@@ -207,7 +209,7 @@ try {
     assert(r.thrown === 'RuntimeError', `the panicking call threw ${r.thrown}`)
     for (const x of r.results) {
       assert(!x.hung, 'a pending promise hung')
-      assert(x.kind === 'internal' && /deliberate panic for the tests/.test(x.message) && /reload the page/.test(x.message), JSON.stringify(x))
+      assert(x.kind === 'internal' && /panicked at src\/exports\.rs:\d+/.test(x.message) && /reload the page/.test(x.message), JSON.stringify(x))
     }
     assert(r.later.kind === 'internal', `a later get: ${JSON.stringify(r.later)}`)
     assert(Object.values(r.attempts).every((k) => k === 'internal'), JSON.stringify(r.attempts))
