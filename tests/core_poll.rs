@@ -326,7 +326,9 @@ fn ticks_of_one_identity_due_within_their_jitter_leave_in_one_batch() {
     let requests = posts + s.fetches.len();
     let ticks = s.core.stats().poll_ticks as usize;
     assert!(posts >= 10, "{posts} batches");
-    assert!(requests < ticks, "{requests} requests for {ticks} ticks");
+    // The floor is one request per activity tick (600 s / 5 s = 120):
+    // validate rides along with every other one.
+    assert!(requests <= 126, "{requests} requests for {ticks} ticks");
     // A tick that leaves early still goes to the network: no poller ever
     // waits much more than its interval (plus jitter and the window).
     for (url, interval) in [(ACTIVITY, 5_000), (VALIDATE, 10_000)] {

@@ -261,9 +261,10 @@ impl Core {
         let f = self.remove_flight(now, flight);
         self.circuit_record(now, key, None, f.probe);
         let k = self.keys.get_mut(key).expect("kept");
+        // (An error the entry shows stays until new data replaces it: the
+        // shell is told of errors and data, not of their clearing.)
         k.updated_at = Some(now);
         k.ttl_ms = ttl;
-        k.error = false;
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
         for waiter in f.waiters {

@@ -342,13 +342,66 @@ impl Core {
             }
             return;
         };
+        let due = self.companion(now, group_id).unwrap_or(due);
         if due <= now {
             self.timers.stop(Timer::Poll(group_id));
             self.tick_due(now, group_id);
         } else {
             self.polls.get_mut(group_id).expect("group").due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
+            // Others of the identity whose range holds this tick move to it.
+            let others: Vec<u32> = self
+                .polls
+                .ids()
+                .into_iter()
+                .filter(|&o| o != group_id && self.companion(now, o) == Some(due))
+                .collect();
+            for o in others {
+                self.polls.get_mut(o).expect("group").due = Some(due);
+                self.timers.set(Timer::Poll(o), due);
+            }
         }
+    }
+
+    /// The range a healthy group's next tick may fall in, its jitter's:
+    /// `interval * (1 - jitter)` to `interval * (1 + jitter)` after its data.
+    fn jitter_range(&self, g: &Group) -> Option<(u64, u64)> {
+        if g.failures > 0 || g.retry_at.is_some() || g.waiter != 0 {
+            return None;
+        }
+        let k = self.keys.get(g.key)?;
+        let base = Some(k)
+            .filter(|k| k.data && !k.shown)
+            .and_then(|k| k.updated_at)
+            .max(g.last_ok_at)?;
+        let interval = self.active_interval(g)? as f64;
+        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        Some((
+            base + (interval * (1.0 - j)) as u64,
+            base + (interval * (1.0 + j)) as u64,
+        ))
+    }
+
+    /// With batching on, a tick of another group of the same identity that
+    /// falls in this group's jitter range: this one is moved to it, so the
+    /// two leave in one batch.
+    fn companion(&self, now: u64, group_id: u32) -> Option<u64> {
+        let origin = self.config.batch.as_ref()?.origin;
+        let g = self.polls.get(group_id)?;
+        let k = self.keys.get(g.key).filter(|k| k.origin == origin)?;
+        let (low, high) = self.jitter_range(g)?;
+        self.polls
+            .iter()
+            .filter(|(id, o)| {
+                *id != group_id
+                    && self
+                        .keys
+                        .get(o.key)
+                        .is_some_and(|ok| ok.who == k.who && ok.origin == origin)
+            })
+            .filter_map(|(_, o)| o.due)
+            .filter(|&d| d > now && low <= d && d <= high)
+            .min()
     }
 
     /// When the group's next tick is due, or `None` while it must not tick
@@ -384,7 +437,7 @@ impl Core {
     /// the same identity that would fall due within their own jitter leave
     /// with it (one batch instead of several).
     pub(super) fn tick_due(&mut self, now: u64, group_id: u32) {
-        self.tick(now, group_id, 0);
+        self.tick(now, group_id);
         let Some(cfg) = &self.config.batch else {
             return;
         };
@@ -398,41 +451,52 @@ impl Core {
         else {
             return;
         };
-        let jitter = self.config.poll.jitter;
+        // A rider may leave as early as the low end of its own jitter range:
+        // `interval * (1 - jitter)` after its data, where its schedule might
+        // have put it anyway.
+        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
         let riders: Vec<(u32, u64)> = self
             .polls
             .iter()
             .filter(|(id, g)| {
+                let Some(k) = self.keys.get(g.key) else {
+                    return false;
+                };
+                let base = Some(k)
+                    .filter(|k| k.data && !k.shown)
+                    .and_then(|k| k.updated_at)
+                    .max(g.last_ok_at);
+                let interval = self.active_interval(g).unwrap_or(0);
                 *id != group_id
                     && g.waiter == 0
                     && g.failures == 0
                     && g.retry_at.is_none()
-                    && g.due.is_some_and(|due| {
-                        let k = self.keys.get(g.key);
-                        let interval = self.active_interval(g).unwrap_or(0);
-                        k.is_some_and(|k| k.who == who && k.origin == origin)
-                            && due.saturating_sub(now) as f64 <= interval as f64 * jitter
-                    })
+                    && g.due.is_some()
+                    && k.who == who
+                    && k.origin == origin
+                    && base.is_some_and(|b| b + (interval as f64 * low) as u64 <= now)
             })
             .map(|(id, g)| (id, g.due.map_or(0, |due| due.saturating_sub(now))))
             .collect();
-        for (g, early) in riders {
+        for (g, _) in riders {
             self.timers.stop(Timer::Poll(g));
-            self.tick(now, g, early);
+            self.tick(now, g);
         }
     }
 
-    /// Make the group's request, `early` ms before it was due (a rider):
-    /// the cache answers it only with data that would still be young enough
-    /// when it falls due, or a tick that left early would poll nothing.
-    pub(super) fn tick(&mut self, now: u64, group_id: u32, early: u64) {
+    /// Make the group's request. It may leave anywhere in its jitter range
+    /// (on its own timer, moved to a companion's, or riding along), so the
+    /// cache answers it only with data younger than the low end of that
+    /// range: a tick that leaves early still polls.
+    pub(super) fn tick(&mut self, now: u64, group_id: u32) {
         let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
         group.due = None;
         let interval = group.pollers.iter().map(|p| p.1).min().unwrap_or(1);
         // Data younger than this tick's interval answers it from the cache.
-        let ttl = jittered(interval, group.jitter).saturating_sub(early);
+        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
+        let ttl = jittered(interval, low);
         let key = group.key;
         self.stats.poll_ticks += 1;
         let waiter = self.waiters.insert(Waiter {

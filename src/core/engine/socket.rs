@@ -303,8 +303,11 @@ impl Core {
             self.release_key(key);
             return;
         }
-        self.put_error(key, Fail::Socket { key });
-        self.notify(key);
+        // Like an HTTP error: shown while someone listens, never kept.
+        if self.keys.get(key).is_some_and(|k| k.watchers > 0) {
+            self.put_error(key, Fail::Socket { key });
+            self.notify(key);
+        }
     }
 
     /// A message the shell could not read (counted; other keys carry on).
