@@ -68,3 +68,17 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 export async function countTag(server, tag) {
   return (await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()).count
 }
+
+/** The browser the suites run in: BROWSER=chromium (the default), firefox or webkit. */
+export const BROWSER = process.env.BROWSER ?? 'chromium'
+
+/**
+ * Launch BROWSER. Chromium through Playwright; Firefox ESR and WebKitGTK
+ * through WebDriver, behind the same subset of Playwright's API
+ * (tests/lib/webdriver.mjs).
+ */
+export async function launchBrowser(extraArgs = []) {
+  if (BROWSER === 'chromium') return launchChromium(extraArgs)
+  const { launchWebDriver } = await import('./webdriver.mjs')
+  return launchWebDriver(BROWSER)
+}

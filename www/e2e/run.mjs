@@ -13,7 +13,7 @@
 import { build, createLogger } from 'vite'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { launchChromium, runner, assert, sleep } from '../../tests/lib/browser.mjs'
+import { BROWSER, launchBrowser, runner, assert, sleep } from '../../tests/lib/browser.mjs'
 import { startServer } from '../server/server.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -102,7 +102,7 @@ let srv, browser
 try {
   if (!built) throw new Error('the demo did not build')
   srv = await startServer({ port: 0, staticDir: outDir })
-  browser = await within(30_000, 'launch chromium', launchChromium())
+  browser = await within(30_000, `launch ${BROWSER}`, launchBrowser())
 
   const pageErrors = []
   async function openPage(context, path) {
