@@ -27,7 +27,7 @@ const COMMAND_MS = 90_000 // no driver command may take longer
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** What each browser needs: its driver, its binary and its capabilities. */
-const KINDS = {
+export const KINDS = {
   firefox: {
     driver: () => process.env.GECKODRIVER ?? 'geckodriver',
     args: (port) => ['--host', '127.0.0.1', '--port', String(port)],
@@ -76,7 +76,7 @@ export function freePort() {
 // Every process started here, killed (with its process group) at exit
 // whatever happens.
 const children = new Set()
-function start(cmd, args, env) {
+export function start(cmd, args, env) {
   const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
@@ -85,7 +85,7 @@ function start(cmd, args, env) {
   child.on('exit', () => children.delete(child))
   return child
 }
-function kill(child) {
+export function kill(child) {
   if (child.exitCode !== null || child.signalCode !== null) return
   try {
     process.kill(-child.pid, 'SIGKILL')
@@ -99,7 +99,7 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
 
 /** An X display for WebKit: $DISPLAY if set, or an Xvfb of our own. */
-async function xDisplay() {
+export async function xDisplay() {
   if (process.env.DISPLAY) return { display: process.env.DISPLAY, close() {} }
   const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1920x1200x24', '-nolisten', 'tcp'], {
     detached: true,
