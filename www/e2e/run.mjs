@@ -262,7 +262,7 @@ try {
       // The panel the README shows: both storms on the chart and the socket open.
       await page.waitForSelector('[data-testid=socket-state]:has-text("open")', { timeout: 5000 })
       await sleep(1200)
-      const shot = process.env.UPDATE_SCREENSHOT === '1' ? join(here, 'panel.png') : join(root, 'tests/.out/panel.png')
+      const shot = process.env.UPDATE_SCREENSHOT === '1' && BROWSER === 'chromium' ? join(here, 'panel.png') : join(root, 'tests/.out/panel.png')
       await page.locator('[data-testid=panel]').screenshot({ path: shot })
     })
   })
