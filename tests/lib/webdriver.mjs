@@ -4,9 +4,11 @@
 //
 // Each browser context is one WebDriver session with its own driver process
 // and its own browser profile (Playwright's contexts are isolated the same
-// way); each page is a window of that session. Commands of one context run
-// one at a time (WebDriver has one "current window" per session), so a page
-// switches to its window before each command.
+// way); each page is a window of that session, not a tab, so that every page
+// is visible as in Playwright. Commands of one context run one at a time
+// (WebDriver has one "current window" per session), so a page switches to
+// its window before each command. The pointer moves through WebDriver
+// actions: real pointer events in the page.
 //
 // Where classic WebDriver has no equivalent, this says what it does instead:
 // - `addInitScript(fn)` runs `fn` right after each navigation has loaded,
@@ -16,7 +18,9 @@
 //   (Firefox runs WebDriver's scripts in a sandbox): let the page import;
 // - `on('pageerror' | 'console')` hears what the page reports after it
 //   loaded: uncaught errors, unhandled rejections and console calls are
-//   buffered in the page and delivered with the next command's answer.
+//   buffered in the page and delivered with the next command's answer;
+// - `browser.newPage()` opens a window of one shared context, not a context
+//   of its own (see Browser.newPage).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -45,7 +49,6 @@ export const KINDS = {
           'network.captive-portal-service.enabled': false,
           'network.connectivity-service.enabled': false,
           'browser.safebrowsing.update.enabled': false,
-          'dom.min_background_timeout_value': 4,
         },
       },
     }),
