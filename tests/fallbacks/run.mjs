@@ -3,7 +3,8 @@
 // the package loads (page.html), so every browser shows every fallback:
 // - without Web Locks, or without BroadcastChannel, there is no leader: every
 //   tab polls on its own schedule;
-// - without BroadcastChannel, clear() reaches only the tab that calls it;
+// - without BroadcastChannel, clear() reaches only the tab that calls it
+//   (and IndexedDB);
 // - without navigator.connection, Save-Data is not seen: prefetch goes ahead;
 // - without IndexedDB, `persist: true` keeps data in memory only;
 // - while navigator.onLine is false, polling waits for the 'online' event.
@@ -89,15 +90,21 @@ try {
     await context.close()
   })
 
-  await t.check('without BroadcastChannel every tab polls on its own, and clear() reaches only its own tab', async () => {
-    const { context, pages: [a, b], tag } = await eachTabPolls('no=channel', false)
+  await t.check('without BroadcastChannel every tab polls on its own, and clear() reaches only its own tab and IndexedDB', async () => {
+    const { context, pages: [a, b], tag } = await eachTabPolls('no=channel&persist=1', false)
     const url = `/test/echo?tag=${tag}-clear`
     for (const p of [a, b]) await p.evaluate((u) => window.client.get(u), url)
+    await sleep(300) // the IndexedDB writes
     await b.evaluate(() => window.client.clear())
     await sleep(300)
     assert(await b.evaluate((u) => window.client.peek(u).data === undefined, url), 'clear() emptied its own tab')
-    assert(await a.evaluate((u) => window.client.peek(u).data !== undefined, url), 'the other tab keeps its data')
+    assert(await a.evaluate((u) => window.client.peek(u).data !== undefined, url), 'the other tab keeps its data in memory')
     await noErrors([a, b])
+    await a.reload()
+    await a.waitForFunction(() => window.ready === true)
+    await a.evaluate((u) => window.watch(u), url)
+    await sleep(400)
+    assert((await a.evaluate(() => window.seen.length)) === 0, 'the kept data came back from IndexedDB after clear()')
     await context.close()
   })
 

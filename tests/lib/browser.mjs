@@ -1,5 +1,6 @@
 // Shared by the node-driven browser tests: launch Debian's Chromium headless
-// with the flags this closed, root-run machine needs.
+// with the flags this closed, root-run machine needs, or the browser that
+// BROWSER names (launchBrowser).
 import { chromium } from 'playwright-core'
 
 export function launchChromium(extraArgs = []) {
