@@ -26,8 +26,10 @@ export interface CacheOptions {
   ttlMs?: number
   /** Most entries kept; the least recently used goes first. Default 500. */
   maxEntries?: number
-  /** Bodies longer than this (bytes of JSON text) reach their callers but are not cached. Default 1048576. */
+  /** Bodies longer than this (bytes of JSON text) reach their callers and listeners but are not cached. Default 1048576. */
   maxBodyBytes?: number
+  /** Bound on the bytes of all cached bodies together; the least recently used go first. Default 16777216 (16 MiB). */
+  maxBytes?: number
 }
 
 export interface BatchOptions {
@@ -96,8 +98,10 @@ export interface ClientOptions {
   cache?: CacheOptions
   /** Abort a request after this many ms; 0 never. Default 30000. */
   timeoutMs?: number
-  /** Headers sent with every request. `Authorization` is part of the cache key. */
+  /** Headers sent with every request. `Authorization`, `Cookie`, `Proxy-Authorization` and the `credentialHeaders` are part of the cache key. */
   headers?: HeaderInit
+  /** Names of more headers that say who the user is (for example `'X-Api-Key'`): part of the cache key, like `Authorization`. */
+  credentialHeaders?: string[]
   /** `fetch`'s credentials mode, part of the cache key. Default `'same-origin'`. */
   credentials?: RequestCredentials
   /** Who the requests belong to (for example a user id), part of the cache key. */
@@ -123,8 +127,10 @@ export interface ClientOptions {
   }
   /**
    * Keep last-known data in IndexedDB, so that a cold page load shows it at
-   * once (marked stale) while the socket or HTTP catches up. Entries are
-   * stored under a hash of their key; `clear()` wipes them. Default false.
+   * once (marked stale) while the socket or HTTP catches up. Needs an
+   * identity (`partition` or an `Authorization` header): kept data belongs to
+   * one user. Entries are stored under a salted SHA-256 of their key;
+   * `clear()` wipes them. Default false.
    */
   persist?: boolean | PersistOptions
 }

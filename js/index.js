@@ -86,10 +86,17 @@ function guardPromise(call) {
 
 
 // --- persist: true — last-known data kept in IndexedDB ----------------------
-// Each entry is stored under a hash of its cache key (URL + credentials), so
-// no token is written to disk, as `{ body, at }`. Entries the core did not
-// cache (errors, `Cache-Control: no-store`) are never written.
+// Each entry is stored as `{ body, at, size }` under a salted SHA-256 of its
+// cache key (URL + credentials), so no token is written to disk and the key
+// cannot be recovered or forged from the stored name. The salt is random,
+// made once per origin and kept in the same database. A client must have an
+// identity (`partition` or a credential header) to persist: kept data is the
+// data of one user, and the next user of the browser never gets it. Entries
+// the core did not keep (errors, `no-store`, over the size limits) are never
+// written, and `clear()` ends every read and write begun before it.
 const STORE = 'entries'
+const META = 'meta'
+const DB_VERSION = 2
 
 function idbRequest(request) {
   return new Promise((resolve) => {
@@ -98,25 +105,67 @@ function idbRequest(request) {
   })
 }
 
+function hex(buffer) {
+  let out = ''
+  for (const b of new Uint8Array(buffer)) out += b.toString(16).padStart(2, '0')
+  return out
+}
+
 class Persisted {
   #db
+  #salt
   #max
   #writes = 0
+  #generation = 0 // bumped by wipe(): reads and writes begun before it are dropped
   #written = new Map() // hash -> `at` last written, to skip rewriting cache hits
   constructor(name, maxEntries) {
     this.#max = maxEntries
     this.#db = new Promise((resolve) => {
       let open
       try {
-        open = indexedDB.open(name, 1)
+        open = indexedDB.open(name, DB_VERSION)
       } catch {
         return resolve(null) // storage disabled (private mode, sandboxed frame)
       }
-      open.onupgradeneeded = () => open.result.createObjectStore(STORE).createIndex('at', 'at')
+      open.onupgradeneeded = (e) => {
+        const db = open.result
+        // Version 1 named entries with an unsalted 64-bit hash and kept
+        // them for no user in particular: they are dropped.
+        if (e.oldVersion >= 1 && db.objectStoreNames.contains(STORE)) db.deleteObjectStore(STORE)
+        db.createObjectStore(STORE).createIndex('at', 'at')
+        if (!db.objectStoreNames.contains(META)) db.createObjectStore(META)
+      }
       open.onsuccess = () => resolve(open.result)
       open.onerror = () => resolve(null)
       open.onblocked = () => resolve(null)
     })
+    this.#salt = this.#db.then((db) => (db === null || !globalThis.crypto?.subtle ? null : this.#loadSalt(db)))
+  }
+  // The origin's salt: read, or made and stored by the first tab to ask.
+  async #loadSalt(db) {
+    try {
+      const meta = db.transaction(META, 'readwrite').objectStore(META)
+      const kept = await idbRequest(meta.get('salt'))
+      if (typeof kept === 'string') return kept
+      const fresh = hex(crypto.getRandomValues(new Uint8Array(32)))
+      // `add` fails if another tab stored one meanwhile: then read that one.
+      const added = await idbRequest(db.transaction(META, 'readwrite').objectStore(META).add(fresh, 'salt'))
+      if (added !== undefined) return fresh
+      const theirs = await idbRequest(db.transaction(META, 'readonly').objectStore(META).get('salt'))
+      return typeof theirs === 'string' ? theirs : null
+    } catch {
+      return null
+    }
+  }
+  /** The stored name of a cache key; `null` where it cannot be made safely. */
+  async name(keyText) {
+    const salt = await this.#salt
+    if (salt === null) return null
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${salt}\u0000${keyText}`))
+    return hex(digest)
+  }
+  get generation() {
+    return this.#generation
   }
   async #store(mode) {
     const db = await this.#db
@@ -127,18 +176,26 @@ class Persisted {
       return null
     }
   }
-  async read(hash) {
+  /** What was kept under `keyText`, or undefined; also after a wipe began. */
+  async read(keyText) {
+    const generation = this.#generation
+    const hash = await this.name(keyText)
+    if (hash === null || generation !== this.#generation) return undefined
     const store = await this.#store('readonly')
-    return store === null ? undefined : idbRequest(store.get(hash))
+    if (store === null || generation !== this.#generation) return undefined
+    const kept = await idbRequest(store.get(hash))
+    return generation === this.#generation ? kept : undefined
   }
-  async write(hash, body, at) {
-    if (this.#written.get(hash) === at) return
+  async write(keyText, body, at, size) {
+    const generation = this.#generation
+    const hash = await this.name(keyText)
+    if (hash === null || this.#written.get(hash) === at) return
     if (this.#written.size >= 4 * this.#max) this.#written.clear()
-    this.#written.set(hash, at)
     const store = await this.#store('readwrite')
-    if (store === null) return
+    if (store === null || generation !== this.#generation) return
+    this.#written.set(hash, at)
     try {
-      store.put({ body, at }, hash)
+      store.put({ body, at, size }, hash)
     } catch {
       return // not cloneable: keep it in memory only
     }
@@ -159,23 +216,46 @@ class Persisted {
     }
   }
   async wipe() {
+    this.#generation++
     this.#written.clear()
     const store = await this.#store('readwrite')
     if (store !== null) await idbRequest(store.clear())
   }
 }
 
-function persistOptions(persist, cache) {
+// Does the client say whose data it fetches? (A partition, or a header that
+// carries credentials.)
+function hasIdentity(options) {
+  if (typeof options.partition === 'string' && options.partition !== '') return true
+  const headers = options.headers
+  if (headers === null || typeof headers !== 'object') return false
+  const names = ['authorization', 'cookie', 'proxy-authorization']
+  if (Array.isArray(options.credentialHeaders)) {
+    for (const n of options.credentialHeaders) if (typeof n === 'string') names.push(n.toLowerCase())
+  }
+  const present = typeof headers.keys === 'function' && !Array.isArray(headers) ? [...headers.keys()] : Object.keys(headers)
+  return present.some((n) => names.includes(n.toLowerCase()))
+}
+
+function persistOptions(persist, options) {
   if (persist === undefined || persist === false) return null
+  const cache = options.cache
   const fail = (what) => {
     throw new CalmfetchError(`calmfetch: createClient: option \`persist\` ${what}`, { kind: 'invalid' })
   }
   if (persist !== true && (persist === null || typeof persist !== 'object')) fail('must be true, false or { name, maxEntries }')
+
   const { name = 'calmfetch', maxEntries = cache?.maxEntries ?? 500, ...unknown } = persist === true ? {} : persist
   const extra = Object.keys(unknown)
   if (extra.length > 0) fail(`has unknown option \`${extra[0]}\` (known: name, maxEntries)`)
   if (typeof name !== 'string' || name === '') fail('`name` must be a non-empty string')
   if (!Number.isInteger(maxEntries) || maxEntries < 1) fail('`maxEntries` must be a positive integer')
+  if (!hasIdentity(options)) {
+    fail(
+      'needs to know whose data it keeps: set `partition` (the user id, for cookie sessions) or an ' +
+        '`Authorization` header; otherwise the next user of this browser would be shown the last one\'s data',
+    )
+  }
   return { name, maxEntries }
 }
 
@@ -250,21 +330,26 @@ class Client {
       }
     }
   }
-  // Write `body` to IndexedDB if it is what the cache now holds for the key.
+  // Write `body` to IndexedDB if it is what the cache keeps for the key
+  // (data only shown to listeners has no `updatedAt` and is never written).
   #keep(url, options, body) {
     if (stopped !== null) return
     const keyOptions = keyOptionsOf(options)
     const snapshot = this.#wasm.peek(url, keyOptions)
     if (snapshot.data !== body || snapshot.updatedAt === undefined) return
-    this.#persisted.write(this.#wasm.keyHash(url, keyOptions), body, snapshot.updatedAt)
+    const size = this.#wasm.keptBytes(url, keyOptions)
+    if (size === 0) return
+    this.#persisted.write(this.#wasm.keyText(url, keyOptions), body, snapshot.updatedAt, size).catch(noop)
   }
-  // An entry with no data takes what an earlier visit kept (stale once older than its TTL).
+  // An entry with no data takes what an earlier visit kept (stale once older
+  // than its TTL); not if `clear()` ran meanwhile (the read then gives nothing).
   #restore(url, options, wanted) {
     const keyOptions = keyOptionsOf(options)
     if (this.#wasm.peek(url, keyOptions).data !== undefined) return
-    const hash = this.#wasm.keyHash(url, keyOptions)
-    this.#persisted.read(hash).then((kept) => {
-      if (kept !== undefined && wanted() && stopped === null) this.#wasm.seed(url, keyOptions, kept.body, kept.at)
+    this.#persisted.read(this.#wasm.keyText(url, keyOptions)).then((kept) => {
+      if (kept === undefined || kept === null || !wanted() || stopped !== null) return
+      const size = Number.isFinite(kept.size) ? kept.size : JSON.stringify(kept.body)?.length ?? 0
+      this.#wasm.seed(url, keyOptions, kept.body, kept.at, size)
     }, noop)
   }
   peek(url, options) {
@@ -376,7 +461,7 @@ export function createClient(options) {
   if (stopped !== null) throw stopped
   if (options !== undefined && options !== null && typeof options === 'object' && 'persist' in options) {
     const { persist: p, ...rest } = options
-    const persist = persistOptions(p, rest.cache)
+    const persist = persistOptions(p, rest)
     return new Client(new WasmClient(rest), persist)
   }
   return new Client(new WasmClient(options), null)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every calmfetch test, from a fresh machine or a warm one:
 #   set-up (idempotent) → lint → native core tests → package build →
-#   reference-server self-test → shell tests in headless Chromium →
+#   reference-server self-test → public API in Node → shell tests in headless Chromium →
 #   install-as-a-user test → type check → hook tests → size budget →
 #   the browser tests again in Firefox ESR and WebKitGTK (BROWSERS).
 set -euo pipefail
@@ -28,6 +28,9 @@ node scripts/size-breakdown.mjs --top 5
 
 step "reference server self-test, and the package's LZMA decoder against xz"
 node --test www/server/selftest.mjs tests/js/unlzma.test.mjs
+
+step "the built package's public API in Node: the regression tests of issue 14 (tests/api)"
+node --test tests/api/
 
 step "shell tests in headless Chromium against the reference server"
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }

@@ -528,3 +528,52 @@ fn a_batch_of_one_sent_as_a_plain_get_is_not_aborted_when_its_caller_leaves() {
     plain.drain();
     assert_eq!(plain.cancels.len(), 1);
 }
+
+#[test]
+fn a_stream_that_stays_open_after_its_last_answer_is_closed() {
+    let mut s = Sim::new(config(|b| b.stream = true));
+    let a = s.get(&url("/a"));
+    let b = s.get(&url("/b"));
+    s.advance(10);
+    let (batch, body) = s.last_batch();
+    let id = ids(&body);
+    s.batch_line(
+        batch,
+        &format!(r#"{{"id":"{}","status":200,"body":1}}"#, id[0]),
+    );
+    assert!(s.cancelled_batches.is_empty(), "one item still to come");
+    s.batch_line(
+        batch,
+        &format!(r#"{{"id":"{}","status":200,"body":2}}"#, id[1]),
+    );
+    assert_eq!((&s.settled[&a], &s.settled[&b]), (&Ok(1), &Ok(2)));
+    assert_eq!(s.cancelled_batches, vec![batch], "nothing left to read for");
+    // A late extra line, or the end of the stream, changes nothing.
+    s.batch_line(
+        batch,
+        &format!(r#"{{"id":"{}","status":200,"body":3}}"#, id[1]),
+    );
+    s.batch_end(batch, "");
+    assert_eq!(s.core.pending_batches(), 0);
+    assert!(s.double_settled.is_empty());
+}
+
+#[test]
+fn a_deeply_nested_item_body_breaks_only_that_item() {
+    let mut s = Sim::new(config(|_| {}));
+    let deep = s.get(&url("/deep"));
+    let plain = s.get(&url("/plain"));
+    s.advance(10);
+    let (batch, body) = s.last_batch();
+    let id = ids(&body);
+    let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    s.batch_body(
+        batch,
+        &answer(&[(id[0].clone(), 200, &nested), (id[1].clone(), 200, "2")]),
+    );
+    // The simulation's bodies are numbers, so the nested one fails to parse
+    // (the platform's JSON.parse reads it in the browser); the other item
+    // is not touched.
+    assert!(matches!(s.settled[&deep], Err(FetchError::Parse(_))));
+    assert_eq!(s.settled[&plain], Ok(2));
+}

@@ -141,3 +141,75 @@ fn without_a_circuit_config_nothing_is_ever_refused() {
     }
     assert_eq!(s.core.open_circuits(), 0);
 }
+
+/// Open the circuit of a.test and let the cool-down pass.
+fn open_then_cool_down(s: &mut Sim) {
+    for _ in 0..3 {
+        failed(s, A, http(503));
+    }
+    s.advance(5_000);
+}
+
+#[test]
+fn a_probe_whose_caller_left_lets_the_next_request_probe() {
+    let mut s = sim();
+    open_then_cool_down(&mut s);
+    let probe = s.get(A2);
+    let sent = s.fetches.len();
+    s.core.abort(s.now, probe);
+    s.drain();
+    assert_eq!(s.cancels.len(), 1, "the probe's request is aborted");
+    let next = s.get(A2);
+    assert_eq!(s.fetches.len(), sent + 1, "a new probe goes out");
+    assert!(!s.settled.contains_key(&next));
+    s.answer(s.last_flight(), 1);
+    assert_eq!(s.core.open_circuits(), 0);
+}
+
+#[test]
+fn any_answer_from_the_origin_ends_the_probe_and_closes_the_circuit() {
+    for answer in [
+        http(401),
+        http(404),
+        FetchError::Parse("not JSON".into()),
+        FetchError::Batch("no item with id 3".into()),
+    ] {
+        let mut s = sim();
+        open_then_cool_down(&mut s);
+        s.get(A2);
+        s.fail(s.last_flight(), answer.clone());
+        assert_eq!(s.core.open_circuits(), 0, "{answer:?} closes the circuit");
+        let before = s.fetches.len();
+        s.get("http://a.test/api/next");
+        assert_eq!(s.fetches.len(), before + 1, "after {answer:?}");
+    }
+}
+
+#[test]
+fn a_probe_that_times_out_reopens_for_another_cool_down() {
+    let mut s = sim();
+    open_then_cool_down(&mut s);
+    s.get(A2);
+    s.fail(s.last_flight(), FetchError::Timeout { ms: 30_000 });
+    assert_eq!(s.core.stats().circuit_opens, 2);
+    let w = s.get(A2);
+    assert!(matches!(s.settled[&w], Err(FetchError::CircuitOpen { .. })));
+}
+
+#[test]
+fn the_table_of_failing_origins_stays_bounded() {
+    let mut s = sim();
+    for i in 0..1_000 {
+        failed(&mut s, &format!("http://o{i}.test/x"), http(503));
+    }
+    assert!(
+        s.core.tracked_origins() <= calmfetch::core::engine::MAX_ORIGINS,
+        "{} origins tracked",
+        s.core.tracked_origins()
+    );
+    // An origin failing over and over is still caught.
+    for _ in 0..3 {
+        failed(&mut s, B, http(503));
+    }
+    assert_eq!(s.core.stats().circuit_opens, 1);
+}

@@ -196,6 +196,7 @@ fn no_store_is_not_cached() {
             body: 1,
             etag: None,
             no_store: true,
+            size: 1,
         },
     );
     s.drain();
@@ -469,7 +470,7 @@ fn restored_data_is_stale_never_overwrites_and_a_get_still_fetches() {
     let mut s = Sim::new(Config::default());
     let key = Key::get(U, &Identity::default());
     s.core.watch(&key);
-    assert!(s.core.restore(s.now, &key, 3, s.now));
+    assert!(s.core.restore(s.now, &key, 3, 1, s.now));
     s.drain();
     assert_eq!(
         s.notified.last(),
@@ -485,7 +486,7 @@ fn restored_data_is_stale_never_overwrites_and_a_get_still_fetches() {
     s.answer(s.last_flight(), 9);
     assert_eq!(s.settled[&w], Ok(9));
     // Restoring again does not overwrite newer data.
-    assert!(!s.core.restore(s.now, &key, 3, 0));
+    assert!(!s.core.restore(s.now, &key, 3, 1, 0));
     assert_eq!(s.core.entry(&key).unwrap().data, Some(9));
 }
 
@@ -527,4 +528,103 @@ fn get_cached_answers_exactly_when_get_would_from_the_cache() {
     assert_eq!(s.core.get_cached(s.now, &req(false)), None, "stale");
     let st = s.core.stats();
     assert_eq!((st.requested, st.cache_hits), (2, 1));
+}
+
+#[test]
+fn answers_that_may_not_be_kept_are_shown_to_listeners_only() {
+    let mut s = Sim::new(Config {
+        max_body_bytes: 100,
+        ..Config::default()
+    });
+    let k = Key::get(U, &Identity::default());
+    s.core.watch(&k);
+    for (no_store, size) in [(true, 10), (false, 101)] {
+        s.get(U);
+        let before = s.fetches.len();
+        s.core.fetch_done(
+            s.now,
+            s.last_flight(),
+            Outcome::Body {
+                body: 5,
+                etag: Some("e".into()),
+                no_store,
+                size,
+            },
+        );
+        s.drain();
+        let e = s.core.entry(&k).expect("listeners see the answer");
+        assert_eq!(e.data, Some(5));
+        assert!(e.shown_only && e.is_stale(s.now));
+        assert!(s.notified.contains(&k));
+        s.get(U);
+        assert_eq!(s.fetches.len(), before + 1, "never served from the cache");
+        s.answer(s.last_flight(), 6);
+        assert_eq!(s.core.entry(&k).unwrap().data, Some(6));
+        s.core.invalidate(U);
+    }
+    // Shown data goes with the last listener.
+    s.get(U);
+    s.core.fetch_done(
+        s.now,
+        s.last_flight(),
+        Outcome::Body {
+            body: 7,
+            etag: None,
+            no_store: true,
+            size: 1,
+        },
+    );
+    s.drain();
+    s.core.unwatch(&k);
+    assert!(s.core.entry(&k).is_none());
+}
+
+#[test]
+fn the_cache_is_bounded_in_bytes() {
+    let mut s = Sim::new(Config {
+        max_bytes: 10_000,
+        ..Config::default()
+    });
+    for i in 0..5 {
+        s.get(&format!("{U}/{i}"));
+        s.core.fetch_done(
+            s.now,
+            s.last_flight(),
+            Outcome::Body {
+                body: i,
+                etag: None,
+                no_store: false,
+                size: 3_000,
+            },
+        );
+        s.drain();
+    }
+    assert_eq!(s.core.stats().cache_entries, 3);
+    assert_eq!(s.core.stats().evictions, 2);
+    let before = s.fetches.len();
+    s.get(&format!("{U}/0"));
+    assert_eq!(s.fetches.len(), before + 1, "the oldest went first");
+}
+
+#[test]
+fn cookies_and_named_credential_headers_separate_users_and_are_sent() {
+    let mut s = Sim::new(Config::default());
+    let who = |c: &str| Identity {
+        secrets: vec![("cookie".into(), c.into())],
+        ..Default::default()
+    };
+    let a = s.get_with(U, |r| r.identity = who("sid=alice"));
+    let b = s.get_with(U, |r| r.identity = who("sid=bob"));
+    let a2 = s.get_with(U, |r| r.identity = who("sid=alice"));
+    assert_eq!(s.fetches.len(), 2, "one request per cookie");
+    assert!(s.fetches[0]
+        .1
+        .headers
+        .contains(&("cookie".into(), "sid=alice".into())));
+    s.answer(s.fetches[0].0, 1);
+    s.answer(s.fetches[1].0, 2);
+    assert_eq!(
+        (&s.settled[&a], &s.settled[&b], &s.settled[&a2]),
+        (&Ok(1), &Ok(2), &Ok(1))
+    );
 }

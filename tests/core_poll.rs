@@ -210,7 +210,8 @@ fn data_from_elsewhere_pushes_polling_back_and_ticks_join_requests_in_flight() {
     // Another tab's data at 9 s (leader elsewhere) moves it again.
     s.run_until(8_000, ok);
     assert_eq!(s.requests_to(ACTIVITY), 3);
-    s.core.external_data(9_000, &key(ACTIVITY), 5, None, 9_000);
+    s.core
+        .external_data(9_000, &key(ACTIVITY), 5, 1, None, 9_000);
     s.drain();
     s.run_until(13_999, ok);
     assert_eq!(s.requests_to(ACTIVITY), 3);

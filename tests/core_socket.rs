@@ -84,7 +84,7 @@ fn a_slow_handshake_falls_back_to_one_batch_and_no_duplicate_fetch_after() {
         "/api/leaderboard",
     ];
     // One of them is cached already (stale is fine: it is shown at once).
-    s.core.external_data(0, &key("/api/user"), 1, None, 0);
+    s.core.external_data(0, &key("/api/user"), 1, 1, None, 0);
     s.now = 100_000;
     for p in keys {
         live(&mut s, p);
@@ -489,5 +489,99 @@ fn an_answer_in_flight_at_clear_is_not_stored_and_not_joined() {
     assert_eq!(
         s.core.entry(&key("/api/user")).and_then(|e| e.data),
         Some(2)
+    );
+}
+
+#[test]
+fn a_rider_that_fills_the_batch_never_makes_it_leave_twice() {
+    // A long token: riders used to be sized without it and counted with it,
+    // so one could fill the batch and flush it from inside its own flush.
+    let token = format!("Bearer {}", "t".repeat(1_000));
+    let who = Identity {
+        authorization: Some(token.clone()),
+        ..Default::default()
+    };
+    for max_bytes in (100..3_500).step_by(50) {
+        let mut batch = BatchConfig::new(format!("{O}/batch"));
+        batch.max_bytes = max_bytes;
+        let mut s = Sim::new(Config {
+            socket: Some(SocketConfig {
+                identity: who.clone(),
+                ..SocketConfig::default()
+            }),
+            batch: Some(batch),
+            ..Config::default()
+        });
+        assert!(s.core.live_add(
+            s.now,
+            GetRequest {
+                identity: who.clone(),
+                ..req("/live1")
+            }
+        ));
+        s.drain();
+        for p in ["/r1", "/r2"] {
+            s.get_with(&format!("{O}{p}"), |r| r.identity = who.clone());
+        }
+        s.advance(10);
+        let mut sent: Vec<String> = s.batches.iter().flat_map(|(_, _, b)| ids(b)).collect();
+        sent.extend(s.fetches.iter().map(|(f, _)| f.0.to_string()));
+        let n = sent.len();
+        sent.sort();
+        sent.dedup();
+        assert_eq!(
+            sent.len(),
+            n,
+            "an item left twice with maxBytes {max_bytes}"
+        );
+        let ids_once: std::collections::HashSet<_> = s.batches.iter().map(|(b, _, _)| *b).collect();
+        assert_eq!(ids_once.len(), s.batches.len(), "a batch was sent twice");
+        for (_, spec, body) in &s.batches {
+            assert!(spec
+                .headers
+                .contains(&("Authorization".into(), token.clone())));
+            assert!(!body.contains("Bearer"));
+        }
+    }
+}
+
+#[test]
+fn clear_drops_the_connection_and_opens_a_new_one() {
+    let mut s = sim(false);
+    live(&mut s, "/api/user");
+    s.core.socket_opened(s.now);
+    s.drain();
+    push(&mut s, "/api/user", 1);
+    s.socket.clear();
+    s.core.clear(s.now);
+    s.drain();
+    assert_eq!(s.socket[..2], ["close".to_string(), "open".to_string()]);
+    assert!(s
+        .core
+        .entry(&key("/api/user"))
+        .is_none_or(|e| e.data.is_none()));
+    s.core.socket_opened(s.now);
+    s.drain();
+    assert_eq!(
+        subscribes(&s),
+        1,
+        "the live key is subscribed on the new connection"
+    );
+    push(&mut s, "/api/user", 2);
+    assert_eq!(s.core.entry(&key("/api/user")).unwrap().data, Some(2));
+}
+
+#[test]
+fn another_tabs_data_from_before_clear_is_dropped() {
+    let mut s = sim(false);
+    s.now = 1_000;
+    s.core.clear(s.now);
+    assert!(!s.core.external_data(s.now, &key("/a"), 1, 1, None, 999));
+    assert!(s.core.entry(&key("/a")).is_none());
+    assert!(s.core.external_data(s.now, &key("/a"), 2, 1, None, 1_000));
+    assert_eq!(s.core.entry(&key("/a")).unwrap().data, Some(2));
+    assert!(
+        !s.core.restore(s.now, &key("/b"), 3, 1, 500),
+        "nor a restore of older data"
     );
 }

@@ -48,12 +48,8 @@ pub fn encode_request(items: &[OutItem<'_>]) -> String {
 }
 
 /// How many bytes an item adds to a request (for `maxBytes`).
-pub fn item_size(url: &str, headers: &[(String, String)]) -> usize {
-    48 + url.len()
-        + headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 6)
-            .sum::<usize>()
+pub fn item_size<'h>(url: &str, headers: impl Iterator<Item = &'h (String, String)>) -> usize {
+    48 + url.len() + headers.map(|(n, v)| n.len() + v.len() + 6).sum::<usize>()
 }
 
 /// One decoded answer. The body is raw JSON text for the shell to parse.

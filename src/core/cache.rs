@@ -1,8 +1,15 @@
 //! A bounded cache: one entry per key, least recently used goes first.
 //!
 //! Entries keep their data after they go stale (a stale entry is still what
-//! a subscriber shows, and later what an ETag revalidation refreshes); the
-//! `max_entries` bound is what keeps memory flat.
+//! a subscriber shows, and later what an ETag revalidation refreshes). Two
+//! bounds keep memory flat: `max_entries`, and `max_bytes` over the sizes of
+//! the bodies kept (the bytes of their JSON text, as the shell measured it).
+//!
+//! A body that may not be kept (`Cache-Control: no-store`, or over the body
+//! limit) can still be *shown*: [`Cache::show`] hands it to a watched key's
+//! entry without keeping it. Such an entry is never fresh, never served to a
+//! `get`, counts for nothing in `max_bytes`, and goes when its last
+//! listener does.
 
 use super::map::Map;
 
@@ -26,13 +33,21 @@ pub struct Entry<B> {
     pub version: u64,
     /// Marked stale by `invalidate`, whatever its age.
     pub invalidated: bool,
+    /// The size of `data` in bytes, counted in the cache's `max_bytes`.
+    pub bytes: usize,
+    /// `data` is only shown to listeners, never kept or served (see
+    /// [`Cache::show`]).
+    pub shown_only: bool,
     tick: u64,
 }
 
 impl<B> Entry<B> {
     /// Is the data younger than `ttl_ms` at `now`?
     pub fn is_fresh(&self, now: u64, ttl_ms: u64) -> bool {
-        match (self.data.is_some() && !self.invalidated, self.updated_at) {
+        match (
+            self.data.is_some() && !self.invalidated && !self.shown_only,
+            self.updated_at,
+        ) {
             (true, Some(at)) => now < at.saturating_add(ttl_ms),
             _ => false,
         }
@@ -54,18 +69,33 @@ pub struct Cache<B> {
     entries: Map<Key, Entry<B>>,
     next_tick: u64,
     max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
     next_version: u64,
 }
 
 impl<B> Cache<B> {
-    /// An empty cache holding at most `max_entries` (at least 1).
-    pub fn new(max_entries: usize) -> Self {
+    /// An empty cache holding at most `max_entries` (at least 1) whose kept
+    /// bodies add up to at most `max_bytes`.
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         Cache {
             entries: Map::default(),
             next_tick: 0,
             max_entries: max_entries.max(1),
+            max_bytes,
+            bytes: 0,
             next_version: 1,
         }
+    }
+
+    /// The bytes of the bodies kept now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Can a body of `size` bytes be kept at all?
+    pub fn fits(&self, size: usize) -> bool {
+        size <= self.max_bytes
     }
 
     /// How many entries there are.
@@ -91,18 +121,21 @@ impl<B> Cache<B> {
         Some(entry)
     }
 
-    /// Store good data for `key`. Returns the keys evicted to make room.
+    /// Keep good data of `size` bytes for `key` (the caller checked it
+    /// [`fits`](Cache::fits)). Returns the keys evicted to make room.
     pub fn put_data(
         &mut self,
         key: &Key,
         data: B,
+        size: usize,
         now: u64,
         ttl_ms: u64,
         etag: Option<String>,
     ) -> Vec<Key> {
         let version = self.bump_version();
-        let evicted = self.ensure(key);
+        let mut evicted = self.ensure(key);
         let e = self.entries.get_mut(key).expect("ensured");
+        let old = std::mem::replace(&mut e.bytes, size);
         e.data = Some(data);
         e.error = None;
         e.updated_at = Some(now);
@@ -110,6 +143,46 @@ impl<B> Cache<B> {
         e.etag = etag;
         e.version = version;
         e.invalidated = false;
+        e.shown_only = false;
+        self.bytes = self.bytes - old + size;
+        evicted.extend(self.evict_bytes(key));
+        evicted
+    }
+
+    /// Show `data` to `key`'s listeners without keeping it: whatever the
+    /// entry kept before is dropped (it is older than this answer).
+    pub fn show(&mut self, key: &Key, data: B) -> Vec<Key> {
+        let version = self.bump_version();
+        let evicted = self.ensure(key);
+        let e = self.entries.get_mut(key).expect("ensured");
+        self.bytes -= std::mem::take(&mut e.bytes);
+        e.data = Some(data);
+        e.error = None;
+        e.updated_at = None;
+        e.etag = None;
+        e.version = version;
+        e.invalidated = false;
+        e.shown_only = true;
+        evicted
+    }
+
+    /// Evict the least recently used entries other than `keep` until the
+    /// kept bodies fit in `max_bytes`.
+    fn evict_bytes(&mut self, keep: &Key) -> Vec<Key> {
+        let mut evicted = Vec::new();
+        while self.bytes > self.max_bytes {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .filter(|(k, e)| e.bytes > 0 && *k != keep)
+                .min_by_key(|(_, e)| e.tick)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.remove(&oldest);
+            evicted.push(oldest);
+        }
         evicted
     }
 
@@ -154,11 +227,14 @@ impl<B> Cache<B> {
 
     /// Remove one entry.
     pub fn remove(&mut self, key: &Key) -> Option<Entry<B>> {
-        self.entries.remove(key)
+        let e = self.entries.remove(key)?;
+        self.bytes -= e.bytes;
+        Some(e)
     }
 
     /// Remove every entry; returns their keys.
     pub fn clear(&mut self) -> Vec<Key> {
+        self.bytes = 0;
         self.entries.drain().map(|(k, _)| k).collect()
     }
 
@@ -188,6 +264,8 @@ impl<B> Cache<B> {
                 etag: None,
                 version: 0,
                 invalidated: false,
+                bytes: 0,
+                shown_only: false,
                 tick,
             },
         );
@@ -201,7 +279,7 @@ impl<B> Cache<B> {
             else {
                 break;
             };
-            self.entries.remove(&oldest);
+            self.remove(&oldest);
             evicted.push(oldest);
         }
         evicted
@@ -229,19 +307,19 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used() {
-        let mut c = Cache::new(2);
-        assert!(c.put_data(&k(1), "a", 0, 10, None).is_empty());
-        assert!(c.put_data(&k(2), "b", 0, 10, None).is_empty());
+        let mut c = Cache::new(2, usize::MAX);
+        assert!(c.put_data(&k(1), "a", 1, 0, 10, None).is_empty());
+        assert!(c.put_data(&k(2), "b", 1, 0, 10, None).is_empty());
         c.touch(&k(1));
-        assert_eq!(c.put_data(&k(3), "c", 0, 10, None), vec![k(2)]);
+        assert_eq!(c.put_data(&k(3), "c", 1, 0, 10, None), vec![k(2)]);
         assert!(c.peek(&k(1)).is_some() && c.peek(&k(3)).is_some());
         assert_eq!(c.len(), 2);
     }
 
     #[test]
     fn freshness_follows_ttl() {
-        let mut c = Cache::new(4);
-        c.put_data(&k(1), 1, 100, 50, Some("e".into()));
+        let mut c = Cache::new(4, usize::MAX);
+        c.put_data(&k(1), 1, 1, 100, 50, Some("e".into()));
         let e = c.peek(&k(1)).unwrap();
         assert!(e.is_fresh(149, 50));
         assert!(!e.is_fresh(150, 50));
@@ -255,8 +333,8 @@ mod tests {
 
     #[test]
     fn errors_keep_old_data_and_versions_move() {
-        let mut c = Cache::new(4);
-        c.put_data(&k(1), 1, 0, 50, None);
+        let mut c = Cache::new(4, usize::MAX);
+        c.put_data(&k(1), 1, 1, 0, 50, None);
         let v1 = c.peek(&k(1)).unwrap().version;
         c.put_error(&k(1), FetchError::Network("down".into()));
         let e = c.peek(&k(1)).unwrap();
@@ -268,10 +346,39 @@ mod tests {
     }
 
     #[test]
+    fn kept_bytes_stay_under_the_bound() {
+        let mut c = Cache::new(100, 10_000);
+        for i in 0..5 {
+            c.put_data(&k(i), i, 3_000, 0, 10, None);
+        }
+        assert_eq!(c.len(), 3, "three bodies of 3,000 bytes fit in 10,000");
+        assert_eq!(c.bytes(), 9_000);
+        assert!((2..5).all(|i| c.peek(&k(i)).is_some()));
+        c.put_data(&k(4), 4, 10, 0, 10, None);
+        assert_eq!(c.bytes(), 6_010, "a replaced body's bytes are released");
+        c.remove(&k(4));
+        assert_eq!(c.bytes(), 6_000);
+        c.clear();
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn shown_data_is_never_kept_or_fresh() {
+        let mut c = Cache::new(4, 10_000);
+        c.put_data(&k(1), 1, 500, 0, 1_000, Some("e".into()));
+        c.show(&k(1), 2);
+        let e = c.peek(&k(1)).unwrap();
+        assert_eq!(e.data, Some(2));
+        assert!(e.shown_only && e.etag.is_none() && e.updated_at.is_none());
+        assert!(!e.is_fresh(0, 1_000_000));
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
     fn stays_bounded() {
-        let mut c = Cache::new(100);
+        let mut c = Cache::new(100, usize::MAX);
         for i in 0..10_000 {
-            c.put_data(&k(i), i, 0, 10, None);
+            c.put_data(&k(i), i, 1, 0, 10, None);
         }
         assert_eq!(c.len(), 100);
         assert!((9_900..10_000).all(|i| c.peek(&k(i)).is_some()));

@@ -33,7 +33,7 @@ mod socket;
 use batching::Batch;
 pub use batching::{origin, BatchConfig, BatchFailure, BatchId};
 use circuit::Circuit;
-pub use circuit::CircuitConfig;
+pub use circuit::{CircuitConfig, MAX_ORIGINS};
 use polling::Group;
 pub use polling::{GroupId, PollConfig, PollerId};
 pub use prefetch::{IntentId, PrefetchConfig};
@@ -70,8 +70,11 @@ pub struct Config {
     /// The circuit breaker per origin; `None` never stops sending.
     pub circuit: Option<CircuitConfig>,
     /// Bodies longer than this (in bytes of JSON text) are handed to their
-    /// callers but not cached: one huge answer cannot fill the memory.
+    /// callers and shown to listeners but not kept: one huge answer cannot
+    /// fill the memory.
     pub max_body_bytes: usize,
+    /// Bound on the bytes of all the bodies kept in the cache.
+    pub max_bytes: usize,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             prefetch: PrefetchConfig::default(),
             circuit: None,
             max_body_bytes: 1 << 20,
+            max_bytes: 16 << 20,
         }
     }
 }
@@ -128,6 +132,9 @@ pub enum Outcome<B> {
         etag: Option<String>,
         /// `Cache-Control: no-store` was present.
         no_store: bool,
+        /// The body's size in bytes (of its text): over
+        /// [`Config::max_body_bytes`] it is not kept.
+        size: usize,
     },
     /// The request failed.
     Failed(FetchError),
@@ -313,6 +320,8 @@ struct Flight {
     /// It went through the batch scheduler (and left in a batch, or alone
     /// as a batch of one, or alone when the server has no `/batch`).
     batched: bool,
+    /// It is the probe of its origin's half-open circuit.
+    probe: bool,
 }
 
 /// The deterministic request engine. See the module docs.
@@ -343,6 +352,9 @@ pub struct Core<B> {
     rng: u64,
     watched: Map<Key, usize>,
     circuits: Map<String, Circuit>,
+    /// When `clear` last ran: data fetched before it (another tab's poll
+    /// result still on its way) is not stored.
+    cleared_at: Option<u64>,
     actions: VecDeque<Action<B>>,
     next_id: u64,
     stats: Stats,
@@ -352,7 +364,7 @@ impl<B: Clone> Core<B> {
     /// A new engine.
     pub fn new(config: Config) -> Self {
         Core {
-            cache: Cache::new(config.max_entries),
+            cache: Cache::new(config.max_entries, config.max_bytes),
             rng: splitmix64(config.seed) | 1,
             socket: config.socket.clone().map(Socket::new),
             config,
@@ -376,6 +388,7 @@ impl<B: Clone> Core<B> {
             online: true,
             watched: Map::default(),
             circuits: Map::default(),
+            cleared_at: None,
             actions: VecDeque::new(),
             next_id: 0,
             stats: Stats::default(),
@@ -441,17 +454,25 @@ impl<B: Clone> Core<B> {
             return;
         }
 
-        if let Some(error) = self.circuit_refuses(now, &req.url) {
-            // The origin is failing: serve what the cache has, even stale.
-            if let Some(body) = self.cache.touch(&key).and_then(|e| e.data.clone()) {
-                self.stats.circuit_stale += 1;
-                self.resolve(now, vec![waiter], body, false);
-            } else {
-                self.stats.circuit_refused += 1;
-                self.reject(now, vec![waiter], error);
+        let probe = match self.circuit_refuses(now, &req.url) {
+            Ok(probe) => probe,
+            Err(error) => {
+                // The origin is failing: serve what the cache kept, even stale.
+                let kept = self
+                    .cache
+                    .touch(&key)
+                    .filter(|e| !e.shown_only)
+                    .and_then(|e| e.data.clone());
+                if let Some(body) = kept {
+                    self.stats.circuit_stale += 1;
+                    self.resolve(now, vec![waiter], body, false);
+                } else {
+                    self.stats.circuit_refused += 1;
+                    self.reject(now, vec![waiter], error);
+                }
+                return;
             }
-            return;
-        }
+        };
 
         let flight_id = FlightId(self.bump());
         let deadline = self.config.timeout_ms.map(|t| now.saturating_add(t));
@@ -459,9 +480,11 @@ impl<B: Clone> Core<B> {
             self.timers.insert((d, Deadline::Flight(flight_id)));
         }
         let mut headers = req.headers;
-        if let Some(auth) = &req.identity.authorization {
-            headers.push(("Authorization".to_string(), auth.clone()));
-        }
+        headers.extend(
+            req.identity
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        );
         let spec = FetchSpec {
             url: req.url,
             headers,
@@ -479,6 +502,7 @@ impl<B: Clone> Core<B> {
                 stale_on_arrival: false,
                 store: true,
                 batched: false,
+                probe,
             },
         );
         self.by_key.insert(key.clone(), flight_id);
@@ -519,19 +543,25 @@ impl<B: Clone> Core<B> {
             Outcome::Failed(e) => Err(e),
             Outcome::Body { .. } => Ok(()),
         };
-        self.circuit_record(now, &flight.spec.url, result);
+        self.circuit_record(now, &flight.spec.url, result, flight.probe);
         match outcome {
             Outcome::Body {
                 body,
                 etag,
                 no_store,
+                size,
             } => {
-                if flight.store && !no_store {
-                    let evicted =
-                        self.cache
-                            .put_data(&flight.key, body.clone(), now, flight.ttl_ms, etag);
-                    self.evicted(evicted);
-                    if flight.stale_on_arrival {
+                if flight.store {
+                    let kept = self.store(
+                        now,
+                        &flight.key,
+                        body.clone(),
+                        size,
+                        no_store,
+                        flight.ttl_ms,
+                        etag,
+                    );
+                    if kept && flight.stale_on_arrival {
                         self.cache.expire(&flight.key);
                     }
                 }
@@ -548,6 +578,34 @@ impl<B: Clone> Core<B> {
             }
         }
         self.notify(&flight.key);
+    }
+
+    /// New data for `key`: kept in the cache when the rules allow it
+    /// (not `no_store`, not over `max_body_bytes` or `max_bytes`); otherwise
+    /// only shown to the key's listeners, and whatever the entry kept before
+    /// is dropped, since this answer replaces it. Returns whether it was kept.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn store(
+        &mut self,
+        now: u64,
+        key: &Key,
+        body: B,
+        size: usize,
+        no_store: bool,
+        ttl_ms: u64,
+        etag: Option<String>,
+    ) -> bool {
+        let keep = !no_store && size <= self.config.max_body_bytes && self.cache.fits(size);
+        let evicted = if keep {
+            self.cache.put_data(key, body, size, now, ttl_ms, etag)
+        } else if self.watched.contains_key(key) {
+            self.cache.show(key, body)
+        } else {
+            self.cache.remove(key);
+            Vec::new()
+        };
+        self.evicted(evicted);
+        keep
     }
 
     /// Settle `waiters` with `body`: callers through an action, poll ticks
@@ -639,6 +697,10 @@ impl<B: Clone> Core<B> {
                 return;
             }
             let flight = self.remove_flight(flight_id);
+            if flight.probe {
+                // The probe will never answer: the next request probes.
+                self.circuit_probe_gone(&flight.spec.url);
+            }
             if route == Route::Alone {
                 self.stats.cancelled_requests += 1;
                 self.actions.push_back(Action::Cancel { flight: flight_id });
@@ -706,6 +768,7 @@ impl<B: Clone> Core<B> {
     /// Forget everything cached (logout). Requests in flight still answer
     /// their callers but store nothing.
     pub fn clear(&mut self, now: u64) {
+        self.cleared_at = Some(now);
         for key in self.cache.clear() {
             self.notify(&key);
         }
@@ -715,6 +778,8 @@ impl<B: Clone> Core<B> {
             flight.store = false;
         }
         self.by_key.clear();
+        // The socket's subscriptions and pushes belong to the old session.
+        self.socket_restart(now);
         // Live keys already served over HTTP while the socket is down would
         // otherwise stay empty until it opens: fetch them again.
         self.refetch_live(now);
@@ -732,6 +797,10 @@ impl<B: Clone> Core<B> {
             *n -= 1;
             if *n == 0 {
                 self.watched.remove(key);
+                // Data that was only shown goes with its last listener.
+                if self.cache.peek(key).is_some_and(|e| e.shown_only) {
+                    self.cache.remove(key);
+                }
             }
         }
     }

@@ -23,10 +23,6 @@ impl fmt::Display for JsonError {
     }
 }
 
-/// Nesting deeper than this is refused, so hostile input cannot exhaust
-/// the stack.
-const MAX_DEPTH: usize = 128;
-
 /// A cursor over a JSON text.
 #[derive(Debug)]
 pub struct Scanner<'a> {
@@ -316,28 +312,86 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skip any value and return its raw text.
+    ///
+    /// The walk is a loop with a stack of open brackets, not a recursion, so
+    /// a value nested any depth (an item body is the app's data) costs
+    /// memory in proportion to its size and never the call stack. It checks
+    /// that brackets match and the value is complete; whoever parses the
+    /// slice (the platform's `JSON.parse`) checks the rest.
     pub fn raw_value(&mut self) -> Result<&'a str, JsonError> {
         self.ws();
         let start = self.i;
-        self.skip(0)?;
+        // What may come next, and the closing bracket of each open container.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Want {
+            Value,
+            ValueOrEnd,
+            Key,
+            KeyOrEnd,
+            Colon,
+            CommaOrEnd,
+        }
+        let mut open: Vec<u8> = Vec::new();
+        let mut want = Want::Value;
+        loop {
+            self.ws();
+            let Some(c) = self.peek() else {
+                return self.err("unexpected end (truncated?)");
+            };
+            match (want, c) {
+                (Want::Value | Want::ValueOrEnd, b'{' | b'[') => {
+                    self.i += 1;
+                    let obj = c == b'{';
+                    open.push(if obj { b'}' } else { b']' });
+                    want = if obj {
+                        Want::KeyOrEnd
+                    } else {
+                        Want::ValueOrEnd
+                    };
+                    continue;
+                }
+                (Want::Key | Want::KeyOrEnd, b'"') => {
+                    self.string()?;
+                    want = Want::Colon;
+                    continue;
+                }
+                (Want::Colon, b':') => {
+                    self.i += 1;
+                    want = Want::Value;
+                    continue;
+                }
+                (Want::CommaOrEnd, b',') => {
+                    self.i += 1;
+                    want = if open.last() == Some(&b'}') {
+                        Want::Key
+                    } else {
+                        Want::Value
+                    };
+                    continue;
+                }
+                (Want::KeyOrEnd | Want::ValueOrEnd | Want::CommaOrEnd, b'}' | b']')
+                    if open.last() == Some(&c) =>
+                {
+                    self.i += 1;
+                    open.pop();
+                }
+                (Want::Value | Want::ValueOrEnd, b'"') => drop(self.string()?),
+                (Want::Value | Want::ValueOrEnd, b't') => self.word("true")?,
+                (Want::Value | Want::ValueOrEnd, b'f') => self.word("false")?,
+                (Want::Value | Want::ValueOrEnd, b'n') => self.word("null")?,
+                (Want::Value | Want::ValueOrEnd, b'-' | b'0'..=b'9') => drop(self.raw_number()?),
+                (Want::Colon, _) => return self.err("expected `:`"),
+                (Want::CommaOrEnd, _) => return self.err("expected `,` or a closing bracket"),
+                (Want::Key | Want::KeyOrEnd, _) => return self.err("expected a key"),
+                _ => return self.err("expected a value"),
+            }
+            // A value is complete.
+            if open.is_empty() {
+                break;
+            }
+            want = Want::CommaOrEnd;
+        }
         Ok(&self.s[start..self.i])
-    }
-
-    fn skip(&mut self, depth: usize) -> Result<(), JsonError> {
-        if depth > MAX_DEPTH {
-            return self.err("nested too deeply");
-        }
-        self.ws();
-        match self.peek() {
-            Some(b'{') => self.object(|s, _| s.skip(depth + 1)),
-            Some(b'[') => self.array(|s| s.skip(depth + 1)),
-            Some(b'"') => self.string().map(drop),
-            Some(b't') => self.word("true"),
-            Some(b'f') => self.word("false"),
-            Some(b'n') => self.word("null"),
-            None => self.err("unexpected end (truncated?)"),
-            _ => self.raw_number().map(drop),
-        }
     }
 
     fn word(&mut self, w: &'static str) -> Result<(), JsonError> {
@@ -441,11 +495,18 @@ mod tests {
         ] {
             assert!(Scanner::new(bad).raw_value().is_err(), "{bad}");
         }
-        let deep = "[".repeat(10_000);
-        assert_eq!(
-            Scanner::new(&deep).raw_value().unwrap_err().what,
-            "nested too deeply"
-        );
+        // Any depth is walked without recursion: an item body nested 10,000
+        // deep is read whole, and cut short it is an error, not a crash.
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(Scanner::new(&deep).raw_value().unwrap(), deep);
+        let cut = "[{\"a\":".repeat(10_000);
+        assert!(Scanner::new(&cut)
+            .raw_value()
+            .unwrap_err()
+            .what
+            .contains("truncated"));
+        assert!(Scanner::new("[1}").raw_value().is_err());
+        assert!(Scanner::new("{\"a\":1,}").raw_value().is_err());
         assert!(Scanner::new("{\"a\":")
             .raw_value()
             .unwrap_err()

@@ -19,6 +19,9 @@ pub enum UrlError {
     Scheme(String),
     /// The URL has no host after the scheme.
     NoHost(String),
+    /// The URL carries a user name or password (`user:pass@host`). The
+    /// error never repeats them.
+    Userinfo,
 }
 
 impl fmt::Display for UrlError {
@@ -26,6 +29,10 @@ impl fmt::Display for UrlError {
         match self {
             UrlError::Scheme(u) => write!(f, "`{u}` is not an http: or https: URL"),
             UrlError::NoHost(u) => write!(f, "`{u}` has no host"),
+            UrlError::Userinfo => f.write_str(
+                "a URL with a user name or password (`user:pass@host`) is refused; \
+                 send credentials in headers",
+            ),
         }
     }
 }
@@ -55,6 +62,10 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') {
         return Err(UrlError::NoHost(truncate(url)));
     }
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    if authority.contains('@') {
+        return Err(UrlError::Userinfo);
+    }
     let (base, query) = match without_fragment.find('?') {
         Some(i) => (&without_fragment[..i], &without_fragment[i + 1..]),
         None => (without_fragment, ""),
@@ -62,13 +73,7 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     let mut out = String::with_capacity(without_fragment.len());
     out.push_str(&base[..lower_scheme_len].to_ascii_lowercase());
     out.push_str(&base[lower_scheme_len..]);
-    // A binary insertion sort: stable (each parameter goes after the ones
-    // of the same name already placed), and far less code than `sort_by`.
-    let mut params: Vec<&str> = Vec::new();
-    for p in query.split('&').filter(|p| !p.is_empty()) {
-        let at = params.partition_point(|q| param_name(q) <= param_name(p));
-        params.insert(at, p);
-    }
+    let params = sort_by_name(query.split('&').filter(|p| !p.is_empty()).collect());
     for (i, p) in params.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(p);
@@ -87,6 +92,56 @@ pub fn contains(hay: &str, needle: &str) -> bool {
 /// Does a `Cache-Control` value say `no-store`?
 pub fn no_store(cache_control: &str) -> bool {
     contains(&cache_control.to_ascii_lowercase(), "no-store")
+}
+
+/// Query parameters sorted by name, stable (repeated names keep their
+/// order: `a=2&a=1` and `a=1&a=2` stay distinct requests), in O(n log n): a
+/// bottom-up merge sort, a few hundred bytes of wasm where the standard
+/// library's sorts cost kilobytes.
+fn sort_by_name(mut v: Vec<&str>) -> Vec<&str> {
+    let n = v.len();
+    let mut buf: Vec<&str> = Vec::with_capacity(n);
+    let mut width = 1;
+    while width < n {
+        buf.clear();
+        let mut start = 0;
+        while start < n {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut i, mut j) = (start, mid);
+            while i < mid && j < end {
+                // `<=` takes from the left run on ties: stable.
+                if param_name(v[i]) <= param_name(v[j]) {
+                    buf.push(v[i]);
+                    i += 1;
+                } else {
+                    buf.push(v[j]);
+                    j += 1;
+                }
+            }
+            buf.extend_from_slice(&v[i..mid]);
+            buf.extend_from_slice(&v[j..end]);
+            start = end;
+        }
+        std::mem::swap(&mut v, &mut buf);
+        width *= 2;
+    }
+    v
+}
+
+/// A length in decimal (no `format!`: its machinery costs wasm bytes).
+fn push_len(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
 fn param_name(p: &str) -> &str {
@@ -153,6 +208,31 @@ pub struct Identity {
     pub credentials: Credentials,
     /// An app-chosen partition (for example a user id) for cookie sessions.
     pub partition: Option<String>,
+    /// Other headers that say who the user is (`Cookie`,
+    /// `Proxy-Authorization`, and those the app names, such as
+    /// `X-Api-Key`): lower-case names, sorted, each sent with the request.
+    pub secrets: Vec<(String, String)>,
+}
+
+impl Identity {
+    /// Every credential header to send: `Authorization`, then the others.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.authorization
+            .as_deref()
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .chain(self.secrets.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    }
+
+    /// Is `name` one of this identity's credential headers (or
+    /// `Authorization`)?
+    pub fn is_credential(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("authorization")
+            || self
+                .secrets
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
 }
 
 /// The key of a request: method, normalised absolute URL and identity.
@@ -166,15 +246,33 @@ const SEP: char = '\u{1f}';
 impl Key {
     /// Build the key of a GET of `url` (already normalised) by `identity`.
     pub fn get(url: &str, identity: &Identity) -> Key {
-        let auth = identity.authorization.as_deref().unwrap_or("");
-        let part = identity.partition.as_deref().unwrap_or("");
-        Key(format!(
-            "{url}{SEP}GET{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
-            identity.credentials.as_str(),
-            auth.len(),
-            auth,
-            part
-        ))
+        // Every part after the URL is preceded by its length, so no value,
+        // whatever it contains, can pass for another identity.
+        let mut k = String::with_capacity(url.len() + 32);
+        k.push_str(url);
+        k.push(SEP);
+        k.push_str("GET");
+        k.push(SEP);
+        k.push_str(identity.credentials.as_str());
+        let auth = identity.authorization.as_deref();
+        let part = identity.partition.as_deref();
+        for field in [auth, part].into_iter().chain(
+            identity
+                .secrets
+                .iter()
+                .flat_map(|(n, v)| [Some(n.as_str()), Some(v.as_str())]),
+        ) {
+            k.push(SEP);
+            match field {
+                None => k.push('-'),
+                Some(f) => {
+                    push_len(&mut k, f.len());
+                    k.push(':');
+                    k.push_str(f);
+                }
+            }
+        }
+        Key(k)
     }
 
     /// The URL part of the key.
@@ -275,7 +373,12 @@ mod tests {
             partition: Some("u1".into()),
             ..Default::default()
         };
-        let keys = [&alice, &bob, &anon, &include, &part].map(|i| Key::get(url, i));
+        let cookie = |c: &str| Identity {
+            secrets: vec![("cookie".into(), c.into())],
+            ..Default::default()
+        };
+        let (c1, c2) = (cookie("sid=alice"), cookie("sid=bob"));
+        let keys = [&alice, &bob, &anon, &include, &part, &c1, &c2].map(|i| Key::get(url, i));
         for (i, a) in keys.iter().enumerate() {
             assert_eq!(a.url(), url);
             for b in &keys[i + 1..] {
@@ -293,6 +396,41 @@ mod tests {
             ..Default::default()
         };
         assert_ne!(Key::get(url, &tricky), Key::get(url, &other));
+        let empty_auth = Identity {
+            authorization: Some(String::new()),
+            ..Default::default()
+        };
+        assert_ne!(Key::get(url, &empty_auth), Key::get(url, &anon));
+    }
+
+    #[test]
+    fn refuses_user_and_password_without_repeating_them() {
+        for u in [
+            "http://user:s3cret@h.test/p",
+            "https://s3cret@h.test",
+            "http://u:s3cret@h.test?x=1",
+        ] {
+            let e = normalize_url(u).unwrap_err();
+            assert_eq!(e, UrlError::Userinfo);
+            assert!(!e.to_string().contains("s3cret"));
+        }
+        // An `@` in the path or query is not userinfo.
+        assert!(normalize_url("http://h.test/a@b?c=d@e").is_ok());
+    }
+
+    #[test]
+    fn sorting_many_parameters_is_not_quadratic() {
+        // 200,000 parameters: an insertion sort makes ~10^10 moves here,
+        // the sort in use ~4 million comparisons.
+        let n = 200_000;
+        let query: Vec<String> = (0..n).rev().map(|i| format!("p{i}=1")).collect();
+        let url = format!("http://h.test/?{}&p5=2", query.join("&"));
+        let out = normalize_url(&url).unwrap();
+        assert!(out.starts_with("http://h.test/?p0=1&p1=1&p10=1"));
+        assert!(
+            out.contains("&p5=1&p5=2&"),
+            "repeated names keep their order"
+        );
     }
 
     #[test]

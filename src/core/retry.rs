@@ -1,8 +1,15 @@
 //! `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
 
-/// How long to wait, in ms, from `now_ms` (ms since the epoch). `None` for a
-/// value that is neither a number of seconds nor an IMF-fixdate such as
-/// `Sun, 06 Nov 1994 08:49:37 GMT`. A date in the past means no wait (0).
+/// The longest wait a `Retry-After` can ask for: a day. Seconds and dates
+/// beyond it are capped, so that no timer is ever armed for years.
+pub const MAX_RETRY_AFTER_MS: u64 = 86_400_000;
+
+/// How long to wait, in ms, from `now_ms` (ms since the epoch), at most
+/// [`MAX_RETRY_AFTER_MS`]. `None` for a value that is neither a number of
+/// seconds nor an HTTP-date in one of the three forms RFC 9110 §5.6.7
+/// accepts: `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate),
+/// `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
+/// (asctime). A date in the past means no wait (0).
 ///
 /// ```
 /// use calmfetch::core::retry::parse_retry_after;
@@ -11,49 +18,75 @@
 /// ```
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let v = value.trim();
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        // Cap absurd values at a day rather than overflowing.
-        let secs: u64 = v.parse().unwrap_or(u64::MAX).min(86_400);
-        return Some(secs * 1000);
-    }
-    let at = parse_imf_fixdate(v)?;
-    Some(at.saturating_sub(now_ms))
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        v.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1000)
+    } else {
+        http_date(v)?.saturating_sub(now_ms)
+    };
+    Some(wait.min(MAX_RETRY_AFTER_MS))
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` to ms since the epoch.
-fn parse_imf_fixdate(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
-        return None;
-    }
-    if !["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(&s.get(..3)?) {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let t = s.get(r)?;
-        if t.bytes().all(|c| c.is_ascii_digit()) {
-            t.parse().ok()
-        } else {
-            None
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const LONG_DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// An HTTP-date in any of its three forms, in ms since the epoch.
+fn http_date(s: &str) -> Option<u64> {
+    let (day_name, rest) = s.split_once([',', ' '])?;
+    let words: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
+    let (day, month, year, time) = match (s.as_bytes().get(day_name.len()), words.as_slice()) {
+        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
+        (Some(b','), [d, m, y, t, "GMT"]) if DAYS.contains(&day_name) && y.len() == 4 => {
+            (*d, *m, number(y)?, *t)
         }
+        // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`; a two-digit year is in
+        // 1970-2069 (RFC 9110 asks for the nearest past-or-close century).
+        (Some(b','), [dmy, t, "GMT"]) if LONG_DAYS.contains(&day_name) => {
+            let mut parts = dmy.split('-');
+            let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() || y.len() != 2 {
+                return None;
+            }
+            let y = number(y)?;
+            (d, m, if y < 70 { 2000 + y } else { 1900 + y }, *t)
+        }
+        // asctime: `Sun Nov  6 08:49:37 1994`
+        (Some(b' '), [m, d, t, y]) if DAYS.contains(&day_name) && y.len() == 4 => {
+            (*d, *m, number(y)?, *t)
+        }
+        _ => return None,
     };
-    let day = num(5..7)?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(*m) == s.get(8..11))? as u64
-        + 1;
-    let year = num(12..16)?;
-    if b[7] != b' ' || b[11] != b' ' || b[16] != b' ' || b[19] != b':' || b[22] != b':' {
+    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
+    let day = number(day).filter(|d| (1..=31).contains(d) && day.len() <= 2)?;
+    let mut hms = time.split(':');
+    let (h, mi, sec) = (hms.next()?, hms.next()?, hms.next()?);
+    if hms.next().is_some() || [h, mi, sec].iter().any(|p| p.len() != 2) {
         return None;
     }
-    let (h, mi, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 || year < 1970 {
+    let (h, mi, sec) = (number(h)?, number(mi)?, number(sec)?);
+    if h > 23 || mi > 59 || sec > 60 || year < 1970 {
         return None;
     }
     let days = days_from_civil(year, month, day);
     Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000)
+}
+
+/// A run of ASCII digits (at most 4) as a number.
+fn number(t: &str) -> Option<u64> {
+    if t.is_empty() || t.len() > 4 || !t.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(t.bytes().fold(0, |n, c| n * 10 + u64::from(c - b'0')))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (year >= 1970).
@@ -79,6 +112,11 @@ mod tests {
             parse_retry_after("99999999999999999999999", 0),
             Some(86_400_000)
         );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 0),
+            Some(MAX_RETRY_AFTER_MS),
+            "a date far ahead waits a day, not years"
+        );
         // 1994-11-06T08:49:37Z is 784111777 s after the epoch.
         let at = 784_111_777_000;
         assert_eq!(
@@ -90,8 +128,29 @@ mod tests {
             Some(0)
         );
         assert_eq!(
-            parse_retry_after("Tue, 29 Feb 2028 00:00:00 GMT", 0),
-            Some(1_835_395_200_000)
+            parse_retry_after("Tue, 29 Feb 2028 00:00:00 GMT", 1_835_395_200_000 - 5_000),
+            Some(5_000)
+        );
+    }
+
+    #[test]
+    fn all_three_date_forms() {
+        let at = 784_111_777_000; // 1994-11-06T08:49:37Z
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_retry_after(form, at - 1_000), Some(1_000), "{form}");
+        }
+        assert_eq!(
+            parse_retry_after("Thursday, 31-Dec-26 23:59:59 GMT", 0),
+            Some(MAX_RETRY_AFTER_MS),
+            "two-digit years below 70 are in this century"
+        );
+        assert_eq!(
+            parse_retry_after("Thursday, 01-Jan-70 00:00:10 GMT", 4_000),
+            Some(6_000)
         );
     }
 
@@ -102,7 +161,9 @@ mod tests {
             "-1",
             "1.5",
             "soon",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 94",
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nox 1994 08:49:37 GMT",

@@ -56,6 +56,9 @@ struct Defaults {
     base_url: Option<String>,
     headers: Vec<(String, String)>,
     identity: Identity,
+    /// Lower-case names of the headers that identify the user besides
+    /// `Authorization` (they go into the key).
+    credential_headers: Vec<String>,
 }
 
 pub(super) struct Inner {
@@ -72,6 +75,9 @@ pub(super) struct Inner {
     next_listener: Cell<u32>,
     timer: RefCell<Option<(u64, JsValue)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// `run` is carrying out actions: a nested call (from a listener, an
+    /// adapter that calls back at once) leaves them to the running loop.
+    running: Cell<bool>,
     pub(super) tabs: RefCell<Tabs>,
     pub(super) socket: SocketSlot,
     /// Skip prefetches on Save-Data and 2G connections.
@@ -94,6 +100,7 @@ impl std::fmt::Debug for WasmClient {
 
 const CLIENT_OPTIONS: &[&str] = &[
     "baseUrl",
+    "credentialHeaders",
     "batch",
     "circuit",
     "cache",
@@ -108,7 +115,7 @@ const CLIENT_OPTIONS: &[&str] = &[
 const POLL_CLIENT_OPTIONS: &[&str] = &["jitter", "maxBackoffMs"];
 const CIRCUIT_OPTIONS: &[&str] = &["failures", "coolDownMs"];
 const PREFETCH_CLIENT_OPTIONS: &[&str] = &["intentMs", "concurrency", "respectSaveData"];
-const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries", "maxBodyBytes"];
+const CACHE_OPTIONS: &[&str] = &["ttlMs", "maxEntries", "maxBodyBytes", "maxBytes"];
 const BATCH_OPTIONS: &[&str] = &[
     "endpoint",
     "windowMs",
@@ -222,26 +229,40 @@ impl WasmClient {
         Ok(self.inner.core.borrow().can_live(&req))
     }
 
-    /// A short hash of `url`'s cache key (URL and credentials), for storage
-    /// that must not hold the credentials themselves (the persisted cache).
-    #[wasm_bindgen(js_name = keyHash)]
-    pub fn key_hash(&self, url: JsValue, options: JsValue) -> Result<String, JsValue> {
+    /// `url`'s whole cache key (URL and credentials), for the persisted
+    /// cache, which stores only a salted SHA-256 of it.
+    #[wasm_bindgen(js_name = keyText)]
+    pub fn key_text(&self, url: JsValue, options: JsValue) -> Result<String, JsValue> {
         let key = self
             .inner
             .key(&url, &options)
-            .map_err(|m| invalid(format!("keyHash: {m}")))?;
-        Ok(super::poll::hash(&key))
+            .map_err(|m| invalid(format!("keyText: {m}")))?;
+        Ok(key.as_str().to_string())
     }
 
-    /// Put data kept from an earlier visit (the persisted cache) into an
-    /// entry that has none, as of `updated_at` (ms since the epoch), marked
-    /// stale. `false` when the entry already had data.
+    /// The size in bytes of the body `url`'s entry keeps (0 when it keeps
+    /// none), so the persisted cache can store it with the body.
+    #[wasm_bindgen(js_name = keptBytes)]
+    pub fn kept_bytes(&self, url: JsValue, options: JsValue) -> Result<f64, JsValue> {
+        let key = self
+            .inner
+            .key(&url, &options)
+            .map_err(|m| invalid(format!("keptBytes: {m}")))?;
+        let core = self.inner.core.borrow();
+        Ok(core.entry(&key).map_or(0, |e| e.bytes) as f64)
+    }
+
+    /// Put data kept from an earlier visit (the persisted cache), `size`
+    /// bytes, into an entry that has none, as of `updated_at` (ms since the
+    /// epoch), marked stale. `false` when the entry already had data or the
+    /// data is not allowed in the cache.
     pub fn seed(
         &self,
         url: JsValue,
         options: JsValue,
         body: JsValue,
         updated_at: f64,
+        size: f64,
     ) -> Result<bool, JsValue> {
         let key = self
             .inner
@@ -252,7 +273,16 @@ impl WasmClient {
         } else {
             0
         };
-        let restored = self.inner.core.borrow_mut().restore(now(), &key, body, at);
+        let size = if size.is_finite() && size >= 0.0 {
+            size as usize
+        } else {
+            usize::MAX
+        };
+        let restored = self
+            .inner
+            .core
+            .borrow_mut()
+            .restore(now(), &key, body, size, at);
         if !restored {
             return Ok(false);
         }
@@ -415,6 +445,9 @@ impl WasmClient {
         if let Some(n) = opt::whole(&cache, "maxBodyBytes", "cache", 0)? {
             config.max_body_bytes = n.min(usize::MAX as u64) as usize;
         }
+        if let Some(n) = opt::whole(&cache, "maxBytes", "cache", 0)? {
+            config.max_bytes = n.min(usize::MAX as u64) as usize;
+        }
         if let Some(t) = opt::whole(options, "timeoutMs", "createClient", 0)? {
             config.timeout_ms = (t > 0).then_some(t);
         }
@@ -460,12 +493,14 @@ impl WasmClient {
         if let Some(ms) = opt::whole(&poll, "maxBackoffMs", "poll", 1)? {
             config.poll.max_backoff_ms = ms;
         }
+        let credential_headers = opt::credential_headers(options)?;
         let mut headers = opt::headers(options, "createClient")?;
-        let identity = Identity {
-            authorization: opt::take_authorization(&mut headers),
+        let mut identity = Identity {
             credentials: opt::credentials(options, "createClient")?.unwrap_or_default(),
             partition: opt::string(options, "partition", "createClient")?,
+            ..Identity::default()
         };
+        opt::take_credentials(&mut headers, &credential_headers, &mut identity);
         if let Some(sock) = config.socket.as_mut() {
             sock.identity = identity.clone();
             sock.origin = base_url
@@ -478,6 +513,7 @@ impl WasmClient {
                 base_url,
                 headers,
                 identity,
+                credential_headers,
             },
             pending: RefCell::default(),
             requests: RefCell::default(),
@@ -487,6 +523,7 @@ impl WasmClient {
             next_listener: Cell::new(0),
             timer: RefCell::new(None),
             on_timer: RefCell::new(None),
+            running: Cell::new(false),
             tabs: RefCell::default(),
             socket: RefCell::new(socket),
             respect_save_data,
@@ -512,7 +549,11 @@ impl Drop for Inner {
             js::clear_timeout(&handle);
         }
         if let Some(sock) = self.socket.get_mut().as_mut() {
-            super::socket::close_current(sock);
+            if let Some(adapter) = super::socket::forget_current(sock) {
+                let _ = js::get(&adapter, "close")
+                    .unchecked_into::<Function>()
+                    .call0(&adapter);
+            }
         }
         for pending in self.pending.get_mut().values_mut() {
             pending.detach();
@@ -561,9 +602,11 @@ impl Inner {
             opt::merge_header(&mut headers, n, v);
         }
         let mut identity = self.defaults.identity.clone();
-        if let Some(auth) = opt::take_authorization(&mut headers) {
-            identity.authorization = Some(auth);
-        }
+        opt::take_credentials(
+            &mut headers,
+            &self.defaults.credential_headers,
+            &mut identity,
+        );
         if let Some(p) = opt::string(options, "partition", what)? {
             identity.partition = Some(p);
         }
@@ -591,8 +634,19 @@ impl Inner {
         Ok(Key::get(&r.url, &r.identity))
     }
 
-    /// Carry out every queued action, then re-arm the timer.
+    /// Carry out every queued action, then re-arm the timer. Not re-entrant:
+    /// JS called from here (a listener, a socket adapter) may call back into
+    /// the client, and what that queues is carried out by the loop already
+    /// running, after the current action, never in the middle of it.
     pub(super) fn run(self: &Rc<Self>) {
+        if self.running.replace(true) {
+            return;
+        }
+        self.drain_actions();
+        self.running.set(false);
+    }
+
+    fn drain_actions(self: &Rc<Self>) {
         loop {
             // Take one action at a time so listeners may call back in.
             let action = self.core.borrow_mut().poll_action();
@@ -718,7 +772,7 @@ impl Inner {
             js::clear_timeout(&handle);
         }
         if let Some(at) = due {
-            let delay = at.saturating_sub(now()) as f64;
+            let delay = at.saturating_sub(now()) as f64; // clamped by set_timeout
             if let Some(cb) = self.on_timer.borrow().as_ref() {
                 *timer = Some((at, js::set_timeout(cb.as_ref().unchecked_ref(), delay)));
             }
@@ -745,7 +799,7 @@ impl Inner {
             init.set_body(&JsValue::from_str(body));
         }
         init.set_signal(Some(&controller.signal()));
-        let promise = js::fetch_with_init(&spec.url, &init);
+        let promise = js::fetch_with_init(&spec.url, &init).map_err(|e| message_of(&e))?;
         self.requests.borrow_mut().insert(id, controller);
         Ok(promise)
     }
@@ -894,58 +948,68 @@ async fn read_batch(
     }
 }
 
-/// Await a `fetch` and turn its answer into an outcome.
 fn inner_max_body(weak: &Weak<Inner>) -> usize {
     weak.upgrade()
         .map_or(usize::MAX, |i| i.core.borrow().config().max_body_bytes)
 }
 
+/// Await a `fetch` and turn its answer into an outcome. The body stays a
+/// JS string (its length is its size; `JSON.parse` reads it in JS): it never
+/// enters wasm memory, except an error body within `max_body` bytes, which
+/// the error carries.
 async fn perform(promise: Promise, max_body: usize) -> Outcome<JsValue> {
+    let net = |e: JsValue| Outcome::Failed(FetchError::Network(message_of(&e)));
     let response: Response = match JsFuture::from(promise).await {
         Ok(r) => r.unchecked_into(),
-        Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+        Err(e) => return net(e),
     };
-    let text = match response.text() {
+    let text: js_sys::JsString = match response.text() {
         Ok(p) => match JsFuture::from(p).await {
-            Ok(t) => t.as_string().unwrap_or_default(),
-            Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+            Ok(t) => t.unchecked_into(),
+            Err(e) => return net(e),
         },
-        Err(e) => return Outcome::Failed(FetchError::Network(message_of(&e))),
+        Err(e) => return net(e),
     };
+    // UTF-16 code units: the UTF-8 size is at least this, at most 3x.
+    let size = text.length() as usize;
     let status = response.status();
+    let headers = response.headers();
     if !response.ok() {
-        let retry_after = response
-            .headers()
+        let retry_after = headers
             .get("retry-after")
             .ok()
             .flatten()
-            .and_then(|v| parse_retry_after(&v, now()));
+            .and_then(|v| parse_retry_after(&v, js::wall_now()));
+        let body = if size <= max_body {
+            String::from(text)
+        } else {
+            String::new()
+        };
         return Outcome::Failed(FetchError::Http {
             status,
-            body: text,
+            body,
             retry_after,
         });
     }
-    let body = if text.trim().is_empty() {
+    let body = if text.trim().length() == 0 {
         JsValue::NULL
     } else {
-        match js_sys::JSON::parse(&text) {
+        match js::json_parse(&text) {
             Ok(v) => v,
             Err(e) => return Outcome::Failed(FetchError::Parse(message_of(&e))),
         }
     };
-    let headers = response.headers();
     let etag = headers.get("etag").ok().flatten();
-    let no_store = text.len() > max_body
-        || headers
-            .get("cache-control")
-            .ok()
-            .flatten()
-            .is_some_and(|c| crate::core::key::no_store(&c));
+    let no_store = headers
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .is_some_and(|c| crate::core::key::no_store(&c));
     Outcome::Body {
         body,
         etag,
         no_store,
+        size,
     }
 }
 
@@ -976,12 +1040,28 @@ fn resolve(url: &str, base: Option<&str>) -> Checked<String> {
         Ok(u) => u.href(),
         Err(_) if base.is_none() => {
             return Err(format!(
-                "`{url}` is not an absolute URL, and there is no page location or `baseUrl` to resolve it against"
+                "`{}` is not an absolute URL, and there is no page location or `baseUrl` to resolve it against",
+                redact(url)
             ))
         }
-        Err(_) => return Err(format!("`{url}` is not a valid URL")),
+        Err(_) => return Err(format!("`{}` is not a valid URL", redact(url))),
     };
     normalize_url(&href).map_err(|e| e.to_string())
+}
+
+/// `url` fit to appear in an error: with a user name or password in it,
+/// only its scheme is shown.
+fn redact(url: &str) -> &str {
+    let b = url.as_bytes();
+    let start = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
+    let authority = b[start..]
+        .iter()
+        .take_while(|&&c| c != b'/' && c != b'?' && c != b'#');
+    if authority.clone().any(|&c| c == b'@') {
+        &url[..start]
+    } else {
+        url
+    }
 }
 
 /// Read `batch: true | { endpoint, windowMs, maxSize, maxBytes, stream, crossOrigin }`.

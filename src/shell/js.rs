@@ -10,10 +10,22 @@ use crate::core::FetchError;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    pub fn fetch_with_init(input: &str, init: &web_sys::RequestInit) -> js_sys::Promise;
+    /// The global `fetch`, looked up at each call. It may throw at once
+    /// (a bad init, a wrapper that throws): that is an `Err`, never an
+    /// exception through the shell.
+    #[wasm_bindgen(catch, js_name = fetch)]
+    pub fn fetch_with_init(
+        input: &str,
+        init: &web_sys::RequestInit,
+    ) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    fn set_timeout_raw(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+    /// `JSON.parse` of a JS string, which stays in JS (no copy into wasm
+    /// memory).
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
+    pub fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(handle: &JsValue);
     /// JS `String(value)`.
@@ -57,8 +69,39 @@ pub fn set_error_class(class: Function) {
     ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
 }
 
-/// Milliseconds since the epoch: the core's clock.
+/// The longest delay `setTimeout` takes: longer ones fire at once.
+const MAX_DELAY_MS: f64 = 2_147_483_647.0;
+
+/// `setTimeout(handler, ms)` with `ms` clamped to what timers accept (a
+/// delay of 2^31 ms or more would fire at once, and re-arm in a busy loop).
+/// Whoever arms a longer deadline finds it not yet due when this fires, and
+/// arms again.
+pub fn set_timeout(handler: &Function, ms: f64) -> JsValue {
+    set_timeout_raw(handler, ms.clamp(0.0, MAX_DELAY_MS))
+}
+
+thread_local! {
+    /// Wall-clock ms at `performance.now() == 0`, read once.
+    static CLOCK_ORIGIN: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The core's clock: monotonic milliseconds (`performance.now()`), offset
+/// once to read like ms since the epoch. When the wall clock steps back or
+/// forward, no deadline moves.
 pub fn now() -> u64 {
+    let origin = CLOCK_ORIGIN.with(|o| match o.get() {
+        Some(v) => v,
+        None => {
+            let v = js_sys::Date::now() - performance_now();
+            o.set(Some(v));
+            v
+        }
+    });
+    (origin + performance_now()) as u64
+}
+
+/// The wall clock, for HTTP dates (`Retry-After`).
+pub fn wall_now() -> u64 {
     js_sys::Date::now() as u64
 }
 
@@ -141,9 +184,12 @@ pub fn invalid(message: String) -> JsValue {
 pub fn fetch_error(url: &str, error: &FetchError) -> JsValue {
     let message = format!("calmfetch: GET {url} failed: {error}");
     let (status, body) = match error {
+        // An empty body (or one the shell did not keep, over the body
+        // limit) is no body.
         FetchError::Http { status, body, .. } => (
             Some(*status),
-            Some(js_sys::JSON::parse(body).unwrap_or_else(|_| JsValue::from_str(body))),
+            (!body.is_empty())
+                .then(|| js_sys::JSON::parse(body).unwrap_or_else(|_| JsValue::from_str(body))),
         ),
         _ => (None, None),
     };

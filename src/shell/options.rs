@@ -7,8 +7,8 @@
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js::get;
-use crate::core::Credentials;
+use super::js::{self, get};
+use crate::core::{Credentials, Identity};
 
 /// `Err` carries the message of an `invalid` error.
 pub type Checked<T> = Result<T, String>;
@@ -148,12 +148,55 @@ pub fn merge_header(headers: &mut Vec<(String, String)>, name: String, value: St
     headers.push((name, value));
 }
 
-/// Take the `Authorization` header out of `headers`.
-pub fn take_authorization(headers: &mut Vec<(String, String)>) -> Option<String> {
-    let i = headers
-        .iter()
-        .position(|(n, _)| n.eq_ignore_ascii_case("authorization"))?;
-    Some(headers.remove(i).1)
+/// Headers that always say who the user is, besides `Authorization`.
+const CREDENTIAL_HEADERS: [&str; 2] = ["cookie", "proxy-authorization"];
+
+/// The client's `credentialHeaders` option (names of more headers that
+/// identify the user, such as `X-Api-Key`), with the built-in ones: lower-case.
+pub fn credential_headers(options: &JsValue) -> Checked<Vec<String>> {
+    let mut names: Vec<String> = CREDENTIAL_HEADERS.iter().map(|n| n.to_string()).collect();
+    let v = js::get(options, "credentialHeaders");
+    if v.is_undefined() {
+        return Ok(names);
+    }
+    let bad = || {
+        format!(
+            "option `createClient.credentialHeaders` must be an array of header names, got {}",
+            describe(&v)
+        )
+    };
+    if !Array::is_array(&v) {
+        return Err(bad());
+    }
+    for item in Array::from(&v).iter() {
+        let name = item.as_string().filter(|n| !n.is_empty()).ok_or_else(bad)?;
+        names.push(name.to_ascii_lowercase());
+    }
+    Ok(names)
+}
+
+/// Move the credential headers (`Authorization` and the `names`) out of
+/// `headers` into `identity`, replacing what it had for the same name.
+pub fn take_credentials(
+    headers: &mut Vec<(String, String)>,
+    names: &[String],
+    identity: &mut Identity,
+) {
+    headers.retain(|(n, v)| {
+        if n.eq_ignore_ascii_case("authorization") {
+            identity.authorization = Some(v.clone());
+            return false;
+        }
+        let lower = n.to_ascii_lowercase();
+        if !names.contains(&lower) {
+            return true;
+        }
+        // Kept sorted by name (a handful at most: no sort needed).
+        identity.secrets.retain(|(s, _)| *s != lower);
+        let at = identity.secrets.partition_point(|(s, _)| *s < lower);
+        identity.secrets.insert(at, (lower, v.clone()));
+        false
+    });
 }
 
 /// A short description of a JS value for error messages.

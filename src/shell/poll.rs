@@ -140,7 +140,6 @@ impl WasmClient {
             .unwrap_or(false);
         let key = Key::get(&req.url, &req.identity);
         inner.watch_page();
-        let first_here = !inner.tabs.borrow().pollers.values().any(|(k, _)| *k == key);
         let shared = inner.ensure_channel() && locks().is_some();
         let id = inner
             .core
@@ -151,7 +150,10 @@ impl WasmClient {
             .borrow_mut()
             .pollers
             .insert(id, (key.clone(), in_background));
-        if shared && first_here && (page_visible() || in_background) {
+        // Also when this tab already polls the key in the foreground but is
+        // hidden now: a background poller needs the lead (`request_lead`
+        // does nothing when this tab already holds or asked for it).
+        if shared && (page_visible() || in_background) {
             inner.request_lead(&key);
         }
         inner.run();
@@ -173,6 +175,7 @@ impl WasmClient {
         }
         if inner.tabs.borrow().pollers.is_empty() {
             inner.unwatch_page();
+            inner.close_channel();
         }
         inner.run();
     }
@@ -267,6 +270,16 @@ impl Inner {
         self.run();
     }
 
+    /// Close the BroadcastChannel: nothing polls any more (an open channel
+    /// would also keep a Node process alive).
+    fn close_channel(&self) {
+        let channel = self.tabs.borrow_mut().channel.take();
+        if let Some((channel, _listener)) = channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    }
+
     /// Open the BroadcastChannel (once). `false` where there is none.
     fn ensure_channel(self: &Rc<Self>) -> bool {
         if self.tabs.borrow().channel.is_some() {
@@ -309,9 +322,13 @@ impl Inner {
         let at = js::get(&msg, "at").as_f64().unwrap_or(0.0) as u64;
         let etag = js::get(&msg, "etag").as_string();
         let body = js::get(&msg, "body");
+        // A message without its size is not kept (only shown).
+        let size = js::get(&msg, "size")
+            .as_f64()
+            .map_or(usize::MAX, |n| n as usize);
         self.core
             .borrow_mut()
-            .external_data(now(), &key, body, etag, at);
+            .external_data(now(), &key, body, size, etag, at);
         self.run();
     }
 
@@ -329,6 +346,7 @@ impl Inner {
         js::set(&msg, "h", hash(key));
         js::set(&msg, "body", body.clone());
         js::set(&msg, "at", entry.updated_at.unwrap_or(0) as f64);
+        js::set(&msg, "size", entry.bytes as f64);
         if let Some(etag) = &entry.etag {
             js::set(&msg, "etag", etag.as_str());
         }

@@ -8,7 +8,11 @@
 //! server message. `send` and `close` are called by calmfetch.
 //!
 //! Events of a socket that calmfetch has already given up on are ignored
-//! (each connection has a generation number).
+//! (each connection has a generation number). No borrow is held while
+//! calmfetch calls into JS (`connect`, `send`, `close`, `onError`): an
+//! adapter may call `open()`, `message()` or `close()` from inside them, and
+//! what those do is queued by the core and carried out once the call
+//! returns (see `Inner::run`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -46,8 +50,11 @@ pub(super) struct SocketShell {
     on_error: Option<Function>,
     ws: Option<WebSocket>,
     generation: Rc<Cell<u32>>,
-    /// Callbacks of the current connection, kept alive while it lives.
-    callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+    /// A connection was opened and not yet forgotten.
+    connected: bool,
+    /// The event handlers, made at the first connection and kept for the
+    /// client's life (see `socket_handlers`).
+    handlers: Vec<Closure<dyn FnMut(u32, JsValue)>>,
 }
 
 /// Read the `socket` option. `base` resolves a relative `url`.
@@ -111,7 +118,8 @@ pub(super) fn socket_config(
             on_error,
             ws: None,
             generation: Rc::new(Cell::new(0)),
-            callbacks: Vec::new(),
+            connected: false,
+            handlers: Vec::new(),
         },
     )))
 }
@@ -135,83 +143,109 @@ fn ws_url(url: &str, base: Option<&str>) -> Checked<String> {
 impl Inner {
     /// Open a connection (the core's `SocketOpen`).
     pub(super) fn socket_open(self: &Rc<Self>) {
-        let mut guard = self.socket.borrow_mut();
-        let Some(sock) = guard.as_mut() else { return };
-        close_current(sock);
-        let generation = sock.generation.get().wrapping_add(1);
-        sock.generation.set(generation);
-        let current = sock.generation.clone();
-        let make = |inner: &Rc<Inner>, f: fn(&Rc<Inner>, JsValue)| {
-            let weak = Rc::downgrade(inner);
-            let current = current.clone();
-            Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-                if current.get() != generation {
-                    return; // an old connection
-                }
-                if let Some(inner) = weak.upgrade() {
-                    f(&inner, e);
-                    inner.run();
-                }
-            })
-        };
-        let on_open = make(self, |inner, _| {
-            inner.core.borrow_mut().socket_opened(now())
-        });
-        let on_close = make(self, |inner, _| {
-            inner.core.borrow_mut().socket_closed(now())
-        });
-        let on_message = make(self, |inner, e| {
-            // A WebSocket hands a MessageEvent; an adapter hands the text.
-            let data = match e.dyn_ref::<MessageEvent>() {
-                Some(m) => m.data(),
-                None => e,
+        self.socket_close();
+        let (current, transport) = {
+            let guard = self.socket.borrow();
+            let Some(sock) = guard.as_ref() else { return };
+            let transport = match &sock.transport {
+                Transport::Url(u) => Transport::Url(u.clone()),
+                Transport::Adapter(a) => Transport::Adapter(a.clone()),
             };
-            let text = data.as_string();
-            let mut core = inner.core.borrow_mut();
-            match text {
-                Some(t) => core.socket_message(now(), &t, &mut |raw| {
-                    js_sys::JSON::parse(raw).map_err(|e| js::message_of(&e))
-                }),
-                None => core.socket_message(now(), "<binary frame>", &mut |_| Err(String::new())),
-            }
+            (sock.generation.clone(), transport)
+        };
+        let generation = current.get().wrapping_add(1);
+        current.set(generation);
+        // Each connection's handlers are the client's three long-lived
+        // closures bound to its generation: after a reconnect or `clear()`
+        // the old ones stay callable (an app's socket may still fire them)
+        // and do nothing.
+        let [on_open, on_close, on_message] = self.socket_handlers(&current).map(|f| {
+            let bound: JsValue = f.bind1(&JsValue::NULL, &generation.into()).into();
+            bound.unchecked_into::<Function>()
         });
-        let result = match &sock.transport {
+        let mut ws = None;
+        let result = match &transport {
             Transport::Url(url) => match WebSocket::new(url) {
-                Ok(ws) => {
-                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                    sock.ws = Some(ws);
+                Ok(socket) => {
+                    socket.set_onopen(Some(&on_open));
+                    socket.set_onclose(Some(&on_close));
+                    socket.set_onmessage(Some(&on_message));
+                    ws = Some(socket);
                     Ok(())
                 }
                 Err(e) => Err(js::message_of(&e)),
             },
             Transport::Adapter(adapter) => {
                 let handlers = Object::new();
-                js::set(&handlers, "open", on_open.as_ref().clone());
-                js::set(&handlers, "close", on_close.as_ref().clone());
-                js::set(&handlers, "message", on_message.as_ref().clone());
+                js::set(&handlers, "open", on_open);
+                js::set(&handlers, "close", on_close);
+                js::set(&handlers, "message", on_message);
+                // The adapter may call the handlers before `connect` returns:
+                // they only feed the core; `run` carries out the rest later.
                 call(adapter, "connect", &handlers.into())
             }
         };
-        sock.callbacks = vec![on_open, on_close, on_message];
-        drop(guard);
+        if let Some(sock) = self.socket.borrow_mut().as_mut() {
+            sock.ws = ws;
+            sock.connected = true;
+        }
         if let Err(why) = result {
             self.socket_problem(&format!("the socket could not be opened: {why}"));
             self.core.borrow_mut().socket_closed(now());
         }
     }
 
+    /// The socket's three event handlers, `(generation, event)`, made once
+    /// per client: events of any generation but `current` are ignored.
+    fn socket_handlers(self: &Rc<Self>, current: &Rc<Cell<u32>>) -> [Function; 3] {
+        let mut guard = self.socket.borrow_mut();
+        let Some(sock) = guard.as_mut() else {
+            unreachable!("socket_open checked the socket")
+        };
+        if sock.handlers.is_empty() {
+            let make = |f: fn(&Rc<Inner>, JsValue)| {
+                let weak = Rc::downgrade(self);
+                let current = current.clone();
+                Closure::<dyn FnMut(u32, JsValue)>::new(move |generation: u32, e: JsValue| {
+                    if current.get() != generation {
+                        return; // an old connection
+                    }
+                    if let Some(inner) = weak.upgrade() {
+                        f(&inner, e);
+                        inner.run();
+                    }
+                })
+            };
+            sock.handlers = vec![
+                make(|inner, _| inner.core.borrow_mut().socket_opened(now())),
+                make(|inner, _| inner.core.borrow_mut().socket_closed(now())),
+                make(on_message),
+            ];
+        }
+        [0, 1, 2].map(|i| {
+            sock.handlers[i]
+                .as_ref()
+                .unchecked_ref::<Function>()
+                .clone()
+        })
+    }
+
     /// Send a message (the core's `SocketSend`).
     pub(super) fn socket_send(&self, text: &str) {
-        let guard = self.socket.borrow();
-        let Some(sock) = guard.as_ref() else { return };
-        let result = match (&sock.transport, &sock.ws) {
-            (Transport::Url(_), Some(ws)) => ws.send_with_str(text).map_err(|e| js::message_of(&e)),
-            (Transport::Url(_), None) => Ok(()),
-            (Transport::Adapter(a), _) => call(a, "send", &JsValue::from_str(text)),
+        let target = {
+            let guard = self.socket.borrow();
+            let Some(sock) = guard.as_ref() else { return };
+            match (&sock.transport, &sock.ws) {
+                (Transport::Url(_), Some(ws)) => Some(Ok(ws.clone())),
+                (Transport::Url(_), None) => None,
+                (Transport::Adapter(a), _) => Some(Err(a.clone())),
+            }
         };
-        drop(guard);
+        let result = match target {
+            None => Ok(()),
+            Some(Ok(ws)) => ws.send_with_str(text).map_err(|e| js::message_of(&e)),
+            Some(Err(adapter)) => call(&adapter, "send", &JsValue::from_str(text)),
+        };
         if let Err(why) = result {
             self.socket_problem(&format!("a socket message could not be sent: {why}"));
         }
@@ -219,8 +253,9 @@ impl Inner {
 
     /// Close for good (the core's `SocketClose`): nobody listens.
     pub(super) fn socket_close(&self) {
-        if let Some(sock) = self.socket.borrow_mut().as_mut() {
-            close_current(sock);
+        let closing = self.socket.borrow_mut().as_mut().and_then(forget_current);
+        if let Some(adapter) = closing {
+            let _ = call(&adapter, "close", &JsValue::UNDEFINED);
         }
     }
 
@@ -249,9 +284,29 @@ impl Inner {
     }
 }
 
-/// Forget the current connection: its late events are ignored from now on.
-pub(super) fn close_current(sock: &mut SocketShell) {
+/// A message from the socket: a WebSocket hands a `MessageEvent`, an adapter
+/// the text.
+fn on_message(inner: &Rc<Inner>, e: JsValue) {
+    let data = match e.dyn_ref::<MessageEvent>() {
+        Some(m) => m.data(),
+        None => e,
+    };
+    let text = data.as_string();
+    let mut core = inner.core.borrow_mut();
+    match text {
+        Some(t) => core.socket_message(now(), &t, &mut |raw| {
+            js_sys::JSON::parse(raw).map_err(|e| js::message_of(&e))
+        }),
+        None => core.socket_message(now(), "<binary frame>", &mut |_| Err(String::new())),
+    }
+}
+
+/// Forget the current connection: its late events are ignored from now on,
+/// and a `WebSocket` is closed. Returns the adapter whose `close()` the
+/// caller must call, once no borrow is held.
+pub(super) fn forget_current(sock: &mut SocketShell) -> Option<JsValue> {
     sock.generation.set(sock.generation.get().wrapping_add(1));
+    let connected = std::mem::take(&mut sock.connected);
     match &sock.transport {
         Transport::Url(_) => {
             if let Some(ws) = sock.ws.take() {
@@ -260,14 +315,12 @@ pub(super) fn close_current(sock: &mut SocketShell) {
                 ws.set_onmessage(None);
                 let _ = ws.close();
             }
+            None
         }
         Transport::Adapter(a) => {
-            if !sock.callbacks.is_empty() && js::get(a, "close").is_function() {
-                let _ = call(a, "close", &JsValue::UNDEFINED);
-            }
+            (connected && js::get(a, "close").is_function()).then(|| a.clone())
         }
     }
-    sock.callbacks.clear();
 }
 
 fn call(obj: &JsValue, method: &str, arg: &JsValue) -> Result<(), String> {

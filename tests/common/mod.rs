@@ -108,6 +108,7 @@ impl Sim {
                 body,
                 etag: None,
                 no_store: false,
+                size: 1,
             },
         );
         self.drain();

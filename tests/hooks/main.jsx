@@ -294,6 +294,24 @@ const tests = {
     })
   },
 
+  // A backend that answers everything with `Cache-Control: no-store`
+  // (Spring Security's default): the hook still shows the data.
+  async noStore() {
+    const tag = uid('nostore')
+    const client = createClient()
+    const log = newLog()
+    return withMount(mount(provide(client, <Probe url={echo(tag, '&cache=no-store')} log={log} />)), async (m) => {
+      let settled = true
+      try {
+        await waitFor(() => log.last?.status === 'success', "status 'success'", 2000)
+      } catch {
+        settled = false
+      }
+      await sleep(200)
+      return { tag, settled, status: log.last?.status, seen: log.seen, requests: await count(tag) }
+    })
+  },
+
   async nullUrlWaits() {
     const tagNull = uid('null')
     const tagOff = uid('disabled')

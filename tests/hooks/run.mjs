@@ -108,6 +108,13 @@ try {
     assert(r.unhandled.length === 0, `unhandled: ${r.unhandled}`)
   })
 
+  await t.check('useRequest shows data from a backend that answers everything with no-store', async () => {
+    const r = await run('noStore')
+    assert(r.settled && r.status === 'success', `status stayed ${r.status}`)
+    assert(r.seen.includes(r.tag), `the data did not render: ${r.seen}`)
+    assert(r.requests === 1, `one request, not a loop: ${r.requests}`)
+  })
+
   await t.check('a null url and enabled: false wait, then fetch once given a url', async () => {
     const r = await run('nullUrlWaits')
     assert(r.waiting.statuses.join() === 'idle,idle', `statuses ${r.waiting.statuses}`)

@@ -95,6 +95,75 @@ try {
     await context.close()
   })
 
+  await t.check('kept entries are named by a salted SHA-256 of their key, never by the key', async () => {
+    const context = await browser.newContext()
+    const url = `/test/echo?tag=persist-names-${Date.now()}`
+    const page = await open(context)
+    await page.evaluate((u) => window.client.get(u), url)
+    await sleep(300)
+    const { names, salt } = await page.evaluate(() => new Promise((resolve) => {
+      const open = indexedDB.open('calmfetch')
+      open.onsuccess = () => {
+        const tx = open.result.transaction(['entries', 'meta'])
+        const keys = tx.objectStore('entries').getAllKeys()
+        const salt = tx.objectStore('meta').get('salt')
+        tx.oncomplete = () => resolve({ names: keys.result, salt: salt.result })
+      }
+    }))
+    assert(names.length >= 1, 'something was kept')
+    assert(names.every((n) => /^[0-9a-f]{64}$/.test(n)), `names: ${names}`)
+    assert(/^[0-9a-f]{64}$/.test(salt), `the origin's salt: ${salt}`)
+    await context.close()
+  })
+
+  await t.check('another user (partition) of the same browser never gets the kept data', async () => {
+    const context = await browser.newContext()
+    const url = `/test/echo?tag=persist-users-${Date.now()}`
+    const alice = await open(context, '?partition=alice')
+    await alice.evaluate((u) => window.client.get(u), url)
+    await sleep(300)
+    await alice.close()
+    const bob = await open(context, '?partition=bob')
+    await bob.evaluate((u) => window.watch(u), url)
+    await sleep(400)
+    assert((await seen(bob)).length === 0, "bob was shown alice's kept data")
+    await context.close()
+  })
+
+  await t.check('persist without an identity is refused', async () => {
+    const context = await browser.newContext()
+    const page = await open(context)
+    const message = await page.evaluate(async () => {
+      const { createClient } = await import('./pkg/index.js')
+      try {
+        createClient({ persist: true })
+        return 'no error'
+      } catch (e) {
+        return `${e.kind}: ${e.message}`
+      }
+    })
+    assert(/^invalid: .*`persist`.*`partition`/.test(message), message)
+    await context.close()
+  })
+
+  await t.check('a restore begun before clear() brings nothing back', async () => {
+    const context = await browser.newContext()
+    const url = `/test/echo?tag=persist-race-${Date.now()}`
+    const page = await open(context)
+    await page.evaluate((u) => window.client.get(u), url)
+    await sleep(300)
+    await page.reload()
+    await page.waitForFunction(() => window.ready === true)
+    // The subscribe starts reading IndexedDB; clear() lands before the read does.
+    await page.evaluate((u) => {
+      window.watch(u)
+      window.client.clear()
+    }, url)
+    await sleep(400)
+    assert((await seen(page)).length === 0, 'kept data came back after clear()')
+    await context.close()
+  })
+
   await t.check('bad persist and poll options are refused with a clear error', async () => {
     const context = await browser.newContext()
     const page = await open(context)

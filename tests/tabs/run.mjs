@@ -89,6 +89,23 @@ try {
     await context.close()
   })
 
+  await t.check('a background poller added in a hidden tab that polls the key in the foreground takes the lead', async () => {
+    const tag = `bg-late-${Date.now()}`
+    const url = `/test/echo?tag=${tag}`
+    const { context, pages: [page] } = await tabs(1)
+    await page.evaluate((u) => window.startPolling(u, 300), url)
+    await sleep(400)
+    await page.evaluate(() => window.setHidden(true))
+    await sleep(100)
+    const paused = await count(tag)
+    await page.evaluate((u) => window.startPolling(u, 300, true), url)
+    await sleep(1000)
+    const n = (await count(tag)) - paused
+    assert(n >= 2, `the hidden tab polls for its background poller: ${n} requests in 1 s`)
+    await page.evaluate(() => window.stopPolling())
+    await context.close()
+  })
+
   await t.check('after stop() nothing polls in any tab', async () => {
     const tag = `stop-${Date.now()}`
     const { context, pages } = await tabs(2)

@@ -65,6 +65,8 @@ pub(super) struct Batch {
     flights: Vec<FlightId>,
     bytes: usize,
     window: Option<u64>,
+    /// `flush` is closing it: riders join, but nothing flushes it again.
+    closing: bool,
     sent: bool,
 }
 
@@ -92,7 +94,16 @@ impl<B: Clone> Core<B> {
             return false;
         }
         let (window_ms, max_size, max_bytes) = (cfg.window_ms, cfg.max_size, cfg.max_bytes);
-        let size = batch::item_size(&flight.spec.url, &flight.spec.headers);
+        // What the item carries: the credential headers go once, on the
+        // batch request itself.
+        let size = batch::item_size(
+            &flight.spec.url,
+            flight
+                .spec
+                .headers
+                .iter()
+                .filter(|(n, _)| !identity.is_credential(n)),
+        );
         let batch_id = match self.open_batches.get(identity) {
             Some(&b) => b,
             None => {
@@ -106,6 +117,7 @@ impl<B: Clone> Core<B> {
                         flights: Vec::new(),
                         bytes: 0,
                         window: Some(at),
+                        closing: false,
                         sent: false,
                     },
                 );
@@ -116,7 +128,7 @@ impl<B: Clone> Core<B> {
         let batch = self.batches.get_mut(&batch_id).expect("open batch");
         batch.flights.push(flight_id);
         batch.bytes += size;
-        let full = batch.flights.len() >= max_size || batch.bytes >= max_bytes;
+        let full = !batch.closing && (batch.flights.len() >= max_size || batch.bytes >= max_bytes);
         let flight = self.flights.get_mut(&flight_id).expect("flight");
         flight.route = Route::Queued(batch_id);
         flight.batched = true;
@@ -128,8 +140,8 @@ impl<B: Clone> Core<B> {
 
     /// Close a queued batch and send it.
     pub(super) fn flush(&mut self, now: u64, batch_id: BatchId) {
-        match self.batches.get(&batch_id) {
-            Some(batch) if !batch.sent => {}
+        match self.batches.get_mut(&batch_id) {
+            Some(batch) if !batch.sent && !batch.closing => batch.closing = true,
             _ => return,
         }
         self.add_riders(now, batch_id);
@@ -165,7 +177,7 @@ impl<B: Clone> Core<B> {
                 .spec
                 .headers
                 .iter()
-                .filter(|(n, _)| !n.eq_ignore_ascii_case("authorization"))
+                .filter(|(n, _)| !identity.is_credential(n))
                 .cloned()
                 .collect();
             if let Some(etag) = self
@@ -203,9 +215,11 @@ impl<B: Clone> Core<B> {
                 .to_string(),
             ),
         ];
-        if let Some(auth) = &identity.authorization {
-            headers.push(("Authorization".to_string(), auth.clone()));
-        }
+        headers.extend(
+            identity
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        );
         self.stats.batches_sent += 1;
         self.stats.batched_items += flights.len() as u64;
         self.actions.push_back(Action::SendBatch {
@@ -263,7 +277,7 @@ impl<B: Clone> Core<B> {
         let identity = self.batches[&batch_id].identity.clone();
         for req in self.live_without_data(&identity) {
             let batch = &self.batches[&batch_id];
-            let size = batch::item_size(&req.url, &req.headers);
+            let size = batch::item_size(&req.url, req.headers.iter());
             // Stop before the batch is full: enqueue would flush it.
             if batch.flights.len() + 1 >= cfg.max_size || batch.bytes + size >= cfg.max_bytes {
                 break;
@@ -396,30 +410,32 @@ impl<B: Clone> Core<B> {
             self.stats.batch_ignored_answers += 1;
             return;
         };
-        let batch = self.batches.get_mut(&batch_id).expect("live batch");
-        let wanted = answer
-            .id
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| batch.flights.iter().position(|f| f.0 == id));
-        let Some(pos) = wanted else {
+        let wanted = self.batches.get_mut(&batch_id).and_then(|batch| {
+            let id = answer.id.parse::<u64>().ok()?;
+            let pos = batch.flights.iter().position(|f| f.0 == id)?;
+            Some((batch.flights.remove(pos), batch.flights.is_empty()))
+        });
+        let Some((flight_id, last)) = wanted else {
             // Unknown, duplicate, or for a caller that already left.
             self.stats.batch_ignored_answers += 1;
             return;
         };
-        let flight_id = batch.flights.remove(pos);
-        let too_big = answer
-            .body
-            .is_some_and(|b| b.len() > self.config.max_body_bytes);
+        if last {
+            // Nothing is left to read for: a streamed answer that stays open
+            // must not hold its connection.
+            self.batches.remove(&batch_id);
+            self.actions
+                .push_back(Action::CancelBatch { batch: batch_id });
+        }
         let outcome = match answer.status {
             200..=299 => match parse(answer.body.unwrap_or("null")) {
                 Ok(body) => Outcome::Body {
                     body,
                     etag: answer.header("etag").map(str::to_string),
-                    no_store: too_big
-                        || answer
-                            .header("cache-control")
-                            .is_some_and(crate::core::key::no_store),
+                    no_store: answer
+                        .header("cache-control")
+                        .is_some_and(crate::core::key::no_store),
+                    size: answer.body.map_or(0, str::len),
                 },
                 Err(why) => Outcome::Failed(FetchError::Parse(why)),
             },
@@ -434,10 +450,12 @@ impl<B: Clone> Core<B> {
                     Some((body, etag)) => {
                         self.stats.revalidated += 1;
                         self.cache.refresh(&key, now, ttl);
+                        let size = self.cache.peek(&key).map_or(0, |e| e.bytes);
                         Outcome::Body {
                             body,
                             etag,
                             no_store: false,
+                            size,
                         }
                     }
                     None => {

@@ -171,37 +171,44 @@ impl<B: Clone> Core<B> {
         }
     }
 
-    /// Data for `key` that arrived from elsewhere (another tab, the socket):
-    /// it is cached as if fetched at `updated_at`, and listeners hear of it.
+    /// Data for `key` that arrived from elsewhere (another tab, the socket),
+    /// `size` bytes of JSON text: cached as if fetched at `updated_at` (within
+    /// the same limits as fetched data), and listeners hear of it. Data from
+    /// before the last `clear` (another tab's result still on its way) is
+    /// dropped; returns whether it was taken.
     pub fn external_data(
         &mut self,
         now: u64,
         key: &Key,
         body: B,
+        size: usize,
         etag: Option<String>,
         updated_at: u64,
-    ) {
-        let ttl = self.config.default_ttl_ms;
-        let evicted = self
-            .cache
-            .put_data(key, body, updated_at.min(now), ttl, etag);
-        self.evicted(evicted);
-        self.notify(key);
-        self.data_changed(now, key);
-    }
-
-    /// Data kept from an earlier visit (the shell's persisted cache) for a
-    /// key with no data: stored as of `updated_at` and always stale, since
-    /// nothing says it is still current. Returns false if the key had data.
-    pub fn restore(&mut self, now: u64, key: &Key, body: B, updated_at: u64) -> bool {
-        if self.cache.peek(key).is_some_and(|e| e.data.is_some()) {
+    ) -> bool {
+        if self.cleared_at.is_some_and(|c| updated_at < c) {
             return false;
         }
         let ttl = self.config.default_ttl_ms;
-        let evicted = self
-            .cache
-            .put_data(key, body, updated_at.min(now), ttl, None);
-        self.evicted(evicted);
+        self.store(updated_at.min(now), key, body, size, false, ttl, etag);
+        self.notify(key);
+        self.data_changed(now, key);
+        true
+    }
+
+    /// Data kept from an earlier visit (the shell's persisted cache), `size`
+    /// bytes, for a key with no data: stored as of `updated_at` and always
+    /// stale, since nothing says it is still current. Returns false if the
+    /// key had data or the data is not allowed in the cache.
+    pub fn restore(&mut self, now: u64, key: &Key, body: B, size: usize, updated_at: u64) -> bool {
+        if self.cache.peek(key).is_some_and(|e| e.data.is_some())
+            || self.cleared_at.is_some_and(|c| updated_at < c)
+        {
+            return false;
+        }
+        let ttl = self.config.default_ttl_ms;
+        if !self.store(updated_at.min(now), key, body, size, false, ttl, None) {
+            return false;
+        }
         self.cache.expire(key);
         self.notify(key);
         true

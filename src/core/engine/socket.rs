@@ -337,7 +337,8 @@ impl<B: Clone> Core<B> {
                     if let Some(live) = sock.live.get_mut(&key) {
                         live.refreshed = true;
                         let k = live.key.clone();
-                        self.external_data(now, &k, body, None, now);
+                        let size = text.len();
+                        self.external_data(now, &k, body, size, None, now);
                     }
                     None
                 }
@@ -443,6 +444,44 @@ impl<B: Clone> Core<B> {
                 }
             }
         }
+    }
+
+    /// After `clear`: the connection was opened with the old session's
+    /// credentials and carries its subscriptions, so it is dropped (what it
+    /// still pushes is ignored) and a new one opens for the live keys.
+    pub(super) fn socket_restart(&mut self, now: u64) {
+        let Some(sock) = self.socket.as_mut() else {
+            return;
+        };
+        // HTTP was serving the live keys: it goes on doing so until the new
+        // connection opens.
+        let fallen_back = match sock.state {
+            SocketState::Idle => return,
+            SocketState::Connecting { fallen_back } => fallen_back,
+            SocketState::Waiting => true,
+            SocketState::Open => false,
+        };
+        sock.attempt = 0;
+        sock.opened_at = None;
+        let mut keys = Vec::new();
+        for live in sock.live.values_mut() {
+            live.subscribed = false;
+            live.refreshed = false;
+            keys.push(live.key.clone());
+        }
+        for t in [
+            SocketTimer::Connect,
+            SocketTimer::Reconnect,
+            SocketTimer::Resync,
+        ] {
+            self.socket_disarm_kind(t);
+        }
+        for key in keys {
+            self.set_live(now, &key, false);
+        }
+        self.actions.push_back(Action::SocketClose);
+        self.socket_connect(now);
+        self.socket.as_mut().expect("socket").state = SocketState::Connecting { fallen_back };
     }
 
     fn socket_connect(&mut self, now: u64) {
