@@ -180,7 +180,6 @@ class Browser {
    */
   async newPage() {
     this._shared ??= await this.newContext()
-    this._shared._keepOpen = true
     return this._shared.newPage()
   }
   async close() {
@@ -392,13 +391,14 @@ class Page {
     this._closed = true
     const ctx = this._context
     ctx._pages = ctx._pages.filter((p) => p !== this)
-    if (ctx._pages.length === 0 && ctx._keepOpen) {
-      // The last window of a shared context: keep it, blank, for the next page.
+    if (ctx._pages.length === 0) {
+      // The context lives on without pages, as in Playwright (its profile,
+      // storage included, is there for the next page), but WebDriver ends a
+      // session with its last window: keep that window, blank, for the next page.
       await this._cmd((cmd) => cmd('POST', '/url', { url: 'about:blank' }))
       ctx._firstWindow = this._handle
       return
     }
-    if (ctx._pages.length === 0) return ctx.close()
     await this._cmd(async (cmd) => {
       // WebDriver's commands need an open current window: move to another.
       const [next] = await cmd('DELETE', '/window')
