@@ -13,6 +13,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# Firefox ESR, WebKitGTK's WebDriver with its MiniBrowser, and Xvfb (the
+# MiniBrowser is a GTK window): the browser suites also run in those.
+if ! command -v firefox-esr >/dev/null || ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null; then
+  say "firefox-esr, webkit2gtk-driver (WebKitWebDriver, MiniBrowser) and xvfb (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr webkit2gtk-driver xvfb >/dev/null
+fi
+
 if ! command -v xz >/dev/null; then
   say "xz (apt): the package build compresses the inlined wasm with it"
   as_root apt-get update -qq
@@ -34,6 +42,12 @@ fi
 if ! command -v wasm-pack >/dev/null; then
   say "wasm-pack"
   cargo install --locked wasm-pack
+fi
+
+# geckodriver drives Firefox for the shell tests and the browser suites.
+if [ "$(geckodriver --version 2>/dev/null | head -1)" != "geckodriver 0.37.1" ]; then
+  say "geckodriver 0.37.1"
+  cargo install --locked geckodriver --version 0.37.1 --force
 fi
 
 # npm ci only when the lock file changed since the last install.

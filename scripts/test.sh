@@ -2,7 +2,8 @@
 # Every calmfetch test, from a fresh machine or a warm one:
 #   set-up (idempotent) → lint → native core tests → package build →
 #   reference-server self-test → public API in Node → shell tests in headless Chromium →
-#   install-as-a-user test → type check → hook tests → size budget.
+#   install-as-a-user test → type check → hook tests → size budget →
+#   the browser tests again in Firefox ESR and WebKitGTK (BROWSERS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -68,6 +69,9 @@ node tests/faults/run.mjs
 step "a strict Content-Security-Policy (no eval, no inline script)"
 node tests/csp/run.mjs
 
+step "without Web Locks, BroadcastChannel, navigator.connection or IndexedDB, and offline"
+node tests/fallbacks/run.mjs
+
 step "soak: 100,000 gets over 100,000 keys with maxEntries 1,000, memory flat (SOAK_GETS=1000000 for the full run)"
 SOAK_GETS="${SOAK_GETS:-100000}" node tests/soak/run.mjs
 
@@ -80,5 +84,11 @@ REACT=18 node tests/hooks/run.mjs
 
 step "the demo app end to end (www/e2e): storm, navigation, hover, tabs, socket"
 node www/e2e/run.mjs
+
+# BROWSERS="firefox" (or "") runs fewer of the other browsers.
+for browser in ${BROWSERS-firefox webkit}; do
+  step "shell tests, tabs, prefetch, persist, faults, CSP, fallbacks, hooks and the demo in $browser"
+  bash scripts/test-browsers.sh "$browser"
+done
 
 step "all tests passed"

@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { assert, launchChromium, runner } from '../lib/browser.mjs'
+import { assert, launchBrowser, runner } from '../lib/browser.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const pkg = process.env.CALMFETCH_PKG ?? join(root, 'pkg')
@@ -46,7 +46,7 @@ const server = createServer((req, res) => {
 })
 await new Promise((r) => server.listen(0, '127.0.0.1', r))
 const base = `http://127.0.0.1:${server.address().port}`
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const t = runner()
 try {
   await t.check(`works under "${CSP}"`, async () => {

@@ -6,11 +6,11 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startServer } from '../../www/server/server.mjs'
-import { assert, countTag, launchChromium, runner, servePage, sleep } from '../lib/browser.mjs'
+import { assert, countTag, launchBrowser, runner, servePage, sleep } from '../lib/browser.mjs'
 
 const site = join(dirname(fileURLToPath(import.meta.url)), 'page.html')
 let server = await servePage(site, 'faults')
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const t = runner()
 const uid = (name) => `faults-${name}-${Date.now()}`
 
@@ -171,7 +171,7 @@ try {
     const p = await page()
     const tag = uid('panic')
     const r = await p.evaluate(async (tag) => {
-      const { __panicForTests } = await import('./pkg/index.js')
+      const { __panicForTests } = await window.importFromPage('./pkg/index.js')
       const a = createClient()
       const b = createClient({ batch: true })
       const slow = settle(a.get(`/test/echo?tag=${tag}&delay=1500`), 1000)

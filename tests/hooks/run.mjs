@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startServer } from '../../www/server/server.mjs'
-import { assert, countTag, launchChromium, runner, sleep } from '../lib/browser.mjs'
+import { assert, countTag, launchBrowser, runner, sleep } from '../lib/browser.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -45,7 +45,7 @@ await build({
 writeFileSync(join(site, '.built'), new Date().toISOString())
 
 const server = await startServer({ port: 0, staticDir: site })
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const page = await browser.newPage()
 const consoleErrors = []
 // React 18's development build also reports the error the no-provider test's

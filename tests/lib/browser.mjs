@@ -1,5 +1,6 @@
 // Shared by the node-driven browser tests: launch Debian's Chromium headless
-// with the flags this closed, root-run machine needs.
+// with the flags this closed, root-run machine needs, or the browser that
+// BROWSER names (launchBrowser).
 import { chromium } from 'playwright-core'
 
 export function launchChromium(extraArgs = []) {
@@ -67,4 +68,18 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 /** Requests the server counted with `tag`. */
 export async function countTag(server, tag) {
   return (await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()).count
+}
+
+/** The browser the suites run in: BROWSER=chromium (the default), firefox or webkit. */
+export const BROWSER = process.env.BROWSER ?? 'chromium'
+
+/**
+ * Launch BROWSER. Chromium through Playwright; Firefox ESR and WebKitGTK
+ * through WebDriver, behind the same subset of Playwright's API
+ * (tests/lib/webdriver.mjs).
+ */
+export async function launchBrowser(extraArgs = []) {
+  if (BROWSER === 'chromium') return launchChromium(extraArgs)
+  const { launchWebDriver } = await import('./webdriver.mjs')
+  return launchWebDriver(BROWSER)
 }

@@ -3,10 +3,10 @@
 // `clear()` wipes it here, on disk and in the other tabs.
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { assert, countTag, launchChromium, runner, servePage, sleep } from '../lib/browser.mjs'
+import { assert, countTag, launchBrowser, runner, servePage, sleep } from '../lib/browser.mjs'
 
 const server = await servePage(join(dirname(fileURLToPath(import.meta.url)), 'page.html'), 'persist')
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const t = runner()
 
 async function open(context, query = '') {

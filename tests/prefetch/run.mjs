@@ -1,10 +1,10 @@
 // Hover prefetch with real pointer movement in headless Chromium.
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { assert, countTag, launchChromium, runner, servePage, sleep } from '../lib/browser.mjs'
+import { assert, countTag, launchBrowser, runner, servePage, sleep } from '../lib/browser.mjs'
 
 const server = await servePage(join(dirname(fileURLToPath(import.meta.url)), 'page.html'), 'prefetch')
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const t = runner()
 let n = 0
 

@@ -3,10 +3,10 @@
 // or is hidden, the hidden-page pause, and nothing left after stop().
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { assert, countTag, launchChromium, runner, servePage, sleep } from '../lib/browser.mjs'
+import { assert, countTag, launchBrowser, runner, servePage, sleep } from '../lib/browser.mjs'
 
 const server = await servePage(join(dirname(fileURLToPath(import.meta.url)), 'page.html'), 'tabs')
-const browser = await launchChromium()
+const browser = await launchBrowser()
 const t = runner()
 const count = (tag) => countTag(server, tag)
 

@@ -13,7 +13,7 @@
 import { build, createLogger } from 'vite'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { launchChromium, runner, assert, sleep } from '../../tests/lib/browser.mjs'
+import { BROWSER, launchBrowser, runner, assert, sleep } from '../../tests/lib/browser.mjs'
 import { startServer } from '../server/server.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -102,7 +102,7 @@ let srv, browser
 try {
   if (!built) throw new Error('the demo did not build')
   srv = await startServer({ port: 0, staticDir: outDir })
-  browser = await within(30_000, 'launch chromium', launchChromium())
+  browser = await within(30_000, `launch ${BROWSER}`, launchBrowser())
 
   const pageErrors = []
   async function openPage(context, path) {
@@ -262,7 +262,7 @@ try {
       // The panel the README shows: both storms on the chart and the socket open.
       await page.waitForSelector('[data-testid=socket-state]:has-text("open")', { timeout: 5000 })
       await sleep(1200)
-      const shot = process.env.UPDATE_SCREENSHOT === '1' ? join(here, 'panel.png') : join(root, 'tests/.out/panel.png')
+      const shot = process.env.UPDATE_SCREENSHOT === '1' && BROWSER === 'chromium' ? join(here, 'panel.png') : join(root, 'tests/.out/panel.png')
       await page.locator('[data-testid=panel]').screenshot({ path: shot })
     })
   })
@@ -335,7 +335,7 @@ try {
   })
 
   await t.check('brushing 3 game links on the way to a 4th (<65 ms on each) prefetches only the 4th', async () => {
-    await withContext(async (ctx) => {
+    const brush = (attempt) => withContext(async (ctx) => {
       const page = await openPage(ctx, '/?mode=calmfetch')
       await listLoaded(page)
       await page.mouse.move(VIEWPORT.width - 500, VIEWPORT.height - 10)
@@ -362,10 +362,14 @@ try {
       const s = srv.stats()
       const brushed = [2, 3, 4].map((id) => countGame(s, id).reduce((a, b) => a + b))
       console.log(`     pointer on games 2, 3, 4 for ${dwell.slice(0, 3).map((ms) => ms.toFixed(1)).join(', ')} ms and on game 5 for ${dwell[3].toFixed(0)} ms: requests for their URLs ${brushed.join(', ')} and ${countGame(s, 5).join('+')}`)
+      if (attempt < 3 && dwell.slice(0, 3).some((ms) => ms >= 65)) return 'slow'
       assert(dwell.slice(0, 3).every((ms) => ms < 65), `the test brushed the links too slowly: ${dwell} ms`)
       assert(brushed.every((n) => n === 0), `brushing past games 2-4 prefetched: ${JSON.stringify(s.itemsByPath)} ${JSON.stringify(s.byPath)}`)
       assert(countGame(s, 5).join(',') === '1,1,1,1', `resting on game 5 should prefetch its four URLs once each: ${countGame(s, 5)}`)
     })
+    // The pointer must pass each brushed link in under 65 ms; on a loaded machine
+    // the driver can be slower than that, so a slow pass is retried (as in tests/prefetch).
+    for (let attempt = 1; (await brush(attempt)) === 'slow'; attempt++) console.log('     the pointer was too slow: again')
   })
 
   async function pollTwoTabs(mode) {
