@@ -21,28 +21,12 @@ if ! command -v firefox-esr >/dev/null || ! command -v WebKitWebDriver >/dev/nul
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr webkit2gtk-driver xvfb >/dev/null
 fi
 
-if ! command -v xz >/dev/null; then
-  say "xz (apt): the package build compresses the inlined wasm with it"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xz-utils >/dev/null
-fi
-
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
-
-# wasm-bindgen's CLI must match the pinned crate exactly (Cargo.toml: =0.2.130).
-if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
-  say "wasm-bindgen-cli 0.2.130"
-  cargo install wasm-bindgen-cli --version 0.2.130 --force
-fi
-if ! command -v wasm-pack >/dev/null; then
-  say "wasm-pack"
-  cargo install --locked wasm-pack
-fi
 
 # geckodriver drives Firefox for the shell tests and the browser suites.
 if [ "$(geckodriver --version 2>/dev/null | head -1)" != "geckodriver 0.37.1" ]; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Where the bytes of calmfetch's wasm module go: a twiggy-style breakdown
 // without twiggy. Takes the release build cargo left behind (it keeps
-// function names), runs the same wasm-bindgen and wasm-opt -Oz steps as
-// scripts/build.mjs but keeps the names, then sums the size of each function
-// body by the Rust module it comes from.
+// function names), runs the same wasm-opt -Oz step as scripts/build.mjs but
+// keeps the names, then sums the size of each function body by the Rust
+// module it comes from.
 //
 //   node scripts/size-breakdown.mjs [--top N]      (after `npm run build`)
 import { execFileSync } from 'node:child_process'
@@ -23,11 +23,10 @@ if (!existsSync(input)) {
 const tmp = mkdtempSync(join(os.tmpdir(), 'calmfetch-size-'))
 let wasm
 try {
-  execFileSync('wasm-bindgen', ['--target', 'web', '--keep-debug', '--out-dir', tmp, '--out-name', 'm', input], { stdio: 'inherit' })
   const opt = join(tmp, 'opt.wasm')
   execFileSync(join(root, 'node_modules', '.bin', 'wasm-opt'), ['-Oz', '--debuginfo', '--strip-dwarf', '--enable-bulk-memory',
-    '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals', '--enable-reference-types',
-    '--enable-multivalue', join(tmp, 'm_bg.wasm'), '-o', opt], { stdio: 'inherit' })
+    '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals', '--enable-multivalue',
+    input, '-o', opt], { stdio: 'inherit' })
   wasm = readFileSync(opt)
 } finally {
   rmSync(tmp, { recursive: true, force: true })
@@ -108,13 +107,31 @@ if (nameSec) {
   }
 }
 
+// Legacy Rust mangling (`_ZN9calmfetch4core6engine4Core5start17h…E`) to
+// `calmfetch::core::engine::Core::start`.
+function demangle(name) {
+  if (!name.startsWith('_ZN')) return name
+  const parts = []
+  let i = 3
+  while (i < name.length && name[i] !== 'E') {
+    let j = i
+    while (j < name.length && name[j] >= '0' && name[j] <= '9') j++
+    const len = Number(name.slice(i, j))
+    if (!(len > 0)) break
+    const part = name.slice(j, j + len)
+    i = j + len
+    if (/^h[0-9a-f]{16}$/.test(part)) break
+    parts.push(part.replace(/\$LT\$/g, '<').replace(/\$GT\$/g, '>').replace(/\$u20\$/g, ' ').replace(/\.\./g, '::'))
+  }
+  return parts.join('::')
+}
+
 // --- group by where the code comes from ----------------------------------------
 function groupOf(name) {
-  const own = /calmfetch::(core|shell)::(\w+)/.exec(name)
+  const own = /calmfetch(?:::|\.\.)(core|exports)(?:::|\.\.)(\w+)/.exec(name)
   if (own) return `calmfetch ${own[1]}::${own[2]}`
-  if (/^wasmclient_|^__setPanicHandler|^__panicForTests/.test(name)) return 'calmfetch exported methods (their bodies inlined into wasm-bindgen shims)'
-  if (/^wasmclient_|^__wbg|wasm_bindgen|js_sys|web_sys|externref|^__wbindgen/.test(name)) return 'wasm-bindgen glue and exported shims'
-  if (/dlmalloc|__rdl|__rust_(alloc|dealloc|realloc)/.test(name)) return 'allocator (dlmalloc)'
+  if (/^cf_/.test(name)) return 'calmfetch exports (cf_*, the core inlined into them)'
+  if (/lol_alloc|__rdl|__rust_(alloc|dealloc|realloc)/.test(name)) return 'allocator (lol_alloc)'
   if (/fmt|Formatter|Debug|Display|printable|escape|panic/.test(name)) return 'formatting and panics (core::fmt)'
   if (/hashbrown|alloc::|RawVec|Vec<|String|collections|sort/.test(name)) return 'collections, strings, sorting (alloc)'
   if (/^(core|std)|core\[|std\[/.test(name)) return 'other core/std'
@@ -124,7 +141,7 @@ function groupOf(name) {
 const groups = new Map()
 const fns = []
 bodies.forEach((size, i) => {
-  const name = names.get(imported + i) ?? `func[${imported + i}]`
+  const name = demangle(names.get(imported + i) ?? `func[${imported + i}]`)
   fns.push({ name, size })
   groups.set(groupOf(name), (groups.get(groupOf(name)) ?? 0) + size)
 })
