@@ -74,7 +74,7 @@ fn ms(v: f64) -> u64 {
 }
 
 fn opt_ms(v: f64) -> Option<u64> {
-    (v >= 0.0).then(|| v as u64)
+    (v >= 0.0).then_some(v as u64)
 }
 
 /// The area `cf_new` reads the config from.
@@ -336,43 +336,13 @@ pub extern "C" fn cf_bytes(h: u32, key: u32) -> f64 {
 #[no_mangle]
 pub extern "C" fn cf_stats(h: u32) -> *const f64 {
     let c = client(h);
-    let s = c.core.stats();
-    let values = [
-        s.requested,
-        s.network_requests,
-        s.dedup_hits,
-        s.cache_hits,
-        s.errors,
-        s.timeouts,
-        s.aborted_calls,
-        s.cancelled_requests,
-        s.evictions,
-        s.batches_sent,
-        s.batched_items,
-        s.batch_fallbacks,
-        s.batch_ignored_answers,
-        s.batch_protocol_errors,
-        s.revalidated,
-        s.poll_ticks,
-        s.socket_messages,
-        s.socket_malformed,
-        s.socket_subscribes,
-        s.socket_drops,
-        s.socket_reconnects,
-        s.socket_timeouts,
-        s.prefetched,
-        s.prefetch_failures,
-        s.prefetch_skipped,
-        s.socket_riders,
-        s.circuit_opens,
-        s.circuit_stale,
-        s.circuit_refused,
-        s.cache_entries,
-        s.in_flight,
+    // SAFETY: `Stats` is `repr(C)` and holds only `u64`s (the size is checked).
+    let counters: [u64; STATS - 2] = unsafe { core::mem::transmute(c.core.stats()) };
+    let socket = [
         c.core.socket_state().map_or(0, |s| s.code()) as u64,
         c.core.socket_subscriptions() as u64,
     ];
-    for (out, v) in c.stats.iter_mut().zip(values) {
+    for (out, v) in c.stats.iter_mut().zip(counters.into_iter().chain(socket)) {
         *out = v as f64;
     }
     c.stats.as_ptr()

@@ -15,7 +15,6 @@
 //! After any input or mutator the shell drains `poll_action` until it returns
 //! `None`, then arms its one timer at `poll_timeout`.
 
-use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -126,6 +125,7 @@ impl Answer {
 }
 
 /// Counters since the client was made, in the order the shell reads them.
+/// Only `u64`s, `repr(C)`: `cf_stats` reads it as an array.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct Stats {
@@ -325,14 +325,17 @@ pub struct Core {
     pollers: Slab<u32>,
     socket: Option<socket::Socket>,
     intents: Slab<u32>,
-    prefetch_queue: VecDeque<(u32, u64)>,
+    /// Prefetches waiting, oldest first (at most `queue_limit + 1`).
+    prefetch_queue: Vec<(u32, u64)>,
     prefetch_active: usize,
     visible: bool,
     online: bool,
     rng: u64,
     circuits: Vec<(u32, circuit::Circuit)>,
     cleared_at: Option<u64>,
-    actions: VecDeque<Action>,
+    /// Actions to hand out; those before `acted` are handed out already.
+    actions: Vec<Action>,
+    acted: usize,
     stats: Stats,
 }
 
@@ -356,13 +359,14 @@ impl Core {
             polls: Slab::default(),
             pollers: Slab::default(),
             intents: Slab::default(),
-            prefetch_queue: VecDeque::new(),
+            prefetch_queue: Vec::new(),
             prefetch_active: 0,
             visible: true,
             online: true,
             circuits: Vec::new(),
             cleared_at: None,
-            actions: VecDeque::new(),
+            actions: Vec::new(),
+            acted: 0,
             stats: Stats::default(),
         }
     }
@@ -493,7 +497,7 @@ impl Core {
             return;
         };
         match w.waits {
-            Waits::Caller => self.actions.push_back(Action::ResolveKey { waiter, key }),
+            Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
             other => self.internal_done(now, other, None, false),
         }
     }
@@ -508,7 +512,7 @@ impl Core {
             return;
         }
         self.stats.aborted_calls += 1;
-        self.actions.push_back(Action::Reject {
+        self.act(Action::Reject {
             waiter,
             fail: Fail::Abort,
         });
@@ -611,12 +615,12 @@ impl Core {
             k.ttl_ms = ttl_ms;
             k.etag = etag;
             self.kept_bytes += size;
-            self.actions.push_back(Action::Keep { key, src });
+            self.act(Action::Keep { key, src });
         } else {
             k.bytes = 0;
             k.updated_at = None;
             k.etag = false;
-            self.actions.push_back(Action::Show { key, src });
+            self.act(Action::Show { key, src });
         }
         self.evict(key);
         keep
@@ -634,7 +638,7 @@ impl Core {
         k.version = k.version.wrapping_add(1);
         self.next_tick += 1;
         k.tick = self.next_tick;
-        self.actions.push_back(Action::Error { key, fail });
+        self.act(Action::Error { key, fail });
         self.evict(key);
     }
 
@@ -668,7 +672,7 @@ impl Core {
         k.bytes = 0;
         k.updated_at = None;
         k.version = k.version.wrapping_add(1);
-        self.actions.push_back(Action::Drop(key));
+        self.act(Action::Drop(key));
     }
 
     /// Evict the least recently used entries other than `keep` beyond the
@@ -699,7 +703,7 @@ impl Core {
                 continue;
             };
             match w.waits {
-                Waits::Caller => self.actions.push_back(Action::Resolve { waiter, src }),
+                Waits::Caller => self.act(Action::Resolve { waiter, src }),
                 other => self.internal_done(now, other, None, from_network),
             }
         }
@@ -712,7 +716,7 @@ impl Core {
                 continue;
             };
             match w.waits {
-                Waits::Caller => self.actions.push_back(Action::Reject { waiter, fail }),
+                Waits::Caller => self.act(Action::Reject { waiter, fail }),
                 other => self.internal_done(now, other, Some(fail), true),
             }
         }
@@ -777,7 +781,7 @@ impl Core {
         }
         if route == Route::Alone {
             self.stats.cancelled_requests += 1;
-            self.actions.push_back(Action::CancelFlight(flight));
+            self.act(Action::CancelFlight(flight));
         }
         self.notify(f.key);
         self.release_key(f.key);
@@ -803,7 +807,7 @@ impl Core {
         self.stats.timeouts += 1;
         if f.route == Route::Alone {
             self.stats.cancelled_requests += 1;
-            self.actions.push_back(Action::CancelFlight(flight));
+            self.act(Action::CancelFlight(flight));
         }
         let ms = self.config.timeout_ms.unwrap_or(0);
         self.outcome(now, flight, Err(Fail::Timeout { ms }));
@@ -817,17 +821,26 @@ impl Core {
     /// The next thing to do, if any. Once none is left, the ids of removed
     /// items may be reused: no action the shell has yet to read names them.
     pub fn poll_action(&mut self) -> Option<Action> {
-        let next = self.actions.pop_front();
-        if next.is_none() {
-            self.keys.recycle();
-            self.flights.recycle();
-            self.waiters.recycle();
-            self.batches.recycle();
-            self.polls.recycle();
-            self.pollers.recycle();
-            self.intents.recycle();
+        if let Some(a) = self.actions.get_mut(self.acted) {
+            self.acted += 1;
+            return Some(core::mem::replace(a, Action::SocketOpen));
         }
-        next
+        self.actions.clear();
+        self.acted = 0;
+        self.keys.recycle();
+        self.flights.recycle();
+        self.waiters.recycle();
+        self.batches.recycle();
+        self.polls.recycle();
+        self.pollers.recycle();
+        self.intents.recycle();
+        None
+    }
+
+    /// Queue an action for the shell (one copy of the push for every site).
+    #[inline(never)]
+    pub(super) fn act(&mut self, a: Action) {
+        self.actions.push(a);
     }
 
     /// Make `key` stale: the next `get` goes to the network; a request in
@@ -950,7 +963,7 @@ impl Core {
         let f = self.flights.get_mut(flight).expect("known flight");
         f.route = Route::Alone;
         let key = f.key;
-        self.actions.push_back(Action::Fetch { flight, key });
+        self.act(Action::Fetch { flight, key });
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
@@ -979,7 +992,7 @@ impl Core {
 
     pub(super) fn notify(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| k.watchers > 0) {
-            self.actions.push_back(Action::Notify(key));
+            self.act(Action::Notify(key));
         }
     }
 
@@ -987,7 +1000,7 @@ impl Core {
     pub(super) fn release_key(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| !k.in_use()) {
             self.keys.remove(key);
-            self.actions.push_back(Action::KeyFree(key));
+            self.act(Action::KeyFree(key));
         }
     }
 }

@@ -120,7 +120,7 @@ impl Core {
         }
         self.stats.batches_sent += 1;
         self.stats.batched_items += flights.len() as u64;
-        self.actions.push_back(Action::Batch {
+        self.act(Action::Batch {
             batch: batch_id,
             items,
         });
@@ -149,7 +149,7 @@ impl Core {
         batch.flights.retain(|f| *f != flight);
         if batch.flights.is_empty() && before > 0 {
             self.batches.remove(batch_id);
-            self.actions.push_back(Action::CancelBatch(batch_id));
+            self.act(Action::CancelBatch(batch_id));
         }
     }
 
@@ -231,7 +231,7 @@ impl Core {
             // Nothing is left to read for: a streamed answer that stays open
             // must not hold its connection.
             self.batches.remove(batch_id);
-            self.actions.push_back(Action::CancelBatch(batch_id));
+            self.act(Action::CancelBatch(batch_id));
         }
         if answer.status == 304 && answer.flags & Answer::NETWORK == 0 {
             self.not_modified(now, flight);
@@ -272,7 +272,7 @@ impl Core {
                 continue;
             };
             match w.waits {
-                Waits::Caller => self.actions.push_back(Action::ResolveKey { waiter, key }),
+                Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
                 other => self.internal_done(now, other, None, true),
             }
         }
@@ -292,7 +292,7 @@ impl Core {
         if broken {
             // A garbage line may leave the stream open: nothing more is read
             // from it, so it must not hold its connection.
-            self.actions.push_back(Action::CancelBatch(batch_id));
+            self.act(Action::CancelBatch(batch_id));
         }
         for flight in batch.flights {
             self.stats.batch_protocol_errors += 1;

@@ -121,7 +121,7 @@ impl Core {
         let group = self.polls.remove(group_id).expect("group");
         self.timers.stop(Timer::Poll(group_id));
         if group.lead != Lead::None {
-            self.actions.push_back(Action::Lead {
+            self.act(Action::Lead {
                 key: group.key,
                 want: false,
             });
@@ -176,23 +176,13 @@ impl Core {
             return;
         };
         let want = group.pollers.iter().any(|p| visible || p.2);
+        let key = group.key;
         match (want, group.lead) {
-            (true, Lead::None) => {
-                group.lead = Lead::Asking;
-                self.actions.push_back(Action::Lead {
-                    key: group.key,
-                    want: true,
-                });
-            }
-            (false, Lead::Asking | Lead::Held) => {
-                group.lead = Lead::None;
-                self.actions.push_back(Action::Lead {
-                    key: group.key,
-                    want: false,
-                });
-            }
-            _ => {}
+            (true, Lead::None) => group.lead = Lead::Asking,
+            (false, Lead::Asking | Lead::Held) => group.lead = Lead::None,
+            _ => return,
         }
+        self.act(Action::Lead { key, want });
     }
 
     /// Whether the socket keeps `key` live (HTTP polling is suspended then).
@@ -295,7 +285,7 @@ impl Core {
                 group.last_ok_at = Some(now);
                 group.jitter = jitter;
                 if from_network && group.lead == Lead::Held {
-                    self.actions.push_back(Action::Polled(group.key));
+                    self.actions.push(Action::Polled(group.key));
                 }
             }
             Some(f) => {

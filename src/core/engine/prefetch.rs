@@ -44,11 +44,10 @@ impl Core {
             return false;
         }
         self.keys.get_mut(key).expect("checked").queued = true;
-        self.prefetch_queue.push_back((key, ttl));
+        self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
-            if let Some((old, _)) = self.prefetch_queue.pop_front() {
-                self.unqueue_prefetch(old);
-            }
+            let (old, _) = self.prefetch_queue.remove(0);
+            self.unqueue_prefetch(old);
             self.stats.prefetch_skipped += 1;
         }
         self.pump_prefetches(now);
@@ -132,9 +131,10 @@ impl Core {
 
     fn pump_prefetches(&mut self, now: u64) {
         while self.prefetch_active < self.config.prefetch.concurrency.max(1) {
-            let Some((key, ttl)) = self.prefetch_queue.pop_front() else {
+            if self.prefetch_queue.is_empty() {
                 return;
-            };
+            }
+            let (key, ttl) = self.prefetch_queue.remove(0);
             let Some(k) = self.keys.get_mut(key) else {
                 continue;
             };

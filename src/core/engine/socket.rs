@@ -367,7 +367,7 @@ impl Core {
                 };
                 let l = sock.live.swap_remove(pos);
                 if l.subscribed && sock.state == SocketState::Open {
-                    self.actions.push_back(Action::Unsub(key));
+                    self.actions.push(Action::Unsub(key));
                 }
                 let idle = sock.live.is_empty();
                 if idle {
@@ -377,7 +377,7 @@ impl Core {
                     for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
                         self.timers.stop(t);
                     }
-                    self.actions.push_back(Action::SocketClose);
+                    self.act(Action::SocketClose);
                 }
                 if let Some(k) = self.keys.get_mut(key) {
                     k.live = false;
@@ -415,7 +415,7 @@ impl Core {
         for key in sock.keys() {
             self.set_live(now, key, false);
         }
-        self.actions.push_back(Action::SocketClose);
+        self.act(Action::SocketClose);
         self.socket_connect(now);
         self.socket.as_mut().expect("socket").state = SocketState::Connecting { fallen_back };
     }
@@ -425,7 +425,7 @@ impl Core {
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
         self.timers.set(Timer::Connect, at);
-        self.actions.push_back(Action::SocketOpen);
+        self.act(Action::SocketOpen);
     }
 
     fn socket_subscribe(&mut self, now: u64, key: u32) {
@@ -437,7 +437,7 @@ impl Core {
         }
         l.subscribed = true;
         self.stats.socket_subscribes += 1;
-        self.actions.push_back(Action::Sub(key));
+        self.act(Action::Sub(key));
         self.set_live(now, key, true);
     }
 
