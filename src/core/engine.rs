@@ -437,16 +437,12 @@ impl Core {
             self.settle_from_key(now, waiter, key);
             return;
         }
-        let k = &self.keys.get(key).expect("checked");
+        let k = &self.keys.get(key).unwrap();
         if k.flight != 0 {
             self.stats.dedup_hits += 1;
             let f = k.flight;
-            self.flights
-                .get_mut(f)
-                .expect("key's flight")
-                .waiters
-                .push(waiter);
-            self.waiters.get_mut(waiter).expect("waiter").flight = f;
+            self.flights.get_mut(f).unwrap().waiters.push(waiter);
+            self.waiters.get_mut(waiter).unwrap().flight = f;
             return;
         }
         let origin = k.origin;
@@ -479,8 +475,8 @@ impl Core {
             self.timers
                 .set(Timer::Flight(flight), now.saturating_add(t));
         }
-        self.waiters.get_mut(waiter).expect("waiter").flight = flight;
-        let k = self.keys.get_mut(key).expect("checked");
+        self.waiters.get_mut(waiter).unwrap().flight = flight;
+        let k = self.keys.get_mut(key).unwrap();
         k.flight = flight;
         k.version = k.version.wrapping_add(1);
         self.stats.network_requests += 1;
@@ -601,7 +597,7 @@ impl Core {
         }
         self.next_tick += 1;
         let tick = self.next_tick;
-        let k = self.keys.get_mut(key).expect("checked");
+        let k = self.keys.get_mut(key).unwrap();
         self.kept_bytes -= k.bytes;
         k.data = true;
         k.error = false;
@@ -960,14 +956,14 @@ impl Core {
     }
 
     fn send_alone(&mut self, flight: u32) {
-        let f = self.flights.get_mut(flight).expect("known flight");
+        let f = self.flights.get_mut(flight).unwrap();
         f.route = Route::Alone;
         let key = f.key;
         self.act(Action::Fetch { flight, key });
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
-        let f = self.flights.remove(flight).expect("known flight");
+        let f = self.flights.remove(flight).unwrap();
         if let Some(k) = self.keys.get_mut(f.key) {
             if k.flight == flight {
                 k.flight = 0;

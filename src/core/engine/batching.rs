@@ -56,8 +56,8 @@ impl Core {
             return false;
         };
         let (window_ms, max_size, max_bytes) = (cfg.window_ms, cfg.max_size, cfg.max_bytes);
-        let key = self.flights.get(flight).expect("flight").key;
-        let k = self.keys.get(key).expect("flight's key");
+        let key = self.flights.get(flight).unwrap().key;
+        let k = self.keys.get(key).unwrap();
         if self.batch_unavailable || k.origin != cfg.origin {
             return false;
         }
@@ -78,11 +78,11 @@ impl Core {
                 b
             }
         };
-        let batch = self.batches.get_mut(batch_id).expect("open batch");
+        let batch = self.batches.get_mut(batch_id).unwrap();
         batch.flights.push(flight);
         batch.bytes += size;
         let full = !batch.closing && (batch.flights.len() >= max_size || batch.bytes >= max_bytes);
-        let f = self.flights.get_mut(flight).expect("flight");
+        let f = self.flights.get_mut(flight).unwrap();
         f.route = Route::Queued(batch_id);
         f.batched = true;
         if full {
@@ -100,9 +100,9 @@ impl Core {
         self.add_riders(now, batch_id);
         self.timers.stop(Timer::Window(batch_id));
         self.open_batches.retain(|(_, b)| *b != batch_id);
-        let batch = self.batches.get_mut(batch_id).expect("batch");
+        let batch = self.batches.get_mut(batch_id).unwrap();
         if batch.flights.len() <= 1 || self.batch_unavailable {
-            let batch = self.batches.remove(batch_id).expect("batch");
+            let batch = self.batches.remove(batch_id).unwrap();
             for f in batch.flights {
                 self.send_alone(f);
             }
@@ -112,7 +112,7 @@ impl Core {
         let flights = batch.flights.clone();
         let mut items = Vec::with_capacity(flights.len());
         for &flight in &flights {
-            let f = self.flights.get_mut(flight).expect("queued flight");
+            let f = self.flights.get_mut(flight).unwrap();
             f.route = Route::Sent(batch_id);
             let key = f.key;
             let etag = self.keys.get(key).is_some_and(|k| k.data && k.etag);
@@ -160,9 +160,9 @@ impl Core {
         let Some(cfg) = self.config.batch.clone() else {
             return;
         };
-        let who = self.batches.get(batch_id).expect("batch").who;
+        let who = self.batches.get(batch_id).unwrap().who;
         for key in self.live_without_data(who) {
-            let batch = self.batches.get(batch_id).expect("batch");
+            let batch = self.batches.get(batch_id).unwrap();
             let size = self.keys.get(key).map_or(0, |k| k.item_bytes);
             // Stop before the batch is full.
             if batch.flights.len() + 1 >= cfg.max_size || batch.bytes + size >= cfg.max_bytes {
@@ -260,7 +260,7 @@ impl Core {
         self.stats.revalidated += 1;
         let f = self.remove_flight(now, flight);
         self.circuit_record(now, key, None, f.probe);
-        let k = self.keys.get_mut(key).expect("kept");
+        let k = self.keys.get_mut(key).unwrap();
         // (An error the entry shows stays until new data replaces it: the
         // shell is told of errors and data, not of their clearing.)
         k.updated_at = Some(now);

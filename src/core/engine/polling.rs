@@ -90,13 +90,13 @@ impl Core {
                     lead: Lead::None,
                     live: false,
                 });
-                self.keys.get_mut(key).expect("checked").group = g;
+                self.keys.get_mut(key).unwrap().group = g;
                 g
             }
             g => g,
         };
         let poller = self.pollers.insert(group_id);
-        let group = self.polls.get_mut(group_id).expect("group");
+        let group = self.polls.get_mut(group_id).unwrap();
         group
             .pollers
             .push((poller, interval_ms.max(1), in_background));
@@ -111,14 +111,14 @@ impl Core {
         let Some(group_id) = self.pollers.remove(poller) else {
             return;
         };
-        let group = self.polls.get_mut(group_id).expect("group");
+        let group = self.polls.get_mut(group_id).unwrap();
         group.pollers.retain(|p| p.0 != poller);
         if !group.pollers.is_empty() {
             self.sync_lead(group_id);
             self.schedule(now, group_id);
             return;
         }
-        let group = self.polls.remove(group_id).expect("group");
+        let group = self.polls.remove(group_id).unwrap();
         self.timers.stop(Timer::Poll(group_id));
         if group.lead != Lead::None {
             self.act(Action::Lead {
@@ -337,7 +337,7 @@ impl Core {
             self.timers.stop(Timer::Poll(group_id));
             self.tick_due(now, group_id);
         } else {
-            self.polls.get_mut(group_id).expect("group").due = Some(due);
+            self.polls.get_mut(group_id).unwrap().due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let others: Vec<u32> = self
@@ -347,7 +347,7 @@ impl Core {
                 .filter(|&o| o != group_id && self.companion(now, o) == Some(due))
                 .collect();
             for o in others {
-                self.polls.get_mut(o).expect("group").due = Some(due);
+                self.polls.get_mut(o).unwrap().due = Some(due);
                 self.timers.set(Timer::Poll(o), due);
             }
         }
@@ -493,7 +493,7 @@ impl Core {
             flight: 0,
             waits: Waits::Poll(group_id),
         });
-        self.polls.get_mut(group_id).expect("group").waiter = waiter;
+        self.polls.get_mut(group_id).unwrap().waiter = waiter;
         self.start(now, waiter, key, ttl, false);
     }
 
