@@ -16,7 +16,7 @@ run() {
   printf -- '--- %s in %s: %s s\n' "$name" "$BROWSER" $((SECONDS - start))
 }
 
-run "shell tests (tests/web)" node tests/shell/run.mjs
+run "shell tests (tests/shell)" node tests/shell/run.mjs
 run "polling across tabs" node tests/tabs/run.mjs
 run "hover prefetch" node tests/prefetch/run.mjs
 run "persistence and clear()" node tests/persist/run.mjs

@@ -32,24 +32,8 @@ node --test www/server/selftest.mjs tests/js/unlzma.test.mjs
 step "the built package's public API in Node: the regression tests of issue 14 (tests/api)"
 node --test tests/api/
 
-step "shell tests in headless Chromium against the reference server"
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
-port=$(free_port)
-slow_port=$(free_port)
-while [ "$slow_port" = "$port" ]; do slow_port=$(free_port); done
-node www/server/cli.mjs --port "$port" --quiet &
-server_pid=$!
-# A second server whose WebSocket handshake takes 6 s (the incident).
-node www/server/cli.mjs --port "$slow_port" --socket-delay-ms 6000 --quiet &
-slow_pid=$!
-trap 'kill $server_pid $slow_pid 2>/dev/null || true' EXIT
-for p in "$port" "$slow_port"; do
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$p/__stats" >/dev/null && break; sleep 0.1; done
-done
-CALMFETCH_TEST_SERVER="http://127.0.0.1:$port" CALMFETCH_SLOW_SERVER="http://127.0.0.1:$slow_port" \
-  WASM_BINDGEN_TEST_TIMEOUT=300 wasm-pack test --headless --chrome -- --test web
-kill $server_pid $slow_pid 2>/dev/null || true
-trap - EXIT
+step "shell tests in headless Chromium: the public API against two reference servers (one with a 6 s socket handshake)"
+node tests/shell/run.mjs
 
 step "the package installed into a fresh Vite + React app"
 node tests/install/run.mjs

@@ -1,95 +1,113 @@
-// The shell tests (tests/web, wasm-bindgen-test) in Firefox ESR or WebKitGTK:
+// The shell tests: calmfetch's public API in a browser page against the
+// reference server, in the browser that BROWSER names:
 //
-//   BROWSER=firefox node tests/shell/run.mjs
-//   BROWSER=webkit node tests/shell/run.mjs
+//   node tests/shell/run.mjs                      # Chromium (Playwright)
+//   BROWSER=firefox node tests/shell/run.mjs      # Firefox ESR (geckodriver)
+//   BROWSER=webkit node tests/shell/run.mjs       # WebKitGTK (WebKitWebDriver, on Xvfb)
+//   node tests/shell/run.mjs socket:: ttl         # only the tests whose name contains one of these
 //
-// Starts the two reference servers that scripts/test.sh starts for the
-// Chromium run (one with a 6 s WebSocket handshake), then runs
-// `cargo test --target wasm32-unknown-unknown --test web` with
-// wasm-bindgen-test-runner driving the browser: geckodriver for Firefox;
-// for WebKit, WebKitWebDriver behind a small proxy that adds the MiniBrowser
-// to the new-session request (the runner's Safari mode sends none).
-// Exits with cargo's status; every process it started is ended.
-import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
+// The tests are in tests.mjs, run in page.html. The page and the package
+// (CALMFETCH_PKG, else pkg/) are served by one reference server; a second
+// one, whose WebSocket handshake takes 6 s (the incident), is passed to the
+// page as `?slow=`. Each test runs in a freshly loaded page, within
+// TEST_MS; prints ok/FAIL per test and `N passed, M failed`; exits 1 if any
+// failed. Every browser and server it started is closed, whatever happens.
+import { cpSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startServer } from '../../www/server/server.mjs'
-import { BROWSER } from '../lib/browser.mjs'
-import { KINDS, freePort, kill, start, xDisplay } from '../lib/webdriver.mjs'
+import { BROWSER, launchBrowser, runner, servePage } from '../lib/browser.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const LIMIT_S = 480 // build and run; the Chromium run takes about a minute
-if (!['firefox', 'webkit'].includes(BROWSER)) {
-  console.error(`BROWSER=${BROWSER}: this runs firefox or webkit (Chromium: wasm-pack test --headless --chrome, see scripts/test.sh)`)
-  process.exit(2)
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const TEST_MS = 30_000 // each test, in the page
+const GRACE_MS = 20_000 // on top of it, for the driver to answer
+const TOTAL_MS = 10 * 60_000 // the whole run
+const only = process.argv.slice(2)
+
+const t = runner()
+const started = Date.now()
+let server = null
+let slow = null
+let browser = null
+let page = null
+
+async function closeAll() {
+  const b = browser
+  browser = page = null
+  await Promise.allSettled([b?.close(), server?.close(), slow?.close()])
 }
 
-const server = await startServer({ port: 0 })
-const slow = await startServer({ port: 0, socketDelayMs: 6000 })
-const env = {
-  ...process.env,
-  CALMFETCH_TEST_SERVER: server.url,
-  CALMFETCH_SLOW_SERVER: slow.url,
-  WASM_BINDGEN_TEST_TIMEOUT: '300',
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner',
-}
-const cleanups = [() => server.close(), () => slow.close()]
+const watchdog = setTimeout(async () => {
+  console.error(`the shell tests in ${BROWSER} did not finish within ${TOTAL_MS / 1000} s`)
+  await Promise.race([closeAll(), new Promise((r) => setTimeout(r, 10_000))])
+  process.exit(1)
+}, TOTAL_MS)
 
-if (BROWSER === 'firefox') {
-  // The runner starts geckodriver itself and merges this into its capabilities.
-  const dir = join(root, 'tests', '.out', 'shell')
-  mkdirSync(dir, { recursive: true })
-  const caps = join(dir, 'webdriver-firefox.json')
-  writeFileSync(caps, JSON.stringify(KINDS.firefox.capabilities()))
-  Object.assign(env, { GECKODRIVER: KINDS.firefox.driver(), WASM_BINDGEN_TEST_WEBDRIVER_JSON: caps })
-} else {
-  const x = await xDisplay()
-  cleanups.push(() => x.close())
-  const driverPort = await freePort()
-  const driver = start(KINDS.webkit.driver(), KINDS.webkit.args(driverPort), { ...process.env, DISPLAY: x.display })
-  cleanups.push(() => kill(driver))
-  const upstream = `http://127.0.0.1:${driverPort}`
-  const proxy = createServer(async (req, res) => {
-    let body = ''
-    for await (const chunk of req) body += chunk
-    if (req.method === 'POST' && req.url === '/session') {
-      body = JSON.stringify({ capabilities: { alwaysMatch: KINDS.webkit.capabilities() } })
+/** `p`, or a rejection after `ms`. */
+function within(p, ms, what) {
+  let timer
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+let ok = false
+try {
+  server = await servePage(join(here, 'page.html'), 'shell')
+  // servePage copies the page and the package; the tests module goes next to them.
+  cpSync(join(here, 'tests.mjs'), join(root, 'tests', '.out', 'shell', 'tests.mjs'))
+  slow = await startServer({ port: 0, socketDelayMs: 6000 })
+  const pageUrl = `${server.url}/?slow=${encodeURIComponent(slow.url)}`
+  browser = await launchBrowser()
+  console.log(`shell tests in ${BROWSER} ${browser.version()}, against ${server.url} and ${slow.url} (6 s socket handshake)`)
+
+  let pageErrors = []
+  /** A freshly loaded test page. */
+  async function fresh() {
+    if (page === null) {
+      page = await browser.newPage()
+      page.on('pageerror', (e) => pageErrors.push(e.message))
     }
-    try {
-      const r = await fetch(upstream + req.url, {
-        method: req.method,
-        headers: { 'Content-Type': 'application/json' },
-        body: ['GET', 'HEAD'].includes(req.method) ? undefined : body,
-        signal: AbortSignal.timeout(120_000),
-      })
-      res.writeHead(r.status, { 'Content-Type': 'application/json' })
-      res.end(await r.text())
-    } catch (e) {
-      res.writeHead(500, { 'Content-Type': 'application/json' })
-      res.end(JSON.stringify({ value: { error: 'unknown error', message: `proxy: ${e.message}` } }))
-    }
-  })
-  await new Promise((r) => proxy.listen(0, '127.0.0.1', r))
-  cleanups.push(() => proxy.close())
-  // Wait for the driver, then hand the runner the proxy as a remote Safari driver.
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${upstream}/status`, { signal: AbortSignal.timeout(1000) })).ok) break
-    } catch {}
-    if (i > 150) throw new Error('WebKitWebDriver did not start')
-    await new Promise((r) => setTimeout(r, 100))
+    await page.goto(pageUrl)
+    await page.waitForFunction(() => window.ready === true, undefined, { timeout: 30_000 })
+    pageErrors = []
   }
-  env.SAFARIDRIVER_REMOTE = `http://127.0.0.1:${proxy.address().port}`
-}
 
-const cargo = spawn('cargo', ['test', '--target', 'wasm32-unknown-unknown', '--test', 'web'], { cwd: root, env, stdio: 'inherit' })
-const timer = setTimeout(() => {
-  console.error(`the shell tests in ${BROWSER} did not finish within ${LIMIT_S} s`)
-  cargo.kill('SIGKILL')
-}, LIMIT_S * 1000)
-const code = await new Promise((r) => cargo.on('exit', (c) => r(c ?? 1)))
-clearTimeout(timer)
-for (const c of cleanups) await c()
-process.exit(code)
+  await fresh()
+  const names = (await page.evaluate(() => window.testNames)).filter((n) => only.length === 0 || only.some((o) => n.includes(o)))
+  if (names.length === 0) throw new Error(`no test matches ${only.join(' ')}`)
+  for (const name of names) {
+    await t.check(name, async () => {
+      await within(fresh(), 45_000, 'loading the test page')
+      let r
+      try {
+        r = await within(page.evaluate(([n, ms]) => window.runTest(n, ms), [name, TEST_MS]), TEST_MS + GRACE_MS, 'the page')
+      } catch (e) {
+        // The page (or its driver) is stuck: start over with a new browser.
+        await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))])
+        page = null
+        browser = await launchBrowser()
+        throw e
+      }
+      // Errors that escaped to the page during the test (an unhandled rejection, a throwing timer).
+      if (BROWSER !== 'chromium') await page.evaluate(() => 0) // the WebDriver facade reports them with a command's answer
+      const escaped = pageErrors.splice(0)
+      if (!r.ok) throw new Error(`${r.message}${escaped.length ? `\n     page errors: ${escaped.join(' | ')}` : ''}`)
+      if (escaped.length) throw new Error(`uncaught errors in the page: ${escaped.join(' | ')}`)
+      if (process.env.SHELL_TIMES) console.log(`     ${Math.round(r.ms)} ms`)
+    })
+  }
+  ok = t.report()
+} catch (e) {
+  console.error(`the shell tests could not run: ${e?.stack ?? e}`)
+  t.report()
+} finally {
+  await closeAll()
+  clearTimeout(watchdog)
+}
+console.log(`shell tests in ${BROWSER}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+process.exit(ok ? 0 : 1)
