@@ -13,6 +13,8 @@ export const int = (n) => (n === null || n === undefined || Number.isNaN(n) ? da
 export const ms = (n) => (n === null || n === undefined ? dash : n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'))
 export const mb = (n) => (n === null || n === undefined ? dash : (n / 1048576).toFixed(1))
 export const kb = (n) => (n === null || n === undefined ? dash : (n / 1024).toFixed(1))
+export const rate = (n) => (n === null || n === undefined || Number.isNaN(n) ? dash : n.toFixed(1))
+const us = (n) => (n === null || n === undefined ? dash : n.toFixed(2))
 export const pct = (n) => (n === null || n === undefined ? dash : `${Math.round(n * 100)}%`)
 
 /** Percentile (nearest rank) of a list of numbers. */
@@ -52,32 +54,115 @@ function churnFloorText(churn) {
   return f ? `. Floor for any client that fetches a page's data when the page opens: ${int(f.requests)} requests, ${int(f.dbQueries)} DB queries (one request per page that shows a key for the first time)` : ''
 }
 
+const yes = (ok) => (ok === null || ok === undefined ? dash : ok ? 'yes' : '**no**')
+
+/** Issue 15's goals: [what, calmfetch, TanStack, goal, met]. */
+export function goalRows(res) {
+  const rows = []
+  const size = (n) => res.sizes?.find((x) => x.name.startsWith(n))
+  const cf = size('calmfetch (index.js + react.js')
+  const tq = size('@tanstack/react-query')
+  if (cf && tq) {
+    const k = cf.gzip / 1024
+    rows.push(['shipped JS + wasm, gzip KB (`calmfetch` + `calmfetch/react` vs `@tanstack/react-query`)', kb(cf.gzip), kb(tq.gzip), '≤ 30 (never above 40)', k <= 30 ? 'yes' : k <= 40 ? '**no** (under 40)' : '**no**'])
+  }
+  const st = res.micro?.startup
+  if (st?.calmfetch && st?.tanstack) {
+    rows.push([
+      'first createClient() + first get, main thread ms (above a plain fetch; measured)',
+      `${ms(st.calmfetch.aboveFloorMs)} (${ms(st.calmfetch.mainThreadMs)})`,
+      `${ms(st.tanstack.aboveFloorMs)} (${ms(st.tanstack.mainThreadMs)})`,
+      '≤ 5',
+      yes(st.calmfetch.aboveFloorMs <= 5),
+    ])
+  }
+  const hot = res.micro?.hot
+  const tqHot = hot?.['TanStack fetchQuery (staleTime Infinity)']
+  if (hot && tqHot) {
+    const plain = hot['calmfetch get(url)']
+    const hdr = Object.entries(hot).find(([k]) => k.startsWith('calmfetch get(url, { headers'))?.[1]
+    if (plain) rows.push(['cached `get(url)`, µs per call', us(plain.usPerCall), `${us(tqHot.usPerCall)} (fetchQuery)`, '≤ TanStack', yes(plain.usPerCall <= tqHot.usPerCall)])
+    if (hdr) rows.push(["cached `get(url, { headers: { 'X-Trace': '1' } })`, inline literal, µs per call", us(hdr.usPerCall), `${us(tqHot.usPerCall)} (fetchQuery)`, "≤ TanStack's cached fetchQuery", yes(hdr.usPerCall <= tqHot.usPerCall)])
+  }
+  const conc = res.micro?.concurrent
+  if (conc?.['calmfetch get(url)'] && conc?.['TanStack fetchQuery']) {
+    const a = conc['calmfetch get(url)'].ms
+    const b = conc['TanStack fetchQuery'].ms
+    rows.push([`${int(conc['calmfetch get(url)'].n)} identical cold calls, ms until all settled`, ms(a), ms(b), '≤ TanStack', yes(a <= b)])
+  }
+  const DL = 'tanstack+dataloader'
+  for (const name of ['churn-real', 'churn']) {
+    const x = s(res, name, 'calmfetch')
+    const y = s(res, name, DL)
+    if (!x || !y) continue
+    const what = name === 'churn' ? `churn in ${res.scenarios[name].config.slowMotion}× slow motion` : 'churn at real speed'
+    const floor = x.floor?.requests
+    const atFloor = x.requests >= y.requests && x.requests === floor && y.requests === floor ? ` (both at the floor, ${int(floor)})` : ''
+    rows.push([`${what}: HTTP requests (TanStack column: + DataLoader)`, int(x.requests), int(y.requests), '< TanStack Query + DataLoader', `${yes(x.requests < y.requests)}${atFloor}`])
+    rows.push([`${what}: pages completed before the user left`, int(x.complete), int(y.complete), '≥ TanStack Query + DataLoader', yes(x.complete >= y.complete)])
+  }
+  for (const name of ['storm-rest', 'storm']) {
+    const x = s(res, name, 'calmfetch')
+    const y = s(res, name, DL)
+    if (x && y) {
+      const rest = res.scenarios[name].config.restOnly
+      rows.push([`storm${rest ? ', REST only' : ' with the socket (the goal is for the REST-only one)'}: main thread ms (TanStack column: + DataLoader)`, ms(x.mainThreadMs), ms(y.mainThreadMs), '≤ TanStack Query + DataLoader', rest ? yes(x.mainThreadMs <= y.mainThreadMs) : dash])
+    }
+  }
+  {
+    const x = s(res, 'poll', 'calmfetch')
+    const y = s(res, 'poll', 'tanstack')
+    const c = res.scenarios.poll?.config
+    if (x && c) rows.push([`poll, requests/s for ${c.issueUsers} users × 3 tabs${c.users === c.issueUsers ? '' : ` (${c.users} run, scaled)`}`, rate(x.requestsPerSecondForIssueUsers), y ? rate(y.requestsPerSecondForIssueUsers) : dash, `≤ ${c.goalPerSecond} (floor ${c.floorPerSecond})`, yes(x.requestsPerSecondForIssueUsers <= c.goalPerSecond)])
+  }
+  return rows
+}
+const s = (res, name, kind) => res.scenarios?.[name]?.clients?.[kind]
+
 /** The tables of a run, as { title, note, head, rows } objects. */
 export function tables(res) {
   const out = []
   const s = res.scenarios
-  if (s.storm) {
-    const c = s.storm.config
+  const goals = goalRows(res)
+  if (goals.length) {
     out.push({
-      name: 'storm',
-      title: `${c.users.toLocaleString('en-US')} users arrive within ${c.rampMs / 1000} s and open a game page (3 REST + 5 realtime components); the socket handshake takes ${c.socketDelayMs / 1000} s, everyone gives up on it after ${c.socketTimeoutMs / 1000} s${c.compressed ? ` (the full run's ramp and timeout compressed ${c.compressed}×)` : ''}`,
+      name: 'issue 15: goals',
+      title: "issue 15's table, measured in this run: calmfetch and TanStack Query side by side in one page (size: as a bundler ships it; start-up: fresh pages), and the issue's backend goals",
+      head: ['what', 'calmfetch', 'TanStack Query', 'goal', 'met'],
+      rows: goals,
+    })
+  }
+  for (const name of ['storm', 'storm-rest']) {
+    const sc = s[name]
+    if (!sc) continue
+    const c = sc.config
+    const what = c.restOnly
+      ? 'open a game page whose 8 components all read over REST (no socket; issue 3\'s storm)'
+      : `open a game page (3 REST + 5 realtime components); the socket handshake takes ${c.socketDelayMs / 1000} s, everyone gives up on it after ${c.socketTimeoutMs / 1000} s`
+    out.push({
+      name,
+      title: `${c.users.toLocaleString('en-US')} users arrive within ${c.rampMs / 1000} s and ${what}${c.compressed ? ` (the full run's ramp${c.restOnly ? '' : ' and timeout'} compressed ${c.compressed}×)` : ''}`,
       head: ['client', 'HTTP requests', 'DB queries', '503s', 'max DB wait ms', 'failed calls', 'page data p50 ms', 'p95 ms', 'pages without data', 'main thread ms', 'heap MB'],
-      rows: KINDS.filter((k) => s.storm.clients[k]).map((k) => {
-        const x = s.storm.clients[k]
+      rows: KINDS.filter((k) => sc.clients[k]).map((k) => {
+        const x = sc.clients[k]
         return [LABEL[k], ...common(x), ms(x.maxDbWait), int(x.failedCalls), ms(x.p50), ms(x.p95), int(x.incomplete), ...cpu(x)]
       }),
     })
   }
-  if (s.churn) {
-    const c = s.churn.config
+  for (const name of ['churn', 'churn-real']) {
+    const sc = s[name]
+    if (!sc) continue
+    const c = sc.config
     const k = c.slowMotion
+    const speed = k === 1 ? 'at real speed' : `in ${k}× slow motion (times below are real: ${c.dwellMs[0] * k}–${c.dwellMs[1] * k} ms per page, ${c.latencyMs * k} ms latency)`
+    const spread = (c.browserPages ?? 1) > 1 ? `, spread over ${c.browserPages} browser pages sharing the CPU` : ', all in one browser page'
     out.push({
-      name: 'churn',
-      title: `${c.users} users each visit ${c.pages} pages, ${c.dwellMs[0]}–${c.dwellMs[1]} ms per page, ${c.latencyMs} ms server latency; run in ${k}× slow motion (times below are real: ${c.dwellMs[0] * k}–${c.dwellMs[1] * k} ms per page, ${c.latencyMs * k} ms latency)${churnFloorText(s.churn)}`,
-      head: ['client', 'HTTP requests', 'DB queries', '503s', 'wasted responses', 'aborted', 'page data p50 ms', 'p95 ms', 'pages left before data', 'main thread ms', 'heap MB'],
-      rows: KINDS.filter((k) => s.churn.clients[k]).map((k) => {
-        const x = s.churn.clients[k]
-        return [LABEL[k], ...common(x), int(x.wasted), int(x.aborted), ms(x.p50), ms(x.p95), `${int(x.leftEarly)} of ${int(x.visits)}`, ...cpu(x)]
+      name,
+      title: `${c.users} users each visit ${c.pages} pages, ${c.dwellMs[0]}–${c.dwellMs[1]} ms per page, ${c.latencyMs} ms server latency${spread}; run ${speed}${churnFloorText(sc)}`,
+      head: ['client', 'HTTP requests', 'DB queries', '503s', 'pages completed', 'wasted responses', 'aborted', 'page data p50 ms', 'p95 ms', 'pages left before data', 'main thread ms', 'heap MB'],
+      rows: KINDS.filter((kk) => sc.clients[kk]).map((kk) => {
+        const x = sc.clients[kk]
+        return [LABEL[kk], ...common(x), `${int(x.complete)} of ${int(x.visits)}`, int(x.wasted), int(x.aborted), ms(x.p50), ms(x.p95), `${int(x.leftEarly)} of ${int(x.visits)}`, ...cpu(x)]
       }),
     })
   }
@@ -85,12 +170,12 @@ export function tables(res) {
     const c = s.poll.config
     out.push({
       name: 'poll',
-      title: `${c.users} users (the issue's ${c.issueUsers} scaled 1:${+(c.issueUsers / c.users).toFixed(1)}) × 3 tabs poll validate every ${c.validateMs / 1000} s and activity every ${c.activityMs / 1000} s for ${c.durationMs / 1000} s (run ${c.speedUp}× faster); ${c.hiddenTabs} of ${c.tabs} tabs hidden`,
-      head: ['client', 'HTTP requests', 'DB queries', '503s', 'req/user 1 tab visible', '2 visible', '3 visible', 'updates per visible tab', 'main thread ms', 'heap MB'],
+      title: `${c.users} users${c.users === c.issueUsers ? " (the issue's)" : ` (the issue's ${c.issueUsers} scaled 1:${+(c.issueUsers / c.users).toFixed(1)})`} × 3 tabs poll validate every ${c.validateMs / 1000} s and activity every ${c.activityMs / 1000} s for ${c.durationMs / 1000} s (run ${c.speedUp}× faster); ${c.hiddenTabs} of ${c.tabs} tabs hidden. Requests/s are per second of scenario time, for ${c.issueUsers} users${c.users === c.issueUsers ? '' : ` (this run's × ${+(c.issueUsers / c.users).toFixed(1)}: users share nothing)`}; floor ${c.floorPerSecond} (one activity request per user every ${c.activityMs / 1000} s, validate riding along every other one), goal ≤ ${c.goalPerSecond}`,
+      head: ['client', 'HTTP requests', 'DB queries', '503s', `req/s (${c.issueUsers} users)`, 'req/user 1 tab visible', '2 visible', '3 visible', 'updates per visible tab', 'main thread ms', 'heap MB'],
       rows: KINDS.filter((k) => s.poll.clients[k]).map((k) => {
         const x = s.poll.clients[k]
         const byV = x.requestsPerUserByVisible ?? {}
-        return [LABEL[k], ...common(x), ms(byV[1]), ms(byV[2]), ms(byV[3]), ms(x.updatesPerVisibleTab), ...cpu(x)]
+        return [LABEL[k], ...common(x), rate(x.requestsPerSecondForIssueUsers), ms(byV[1]), ms(byV[2]), ms(byV[3]), ms(x.updatesPerVisibleTab), ...cpu(x)]
       }),
     })
   }
@@ -108,27 +193,32 @@ export function tables(res) {
   }
   if (res.micro?.hot) {
     out.push({
-      name: 'micro: hot get',
-      title: 'a `get` of a key that is fresh in the cache, awaited one after another',
-      head: ['call', 'ops/s', 'µs per call'],
-      rows: Object.entries(res.micro.hot).map(([k, v]) => [k, int(v.opsPerSec), (1e6 / v.opsPerSec).toFixed(2)]),
+      name: 'micro: cached get',
+      title: `a call for a key that is fresh in the cache, awaited one after another, in one page (median of ${res.micro.hotRounds ?? 1} rounds, the order rotating; range in brackets)`,
+      head: ['call', 'ops/s', 'µs per call', 'range µs'],
+      rows: Object.entries(res.micro.hot).map(([k, v]) => [k, int(v.opsPerSec), us(1e6 / v.opsPerSec), v.usMin === undefined ? dash : `${us(v.usMin)}–${us(v.usMax)}`]),
     })
   }
-  if (res.micro?.startupMs !== undefined) {
+  const st = res.micro?.startup
+  if (st) {
     out.push({
       name: 'micro: start-up',
-      title: "calmfetch's one-time start-up in a page (the first createClient decodes and compiles the inlined wasm, on the main thread; median of 3 fresh pages). Scenarios start after it.",
-      head: ['what', 'ms'],
-      rows: [['first createClient()', ms(res.micro.startupMs)]],
+      title: `the first client of a fresh page and its first call, until it settles (0 ms server latency; median of ${st.pages} fresh pages each, range in brackets). Main thread: CDP Performance.getMetrics TaskDuration before and after (every task of the renderer's main thread: the synchronous calls, the tasks that load calmfetch's module and replay the queued call, the response's tasks, the driver's evaluate); "above plain fetch" subtracts the same measurement of a plain fetch of the URL. Scenarios start after it`,
+      head: ['first …', 'main thread ms', 'range', 'above plain fetch ms', 'sync: constructor ms', 'sync: call ms', 'settled after ms', 'long tasks'],
+      rows: [
+        ['createClient() + get(url)', st.calmfetch],
+        ['new QueryClient() + fetchQuery()', st.tanstack],
+        ['fetch(url) + res.json(), no library', st.fetch],
+      ].filter(([, x]) => x).map(([n, x]) => [n, ms(x.mainThreadMs), `${ms(x.mainThreadMsMin)}–${ms(x.mainThreadMsMax)}`, ms(x.aboveFloorMs), ms(x.createMs), ms(x.callMs), ms(x.settledMs), int(x.longTasks)]),
     })
   }
   if (res.micro?.concurrent) {
     const n = Object.values(res.micro.concurrent)[0]?.n
     out.push({
       name: 'micro: concurrent',
-      title: `${int(n)} identical calls for a cold key at once (median of ${res.micro.rounds} rounds)`,
-      head: ['call', 'all settled ms', 'issuing ms', 'HTTP requests'],
-      rows: Object.entries(res.micro.concurrent).map(([k, v]) => [k, ms(v.ms), ms(v.issuedMs), int(v.httpRequests)]),
+      title: `${int(n)} identical calls for a cold key at once (median of ${res.micro.rounds} rounds, range in brackets)`,
+      head: ['call', 'all settled ms', 'range', 'issuing ms', 'HTTP requests'],
+      rows: Object.entries(res.micro.concurrent).map(([k, v]) => [k, ms(v.ms), v.msMin === undefined ? dash : `${ms(v.msMin)}–${ms(v.msMax)}`, ms(v.issuedMs), int(v.httpRequests)]),
     })
   }
   if (res.sizes) {
@@ -166,7 +256,9 @@ export function chartSvg(res) {
     groups.push({ name, values })
   }
   add(s.storm ? `storm (${s.storm.config.users} users)` : '', (c) => c.requests, s.storm)
-  add(s.churn ? `churn (${s.churn.config.users} users)` : '', (c) => c.requests, s.churn)
+  add(s['storm-rest'] ? `storm, REST only (${s['storm-rest'].config.users} users)` : '', (c) => c.requests, s['storm-rest'])
+  add(s.churn ? `churn, slow (${s.churn.config.users} users)` : '', (c) => c.requests, s.churn)
+  add(s['churn-real'] ? `churn, real speed (${s['churn-real'].config.users} users)` : '', (c) => c.requests, s['churn-real'])
   add(s.poll ? `poll (${s.poll.config.users} users × 3 tabs)` : '', (c) => c.requests, s.poll)
   add(s.hover ? `hover, brushing (${s.hover.config.trials} clicks)` : '', (c) => c.brushing.requests, s.hover)
 

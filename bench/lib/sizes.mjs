@@ -3,8 +3,7 @@
 // with node:zlib (gzip level 9, brotli quality 11).
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { gzipSync, brotliCompressSync, constants } from 'node:zlib'
+import { gzipSync, brotliCompressSync, constants, inflateRawSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
 
 function measure(buf) {
@@ -38,6 +37,7 @@ export async function bundleSizes({ root, pkg }) {
   const cfAll = hasReact ? `export * from ${cf}; export * from ${JSON.stringify(join(pkg, 'react.js'))}` : `export * from ${cf}`
   const entries = [
     [`calmfetch (index.js${hasReact ? ' + react.js' : ''}, wasm inlined)`, cfAll],
+    ['calmfetch (index.js alone, wasm inlined)', `export * from ${cf}`],
     ['@tanstack/react-query', `export * from '@tanstack/react-query'`],
     ['@tanstack/react-query + dataloader', `export * from '@tanstack/react-query'; export { default as DataLoader } from 'dataloader'`],
     ['swr', `export * from 'swr'; export { default } from 'swr'`],
@@ -45,17 +45,13 @@ export async function bundleSizes({ root, pkg }) {
   ]
   const out = []
   for (const [name, entry] of entries) out.push({ name, entry, ...measure(await bundle(entry, root)) })
-  // The wasm module alone. The package inlines it as base64, LZMA-compressed
-  // when the package has unlzma.js (its `size` export is the raw length).
-  const bytesJs = readFileSync(join(pkg, 'calmfetch_wasm_bytes.js'), 'utf8')
-  let wasm = Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(bytesJs)[1], 'base64')
-  const packed = wasm.length
-  const size = /export const size = (\d+)/.exec(bytesJs)
-  if (size && existsSync(join(pkg, 'unlzma.js'))) {
-    const { unlzma } = await import(pathToFileURL(join(pkg, 'unlzma.js')).href)
-    wasm = Buffer.from(unlzma(wasm, Number(size[1])))
-  }
-  out.push({ name: 'calmfetch wasm module alone (binary)', entry: 'calmfetch_wasm_bytes.js', ...measure(wasm) })
-  if (packed !== wasm.length) out.push({ name: 'calmfetch wasm as inlined (LZMA, before base64)', entry: 'calmfetch_wasm_bytes.js', ...measure(Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(bytesJs)[1], 'base64')) })
+  // The wasm module alone. The package inlines it (core_wasm.js) as base64
+  // of raw deflate, which js/load.js inflates with DecompressionStream.
+  const bytesJs = readFileSync(join(pkg, 'core_wasm.js'), 'utf8')
+  const packed = Buffer.from(/"([A-Za-z0-9+/=]+)"/.exec(bytesJs)[1], 'base64')
+  const wasm = inflateRawSync(packed)
+  out.push({ name: 'calmfetch wasm module alone (binary)', entry: 'core_wasm.js', ...measure(wasm) })
+  out.push({ name: 'calmfetch wasm as inlined (raw deflate, before base64)', entry: 'core_wasm.js', ...measure(packed) })
+  out.push({ name: 'calmfetch core_wasm.js (the inlined module as shipped)', entry: 'core_wasm.js', ...measure(Buffer.from(bytesJs)) })
   return out
 }

@@ -17,8 +17,11 @@ import { QueryClient, QueryObserver } from '@tanstack/query-core'
 import DataLoader from 'dataloader'
 import { createClient } from 'calmfetch'
 
-/** Whether a calmfetch client (hence its wasm instance) exists in this page. */
-export const calmState = { loaded: false }
+/**
+ * Whether a calmfetch client (hence its wasm instance) exists in this page,
+ * and the last one made (its `stats().memoryBytes` is the page's wasm memory).
+ */
+export const calmState = { loaded: false, client: null }
 
 export const KINDS = ['fetch', 'tanstack', 'tanstack+dataloader', 'calmfetch']
 export const FRESH_MS = 10_000
@@ -223,7 +226,9 @@ export function makeClient(kind, user, opts = {}) {
 
   if (kind === 'tanstack' || kind === 'tanstack+dataloader') {
     // staleTime as the TanStack docs recommend setting it (default 0 refetches on every use).
-    const qc = new QueryClient({ defaultOptions: { queries: { staleTime: freshMs } } })
+    // networkMode 'always': navigator.onLine can be false in a sandbox, and
+    // the default ('online') would then pause every query.
+    const qc = new QueryClient({ defaultOptions: { queries: { staleTime: freshMs, networkMode: 'always' } } })
     let queryFn
     if (kind === 'tanstack') {
       queryFn = ({ queryKey, signal }) => fetchJson(base + queryKey[0], signal)
@@ -279,6 +284,7 @@ export function makeClient(kind, user, opts = {}) {
     if (opts.socket) options.socket = { url: wsOf(user), connectTimeoutMs: opts.socket.timeoutMs }
     const client = createClient(options)
     calmState.loaded = true
+    calmState.client = client
     const read = (path, o = {}) => client.get(path, o.signal ? { signal: o.signal } : undefined)
     return {
       kind,

@@ -1,5 +1,5 @@
 // Transport accounting. Every client in the benchmark (calmfetch included:
-// its wasm glue looks up the global `fetch` at each call) goes through this
+// its JS shell looks up `globalThis.fetch` at each request) goes through this
 // wrapper, which counts what the browser sent and what came back, and which
 // answers arrived when no page wanted them any more ("wasted").
 //

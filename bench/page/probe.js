@@ -4,7 +4,6 @@
 // (> 50 ms) seen by a PerformanceObserver. Main-thread busy time itself comes
 // from the Chrome DevTools Protocol (Performance.getMetrics TaskDuration),
 // read by run.mjs.
-import { initSync } from 'calmfetch/wasm-glue'
 import { calmState } from './clients.js'
 
 let state = null
@@ -49,13 +48,15 @@ export function probeStop() {
 
 /**
  * Bytes of calmfetch's wasm linear memory in this page (outside the JS heap;
- * it grows and never shrinks), or 0 before any calmfetch client exists.
+ * it grows and never shrinks; one module instance serves every client of the
+ * page), from `client.stats().memoryBytes` of the page's last calmfetch
+ * client, or 0 before any calmfetch client exists or while the module loads.
  */
 export function wasmMemoryBytes() {
-  if (!calmState.loaded) return 0
+  const c = calmState.client
+  if (!c) return 0
   try {
-    // initSync returns the existing instance's exports when already loaded.
-    return initSync({ module: new Uint8Array(0) }).memory.buffer.byteLength
+    return c.stats().memoryBytes ?? 0
   } catch {
     return 0
   }

@@ -10,7 +10,8 @@ function calmStats(clients) {
   const sum = {}
   for (const c of clients) {
     if (!c.client) continue
-    for (const [k, v] of Object.entries(c.client.stats())) if (typeof v === 'number') sum[k] = (sum[k] ?? 0) + v
+    // memoryBytes is the page's one wasm memory, not per client: probe.js reports it.
+    for (const [k, v] of Object.entries(c.client.stats())) if (typeof v === 'number' && k !== 'memoryBytes') sum[k] = (sum[k] ?? 0) + v
   }
   return Object.keys(sum).length ? sum : null
 }
@@ -209,12 +210,18 @@ export async function pollTab({ kind, userList, t0, durationMs, validateMs, acti
   const stops = []
   let updates = 0
   let errors = 0
-  const onData = (data, err) => (err ? errors++ : updates++)
+  const updatesByPath = {}
+  const onDataOf = (path) => (data, err) => {
+    if (err) errors++
+    else {
+      updates++
+      countInto(updatesByPath, path)
+    }
+  }
   for (const u of userList) {
     const c = makeClient(kind, u, clientOpts)
     clients.push(c)
-    stops.push(c.poll('/api/validate?value=abc', validateMs, onData))
-    stops.push(c.poll('/api/activity', activityMs, onData))
+    for (const [path, ms] of [['/api/validate?value=abc', validateMs], ['/api/activity', activityMs]]) stops.push(c.poll(path, ms, onDataOf(path)))
   }
   await sleep(t0 + durationMs - Date.now())
   for (const s of stops) s()
@@ -222,6 +229,7 @@ export async function pollTab({ kind, userList, t0, durationMs, validateMs, acti
   for (const c of clients) c.destroy()
   return {
     updates,
+    updatesByPath,
     errors,
     tabs: userList.length,
     hidden: document.visibilityState === 'hidden',
