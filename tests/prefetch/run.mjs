@@ -24,16 +24,27 @@ async function fresh(options) {
 
 try {
   await t.check('a brief pass over a link fetches nothing; resting on it prefetches once', async () => {
-    const { page, counts, centre } = await fresh()
-    await page.mouse.move(...(await centre('l1')))
-    await sleep(30)
-    await page.mouse.move(600, 600)
-    await sleep(150)
-    assert((await counts())[0] === 0, 'no request for a 30 ms pass')
-    await page.mouse.move(...(await centre('l1')))
-    await sleep(150)
-    assert((await counts())[0] === 1, 'one request after resting 150 ms')
-    await page.close()
+    // The pass must stay under 65 ms on the link; a driver slowed by a loaded
+    // machine can take longer (the page measures it), and then it is retried.
+    for (let attempt = 1; ; attempt++) {
+      const { page, counts, centre } = await fresh()
+      await page.mouse.move(...(await centre('l1')))
+      await sleep(30)
+      await page.mouse.move(600, 600)
+      const dwell = await page.evaluate(() => window.dwell.l1.ms)
+      if (dwell >= 65) {
+        await page.close()
+        assert(attempt < 3, `the driver passed over the link too slowly in 3 attempts: ${dwell} ms`)
+        continue
+      }
+      await sleep(150)
+      assert((await counts())[0] === 0, `no request for a ${dwell} ms pass`)
+      await page.mouse.move(...(await centre('l1')))
+      await sleep(150)
+      assert((await counts())[0] === 1, 'one request after resting 150 ms')
+      await page.close()
+      return
+    }
   })
 
   await t.check('brushing three links on the way to the fourth costs one request, and the click has its data at once', async () => {
