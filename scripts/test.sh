@@ -26,8 +26,8 @@ node scripts/build.mjs
 node scripts/size-budget.mjs
 node scripts/size-breakdown.mjs --top 5
 
-step "reference server self-test, and the package's LZMA decoder against xz"
-node --test www/server/selftest.mjs tests/js/unlzma.test.mjs
+step "reference server self-test, and the JS shell's unit tests (options, URLs, Retry-After, codecs, loader)"
+node --test www/server/selftest.mjs tests/shell-js/
 
 step "the built package's public API in Node: the regression tests of issue 14 (tests/api)"
 node --test tests/api/
