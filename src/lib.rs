@@ -5,12 +5,12 @@
 //! ids and events as inputs and returns actions, with no I/O and no strings.
 //! On wasm32 it is exported to the package's JavaScript shell as plain
 //! functions over numbers (`exports`, see `docs/boundary.md`).
-#![cfg_attr(target_arch = "wasm32", no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 extern crate alloc;
 
 pub mod core;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 mod exports;
