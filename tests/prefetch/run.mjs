@@ -101,8 +101,10 @@ try {
 
   await t.check('at most four prefetches run at once, and a get joins one in flight', async () => {
     const { page, tag } = await fresh()
-    const started = await page.evaluate((tag) => {
+    const started = await page.evaluate(async (tag) => {
       const c = window.client()
+      // The module loads asynchronously: count in-flight requests once it is ready.
+      await c.get(`/test/echo?tag=${tag}-ready`)
       for (let i = 0; i < 10; i++) c.prefetch(`/test/echo?tag=${tag}-cap-${i}&delay=300`)
       return c.stats().inFlight
     }, tag)
