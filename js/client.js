@@ -441,10 +441,11 @@ class Client {
       if (rec !== undefined && this.#h >= 0) return this.#snapshot(rec)
       const abs = absolute(url, this.#cfg.base, this.#resolved)
       if (this.#h === -2) throw stopped
-      if (this.#h === -1) return EMPTY
-      const s = this.#snapshot(this.#key(url, abs, R))
-      this.#run() // the core frees a key nobody uses
-      return s
+      // The same request under another spelling of its url has a key; a
+      // request with no key has no entry, and a key made only to be read
+      // would never be freed.
+      const known = this.#h >= 0 && this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
+      return known ? this.#snapshot(known) : EMPTY
     } catch (e) {
       throw this.#fault(e, 'peek: ')
     }
