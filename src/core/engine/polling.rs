@@ -203,20 +203,25 @@ impl Core {
             self.release_key(key);
             return false;
         }
-        let ttl = self.config.default_ttl_ms;
-        self.store(
-            updated_at.min(now),
-            key,
-            Src::Staged,
-            size,
-            false,
-            ttl,
-            etag,
-        );
+        self.store_staged(now, key, size, etag, updated_at);
         self.notify(key);
         self.data_changed(now, key);
         self.release_key(key);
         true
+    }
+
+    /// Store the body the shell staged (another tab's, IndexedDB's, the
+    /// socket's), fetched at `at`, with the client's TTL.
+    pub(super) fn store_staged(
+        &mut self,
+        now: u64,
+        key: u32,
+        size: u64,
+        etag: bool,
+        at: u64,
+    ) -> bool {
+        let ttl = self.config.default_ttl_ms;
+        self.store(at.min(now), key, Src::Staged, size, false, ttl, etag)
     }
 
     /// Data kept from an earlier visit (IndexedDB), `size` bytes, for a key
@@ -225,16 +230,7 @@ impl Core {
     pub fn restore(&mut self, now: u64, key: u32, size: u64, updated_at: u64) -> bool {
         let taken = match self.keys.get(key) {
             Some(k) if !k.data && self.cleared_at.is_none_or(|c| updated_at >= c) => {
-                let ttl = self.config.default_ttl_ms;
-                let kept = self.store(
-                    updated_at.min(now),
-                    key,
-                    Src::Staged,
-                    size,
-                    false,
-                    ttl,
-                    false,
-                );
+                let kept = self.store_staged(now, key, size, false, updated_at);
                 if kept {
                     self.expire(key);
                     self.notify(key);

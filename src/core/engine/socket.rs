@@ -290,8 +290,7 @@ impl Core {
             return;
         };
         l.refreshed = true;
-        let ttl = self.config.default_ttl_ms;
-        self.store(now, key, Src::Staged, size, false, ttl, false);
+        self.store_staged(now, key, size, false, now);
         self.notify(key);
         self.data_changed(now, key);
     }
