@@ -8,7 +8,7 @@ import { origin, pathOf, Refused, resolve, under } from './url.js'
 import { callOptions, clientOptions, flag, GET, KEY, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
-import { announceClear, channel, hash, joinClear, lock, shared } from './tabs.js'
+import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { Persisted, persistOptions } from './persist.js'
 import { instantiate } from './load.js'
@@ -185,7 +185,7 @@ class Client {
       })
     }
     joinClear(this)
-    clients.add(new WeakRef(this))
+    keepWeak(clients, this) // every client, to stop them all on a panic
     if (core !== null) this.#init()
     else loading.then(() => core !== null && this.#init())
   }

@@ -74,14 +74,17 @@ function openClear() {
   return clearChannel
 }
 
+/** Add a WeakRef of `value` to `set`, forgetting the collected ones each time the set doubles. */
+export function keepWeak(set, value) {
+  if (set.size >= 64 && (set.size & (set.size - 1)) === 0) {
+    for (const ref of set) if (ref.deref() === undefined) set.delete(ref)
+  }
+  set.add(new WeakRef(value))
+}
+
 /** Let `client.clearHere()` be called when another tab clears. */
 export function joinClear(client) {
-  if (openClear() === null) return
-  // Forget clients that were garbage-collected, so the set stays small.
-  if (clients.size >= 64 && (clients.size & (clients.size - 1)) === 0) {
-    for (const ref of clients) if (ref.deref() === undefined) clients.delete(ref)
-  }
-  clients.add(new WeakRef(client))
+  if (openClear() !== null) keepWeak(clients, client)
 }
 
 /** Tell the other tabs to clear. */
