@@ -209,9 +209,22 @@ class Client {
     this.#h = x.cf_new()
     freed ??= typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((h) => stopped === null && core.cf_free(h)) : null
     freed?.register(this, this.#h)
+    this.#flush()
+  }
+
+  /**
+   * Run the calls queued before the module was ready (or failed to load):
+   * each on its own, so that one that throws does not strand the others.
+   */
+  #flush() {
     const queue = this.#queue
     this.#queue = null
-    for (const f of queue) f()
+    if (queue === null) return
+    for (const f of queue) {
+      try {
+        f()
+      } catch {}
+    }
   }
 
   /** Every client stops (a panic): pending promises reject, later calls throw. */
@@ -223,9 +236,7 @@ class Client {
     this.#channel?.close()
     for (const w of this.#waiters) w?.rej(error)
     this.#waiters = []
-    const queue = this.#queue
-    this.#queue = null
-    if (queue !== null) for (const f of queue) f()
+    this.#flush()
   }
 
   /** Run `f(exports, h)` from an event, then carry out what it asked for. */
@@ -345,7 +356,18 @@ class Client {
     if (this.#h === -2) throw stopped
     const R = this.#opts(o, allowed, what)
     const abs = absolute(url, this.#cfg.base, this.#resolved)
-    if (this.#h < 0) return new Promise((res, rej) => this.#later(() => this.#start(url, o, allowed, what).then(res, rej)))
+    if (this.#h < 0) {
+      // Queued until the module is ready; settles whatever then happens.
+      return new Promise((res, rej) =>
+        this.#later(() => {
+          try {
+            this.#start(url, o, allowed, what).then(res, rej)
+          } catch (e) {
+            rej(this.#fault(e, `${what}: `))
+          }
+        }),
+      )
+    }
     const signal = o?.signal
     if (signal !== undefined) {
       if (typeof AbortSignal === 'function' && !(signal instanceof AbortSignal)) {
