@@ -169,6 +169,7 @@ class Client {
   #sockErrors = new Map() // key id -> message
   #polls = 0
   #polled = new Map() // hash -> key record
+  #groups = new Map() // identity lock name -> { held, recs, free }
   #channel = null
   #unwatch = null
 
@@ -297,7 +298,7 @@ class Client {
     if (rec === undefined) {
       const o = this.#origins.get(origin(abs))
       const id = core.cf_key(this.#h, o.id, W.id, 48 + pathOf(abs).length + R.extra)
-      rec = { id, url: abs, text, o, W, req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined }
+      rec = { id, url: abs, text, o, W, req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined, unlock: undefined, held: false }
       o.n++
       W.n++
       this.#keys[id] = rec
@@ -1041,21 +1042,64 @@ class Client {
     } catch {}
   }
 
+  /**
+   * Ask for (or give up) leading `rec`'s polling across tabs: one Web Lock
+   * per key, and one per identity and origin. The tab holding the identity's
+   * lock steals the locks of every key of that identity it polls, so one tab
+   * leads them all and their ticks can leave together (riders).
+   */
   #lead(rec, want) {
-    const x = core
-    const h = this.#h
     if (!want) {
       rec.lead?.()
       rec.lead = undefined
     } else if (rec.lead === undefined) {
-      if (this.#channel === null || !shared()) return x.cf_lead(h, now(), rec.id, 2)
-      const id = rec.id
-      rec.lead = lock(
-        `calmfetch-poll-${(rec.hash ??= hash(rec.text))}`,
-        () => this.#call((x, h) => x.cf_lead(h, now(), id, 1)),
-        () => this.#call((x, h) => x.cf_lead(h, now(), id, 2)),
-      )
+      if (this.#channel === null || !shared()) return core.cf_lead(this.#h, now(), rec.id, 2)
+      const name = `calmfetch-lead-${hash(rec.o.text + SEP + rec.W.text)}`
+      let g = this.#groups.get(name)
+      if (g === undefined) {
+        g = { held: false, recs: new Set(), free: noop }
+        this.#groups.set(name, g)
+        g.free = lock(name, () => {
+          g.held = true
+          for (const r of g.recs) if (!r.held) this.#ask(r, g, true)
+        }, noop)
+      }
+      g.recs.add(rec)
+      this.#ask(rec, g, g.held)
+      rec.lead = () => {
+        rec.unlock()
+        rec.unlock = undefined
+        rec.held = false
+        g.recs.delete(rec)
+        if (g.recs.size === 0 && this.#groups.get(name) === g) {
+          g.free()
+          this.#groups.delete(name)
+        }
+      }
     }
+  }
+
+  /** Queue for `rec`'s key lock, or take it at once (`steal`). */
+  #ask(rec, g, steal) {
+    rec.unlock?.()
+    rec.held = false
+    const id = rec.id
+    const unlock = lock(
+      `calmfetch-poll-${(rec.hash ??= hash(rec.text))}`,
+      () => {
+        rec.held = true
+        this.#call((x, h) => x.cf_lead(h, now(), id, 1))
+      },
+      () => this.#call((x, h) => x.cf_lead(h, now(), id, 2)),
+      steal,
+      () => {
+        // Another tab's leader took it: stop polling here, and queue again.
+        if (rec.unlock !== unlock) return
+        this.#call((x, h) => x.cf_lead(h, now(), id, 0))
+        if (rec.unlock === unlock) this.#ask(rec, g, false)
+      },
+    )
+    rec.unlock = unlock
   }
 
   #subscribeTopic(rec, on) {

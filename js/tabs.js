@@ -1,5 +1,6 @@
-// The tabs of an origin: one poller per key (Web Locks), poll results shared
-// over a BroadcastChannel, and `clear()` reaching every tab.
+// The tabs of an origin: one poller per key (Web Locks), the keys of one
+// identity led by one tab, poll results shared over a BroadcastChannel, and
+// `clear()` reaching every tab.
 
 /** FNV-1a (64-bit) of a key's UTF-8 text, in hex: lock names never show credentials. */
 export function hash(text) {
@@ -26,10 +27,11 @@ export function channel(name, onMessage) {
 
 /**
  * Ask for the Web Lock `name`. `granted()` when this tab holds it, `alone()`
- * when locks cannot be used here (poll on your own). Returns the function
- * that gives it up (or withdraws the request).
+ * when locks cannot be used here (poll on your own), `lost()` when another
+ * tab stole it. `steal` takes it at once from whichever tab holds it.
+ * Returns the function that gives it up (or withdraws the request).
  */
-export function lock(name, granted, alone) {
+export function lock(name, granted, alone, steal = false, lost = alone) {
   const abort = new AbortController()
   let release = null
   let gone = false
@@ -40,11 +42,13 @@ export function lock(name, granted, alone) {
       else granted()
     })
   try {
-    globalThis.navigator.locks.request(name, { signal: abort.signal }, held).then(
+    // (A stealing request is granted at once: it takes no signal.)
+    globalThis.navigator.locks.request(name, steal ? { steal } : { signal: abort.signal }, held).then(
       () => {},
-      // An AbortError when this tab stepped down (expected); otherwise the page
-      // may not use locks (a SecurityError in a sandboxed frame): poll alone.
-      () => gone || alone(),
+      // An AbortError when this tab stepped down (expected) or another tab
+      // stole the lock; otherwise the page may not use locks (a
+      // SecurityError in a sandboxed frame): poll alone.
+      (e) => gone || (e?.name === 'AbortError' ? lost() : alone()),
     )
   } catch {
     alone()

@@ -249,13 +249,20 @@ fn only_the_leader_polls_and_live_keys_are_not_polled() {
     s.socket_closed();
     s.run_until(100_000, ok);
     assert_eq!(s.fetches.len(), 2, "the socket went away: polling resumes");
-    // The lock is lost (another tab took it): this tab stops polling.
+    // The lock is lost (another tab took it): this tab stops polling, and
+    // the shell queues for the lock again on its own.
+    let leads = s.leads.len();
     s.lead(ACTIVITY, false);
     s.run_until(200_000, ok);
     assert_eq!(s.fetches.len(), 2);
-    let leads = s.leads.len();
+    assert_eq!(s.leads.len(), leads, "the shell asks again by itself");
+    // Granted again: polling resumes.
+    s.lead(ACTIVITY, true);
+    s.run_until(300_000, ok);
+    assert!(s.fetches.len() > 2, "the lock came back: polling resumes");
+    // The last poller stops: the held lock (or the queued request) is given up.
     s.poll_stop(p);
-    assert_eq!(s.leads.len(), leads, "nothing held: nothing to give up");
+    assert_eq!(s.leads.last(), Some(&lead(ACTIVITY, false)));
 }
 
 #[test]

@@ -106,6 +106,27 @@ try {
     await context.close()
   })
 
+  await t.check("one tab leads all of an identity's polled keys, even when another tab led one of them first", async () => {
+    const tag = `group-${Date.now()}`
+    const one = `/test/echo?tag=${tag}&k=1`
+    const two = `/test/echo?tag=${tag}&k=2`
+    const { context, pages } = await tabs(2)
+    const [a, b] = pages
+    await a.evaluate((u) => window.startPolling(u, 300), one) // a leads the identity and key 1
+    await sleep(200)
+    await b.evaluate((u) => window.startPolling(u, 300), two) // key 2's lock is free: b takes it
+    await sleep(400)
+    await a.evaluate((u) => window.startPolling(u, 300), two) // a takes key 2 from b
+    await b.evaluate((u) => window.startPolling(u, 300), one)
+    await sleep(300)
+    const leader = await leaderOf(pages)
+    assert(leader === a, 'the tab that leads the identity polls both keys')
+    const received = await b.evaluate(() => window.received())
+    assert(received >= 2, `the other tab still gets both keys' data: ${received}`)
+    for (const p of pages) await p.evaluate(() => window.stopPolling())
+    await context.close()
+  })
+
   await t.check('after stop() nothing polls in any tab', async () => {
     const tag = `stop-${Date.now()}`
     const { context, pages } = await tabs(2)

@@ -155,16 +155,18 @@ impl Core {
     }
 
     /// The shell's answer to [`Action::Lead`] for `key`: `held` (granted, or
-    /// polling alone where tabs cannot share) or not.
+    /// polling alone where tabs cannot share), or not held any more (another
+    /// tab took the lock: this tab stops polling and the shell queues for the
+    /// lock again, so the group is asking once more).
     pub fn lead(&mut self, now: u64, key: u32, held: bool) {
         let g = self.keys.get(key).map_or(0, |k| k.group);
         let Some(group) = self.polls.get_mut(g) else {
             return;
         };
-        if held && group.lead == Lead::None {
+        if group.lead == Lead::None {
             return; // granted after this tab stepped down: the shell releases it
         }
-        group.lead = if held { Lead::Held } else { Lead::None };
+        group.lead = if held { Lead::Held } else { Lead::Asking };
         self.schedule(now, g);
     }
 
