@@ -333,7 +333,7 @@ pub struct Core {
     online: bool,
     rng: u64,
     circuits: Vec<(u32, circuit::Circuit)>,
-    writes: Slab<writes::Write>,
+    writes: Slab<u32>,
     cleared_at: Option<u64>,
     /// Actions to hand out; those before `acted` are handed out already.
     actions: Vec<Action>,
@@ -794,7 +794,10 @@ impl Core {
                 Timer::Poll(group) => self.tick_due(now, group),
                 Timer::Intent(id) => self.intent_due(now, id),
                 Timer::Flight(flight) => self.time_out(now, flight),
-                Timer::Write(write) => self.write_timed_out(now, write),
+                Timer::Write(write) => {
+                    let ms = self.config.timeout_ms.unwrap_or(0);
+                    self.write_end(now, write, Some(Fail::Timeout { ms }))
+                }
                 t => self.socket_deadline(now, t),
             }
         }

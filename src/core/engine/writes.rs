@@ -11,22 +11,17 @@
 
 use super::*;
 
-/// A write in flight.
-#[derive(Debug)]
-pub(super) struct Write {
-    origin: u32,
-    /// It is the probe of its origin's half-open circuit.
-    probe: bool,
-}
-
 impl Core {
     /// A write to `origin`: its id. [`Action::Send`] asks the shell to send
     /// it, unless the origin's circuit refuses it ([`Action::Written`] at
     /// once). Report its answer with [`Core::write_done`].
     pub fn write(&mut self, now: u64, origin: u32) -> u32 {
         let refused = self.circuit_refuses(now, origin);
-        let probe = refused == Ok(true);
-        let id = self.writes.insert(Write { origin, probe });
+        // A write in flight is its origin, shifted, and 1 if it is the probe
+        // of the origin's half-open circuit.
+        let id = self
+            .writes
+            .insert(origin << 1 | (refused == Ok(true)) as u32);
         if let Err(fail) = refused {
             self.stats.circuit_refused += 1;
             self.writes.remove(id);
@@ -52,26 +47,19 @@ impl Core {
 
     /// The caller of `write` aborted.
     pub fn write_abort(&mut self, now: u64, write: u32) {
-        if self.writes.contains(write) {
-            self.stats.aborted_calls += 1;
-            self.write_end(now, write, Some(Fail::Abort));
-        }
+        self.write_end(now, write, Some(Fail::Abort));
     }
 
-    pub(super) fn write_timed_out(&mut self, now: u64, write: u32) {
-        let ms = self.config.timeout_ms.unwrap_or(0);
-        self.write_end(now, write, Some(Fail::Timeout { ms }));
-    }
-
-    fn write_end(&mut self, now: u64, write: u32, fail: Option<Fail>) {
+    pub(super) fn write_end(&mut self, now: u64, write: u32, fail: Option<Fail>) {
         let Some(w) = self.writes.remove(write) else {
             return;
         };
         self.timers.stop(Timer::Write(write));
-        self.circuit_count(now, w.origin, fail, w.probe);
+        self.circuit_count(now, w >> 1, fail, w & 1 != 0);
         match fail {
             Some(Fail::Timeout { .. }) => self.stats.timeouts += 1,
-            Some(Fail::Abort) | None => {}
+            Some(Fail::Abort) => self.stats.aborted_calls += 1,
+            None => {}
             Some(_) => self.stats.errors += 1,
         }
         self.act(Action::Written { write, fail });
