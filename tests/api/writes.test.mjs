@@ -2,7 +2,7 @@
 // against a loopback server that records what it was sent.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { CalmfetchError, clientOf, readBody, rejection, reply, routes, serve, sleep, snapshots, waitFor, within } from './helpers.mjs'
+import { CalmfetchError, clientOf, readBody, rejection, reply, routes, runScript, serve, sleep, snapshots, waitFor, within } from './helpers.mjs'
 
 /** A server whose `/echo` answers what it got: method, content type, body text. */
 async function echoServer(t, extra = {}) {
@@ -332,8 +332,38 @@ test('setData: subscribers see it, it is fresh for the TTL, scoped to its identi
   assert.equal(client.setData('/counter', () => undefined), undefined, 'undefined changes nothing')
 })
 
-test('a write queued before the module is ready settles', { timeout: 5_000 }, async (t) => {
+test('writes and setData made before the module is ready are queued, and settle; and when it cannot load', { timeout: 15_000 }, async (t) => {
   const { srv } = await counter(t)
-  const client = clientOf(srv)
-  assert.deepEqual(await client.mutate('/counter/add', { body: { by: 2 } }), { value: 2 })
+  // A fresh process: the first client's module is still loading when the calls are made.
+  const scenario = (refuse) => `
+${refuse ? `const instantiate = WebAssembly.instantiate
+WebAssembly.instantiate = (bytes, imports) => imports?.env?.cf_panic ? Promise.reject(new Error('no wasm')) : instantiate(bytes, imports)` : ''}
+const { createClient } = await import(process.env.CALMFETCH_ENTRY)
+const c = createClient({ baseUrl: ${JSON.stringify(srv.url)} })
+const set = c.setData('/counter', { value: 5 })
+const write = c.mutate('/counter/add', { body: { by: 2 }, optimistic: { url: '/counter', update: (v) => v && { value: v.value + 100 } } })
+const shown = c.peek('/counter').data
+const out = await Promise.race([write.then((v) => ({ ok: v }), (e) => ({ kind: e.kind })), new Promise((r) => setTimeout(() => r('hung'), 3000))])
+let after
+try {
+  after = c.peek('/counter').data ?? null
+} catch (e) {
+  after = e.kind // a client whose module cannot load has stopped: later calls throw
+}
+console.log('RESULT ' + JSON.stringify({ set: set ?? null, shown: shown ?? null, out, after }))
+`
+  for (const refuse of [false, true]) {
+    const run = await runScript(t, scenario(refuse), { ms: 6_000 })
+    const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+    assert.ok(line, `no result (killed: ${run.killed}); stderr: ${run.stderr.slice(0, 1500)}`)
+    const r = JSON.parse(line.slice(7))
+    assert.equal(r.set, null, 'setData before the module is ready returns nothing')
+    assert.equal(r.shown, null, 'nothing shows before the module is ready')
+    if (refuse) assert.deepEqual([r.out, r.after], [{ kind: 'internal' }, 'internal'])
+    else {
+      assert.deepEqual(r.out, { ok: { value: 2 } })
+      assert.deepEqual(r.after, { value: 105 }, 'the queued setData, then the optimistic update over it (the write invalidates it: stale, no listener)')
+    }
+    assert.equal(run.code, 0, run.stderr.slice(0, 1500))
+  }
 })
