@@ -269,6 +269,30 @@ test('overlapping writes roll back in the right order', { timeout: 5_000 }, asyn
   assert.equal(srv.count('/counter'), 2, 'B invalidated the counter: refetched once')
 })
 
+test('an aborted optimistic write rolls back and rejects once', { timeout: 5_000 }, async (t) => {
+  const { srv, state } = await counter(t)
+  const client = clientOf(srv, { cache: { ttlMs: 60_000 } })
+  await client.get('/counter')
+  const ctl = new AbortController()
+  let settled = 0
+  const p = client.mutate('/counter/add', {
+    body: { by: 3, wait: true },
+    signal: ctl.signal,
+    optimistic: { url: '/counter', update: (c) => ({ value: c.value + 3 }) },
+  })
+  p.then(() => settled++, () => settled++)
+  assert.deepEqual(client.peek('/counter').data, { value: 3 })
+  await waitFor(() => state.hold.length === 1, 1_000, 'the write at the server')
+  ctl.abort()
+  assert.equal((await rejection(p)).kind, 'abort')
+  assert.deepEqual(client.peek('/counter').data, { value: 0 }, 'rolled back')
+  state.hold.shift()() // the server finishes the write anyway: nothing changes here
+  await sleep(50)
+  assert.equal(settled, 1)
+  assert.deepEqual(client.peek('/counter').data, { value: 0 })
+  assert.equal(client.stats().inFlight, 0)
+})
+
 test('data from the server while writes are out becomes the base under their updates', { timeout: 5_000 }, async (t) => {
   const { srv, state } = await counter(t)
   const client = clientOf(srv, { cache: { ttlMs: 60_000 } })
