@@ -774,10 +774,10 @@ class Client {
     return R.W.map.get(url) ?? this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
   }
 
-  /** Show `v` (not persisted: it holds optimistic updates) for `rec`. */
-  #put(rec, v) {
-    this.#incoming.set(rec.id, { body: v, mine: true, restored: true })
-    core.cf_set(this.#h, now(), rec.id, v === undefined ? -1 : sizeOf(v))
+  /** Set `rec`'s data to `v`, `size` bytes (persisted unless `optimistic`: it holds optimistic updates). */
+  #put(rec, v, size = v === undefined ? -1 : sizeOf(v), optimistic = true) {
+    this.#incoming.set(rec.id, { body: v, mine: true, restored: optimistic })
+    core.cf_set(this.#h, now(), rec.id, size)
   }
 
   #send(id) {
@@ -833,8 +833,7 @@ class Client {
       const rec = this.#key(url, abs, R)
       const opt = rec.opt
       if (opt !== undefined) opt.base = v
-      this.#incoming.set(rec.id, { body: opt === undefined ? v : layered(v, opt.list), mine: true, restored: opt !== undefined })
-      core.cf_set(this.#h, now(), rec.id, text.length)
+      this.#put(rec, opt === undefined ? v : layered(v, opt.list), text.length, opt !== undefined)
       this.#run()
       return v
     } catch (e) {
