@@ -700,11 +700,10 @@ class Client {
 
   #mutate(url, o) {
     if (this.#h === -2) throw stopped
-    known(o, MUTATE, 'mutate options')
-    const { method = 'POST', body, signal, invalidates, optimistic, headers, partition } = o ?? {}
+    const R = this.#opts(o, MUTATE, 'mutate') // the names, headers and partition
+    const { method = 'POST', body, signal, invalidates, optimistic } = o ?? {}
     if (!METHODS.includes(method)) throw `option \`mutate.method\` must be "POST", "PUT", "PATCH" or "DELETE", got ${describe(method)}`
     const [payload, type] = bodyOf(body)
-    const R = this.#opts(o == null ? o : { headers, partition }, KEY, 'mutate')
     const base = this.#cfg.base
     const abs = absolute(url, base, this.#resolved)
     const list = invalidates === undefined ? [] : typeof invalidates === 'string' ? [invalidates] : invalidates
