@@ -4,7 +4,7 @@
 
 mod common;
 
-use calmfetch::core::{Answer, CircuitConfig, Config, Fail, SocketConfig};
+use calmfetch::core::{Answer, BatchConfig, CircuitConfig, Config, Fail, SocketConfig};
 use common::{origin_id, status_answer, Sim};
 
 const A: &str = "http://a.test/api/items";
@@ -249,6 +249,27 @@ fn a_written_key_with_listeners_is_fetched_again_and_an_older_request_is_not_kep
     assert_eq!(s.settled[&later], Ok(2));
     assert_eq!(s.data(A), Some(2));
     assert!(!s.is_stale(A));
+}
+
+#[test]
+fn a_request_still_in_its_batch_window_is_joined_and_kept_fresh() {
+    let mut s = Sim::new(Config {
+        batch: Some(BatchConfig::new(origin_id("http://a.test"))),
+        ..Config::default()
+    });
+    s.watch(A);
+    let c = s.get(A);
+    assert!(s.batches.is_empty(), "in the batch window");
+    assert!(s.written(A));
+    s.advance(10);
+    // A batch of one leaves alone.
+    assert!(s.batches.is_empty());
+    assert_eq!(s.fetches.len(), 1, "one request for the key, not two");
+    let f = s.last_flight();
+    s.answer(f, 4);
+    assert_eq!(s.settled[&c], Ok(4));
+    assert_eq!(s.data(A), Some(4));
+    assert!(!s.is_stale(A), "it left after the write: fresh");
 }
 
 #[test]

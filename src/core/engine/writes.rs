@@ -68,8 +68,9 @@ impl Core {
     /// A write changed `key`: its data is stale now, and with listeners it
     /// is fetched again at once, unless an open socket pushes it. A request
     /// of the key already out may have been answered before the write: it
-    /// still answers its callers but is neither joined nor kept. Returns
-    /// whether anything was touched.
+    /// still answers its callers but is neither joined nor kept; one still
+    /// waiting in its batch window leaves after the write and is kept fresh.
+    /// Returns whether anything was touched.
     pub fn written(&mut self, now: u64, key: u32) -> bool {
         let touched = self.invalidate(key);
         let watched = self.keys.get(key).is_some_and(|k| k.watchers > 0);
@@ -78,6 +79,10 @@ impl Core {
         }
         let k = self.keys.get_mut(key).unwrap();
         if let Some(f) = self.flights.get_mut(k.flight) {
+            if matches!(f.route, Route::Queued(_)) {
+                f.stale_on_arrival = false;
+                return true;
+            }
             f.store = false;
             k.flight = 0;
             k.orphans += 1;
