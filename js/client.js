@@ -773,10 +773,14 @@ class Client {
     return R.W.map.get(url) ?? this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
   }
 
-  /** Set `rec`'s data to `v`, `size` bytes (persisted unless `optimistic`: it holds optimistic updates). */
-  #put(rec, v, size = v === undefined ? -1 : sizeOf(v), optimistic = true) {
-    this.#incoming.set(rec.id, { body: v, mine: true, restored: optimistic })
-    core.cf_set(this.#h, now(), rec.id, size)
+  /**
+   * Set `rec`'s data to `v`, `size` bytes: an optimistic value (1, as old as
+   * the data it stands for) or data set by hand (0, fresh). Not persisted
+   * while it holds optimistic updates.
+   */
+  #put(rec, v, size = v === undefined ? -1 : sizeOf(v), optimistic = 1) {
+    this.#incoming.set(rec.id, { body: v, mine: true, restored: rec.opt !== undefined })
+    core.cf_set(this.#h, now(), rec.id, size, optimistic)
   }
 
   #send(id) {
@@ -832,7 +836,7 @@ class Client {
       const rec = this.#key(url, abs, R)
       const opt = rec.opt
       if (opt !== undefined) opt.base = v
-      this.#put(rec, opt === undefined ? v : layered(v, opt.list), text.length, opt !== undefined)
+      this.#put(rec, opt === undefined ? v : layered(v, opt.list), text.length, 0)
       this.#run()
       return v
     } catch (e) {

@@ -302,8 +302,8 @@ input!(
     /// A write changed a key.
     fn cf_written(now: f64, key: u32) -> u32 => |c| c.core.written(ms(now), key) as u32);
 input!(
-    /// Data set by hand for a key (staged body; a negative size: none).
-    fn cf_set(now: f64, key: u32, size: f64) -> () => |c| c.core.set_data(ms(now), key, (size >= 0.0).then(|| ms(size))));
+    /// Data set by hand for a key (staged body; a negative size: none), or an optimistic value (1).
+    fn cf_set(now: f64, key: u32, size: f64, optimistic: u32) -> () => |c| c.core.set_data(ms(now), key, (size >= 0.0).then(|| ms(size)), optimistic != 0));
 input!(
     /// Time has passed.
     fn cf_timeout(now: f64) -> () => |c| c.core.handle_timeout(ms(now)));

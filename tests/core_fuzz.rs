@@ -73,8 +73,8 @@ enum Op {
     WriteAbort(usize),
     /// A write changed the url.
     Written(u8),
-    /// Data set by hand (`None`: none any more), of this size.
-    SetData(u8, Option<u64>),
+    /// Data set by hand (`None`: none any more), of this size; optimistic.
+    SetData(u8, Option<u64>, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -110,7 +110,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), 0u8..8).prop_map(|(i, k)| Op::WriteDone(i, k)),
         1 => any::<usize>().prop_map(Op::WriteAbort),
         1 => (0..URLS).prop_map(Op::Written),
-        1 => (0..URLS, proptest::option::of(0u64..6)).prop_map(|(u, n)| Op::SetData(u, n)),
+        1 => (0..URLS, proptest::option::of(0u64..6), any::<bool>()).prop_map(|(u, n, o)| Op::SetData(u, n, o)),
     ]
 }
 
@@ -313,7 +313,7 @@ proptest! {
                 }
                 Op::WriteAbort(i) => if let Some(w) = pick(&s.sends, i) { s.write_abort(w) },
                 Op::Written(u) => { s.written(&url(u)); }
-                Op::SetData(u, size) => s.set_data(&url(u), size.map(|n| 400 + n as u32), size.unwrap_or(0)),
+                Op::SetData(u, size, o) => s.set_data_as(&url(u), size.map(|n| 400 + n as u32), size.unwrap_or(0), o),
             }
             check(&s)?;
         }

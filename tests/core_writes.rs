@@ -352,3 +352,34 @@ fn set_data_respects_the_byte_limits_and_none_removes() {
     s.unwatch(A);
     assert_eq!(s.core.live_keys(), 0, "nothing is left behind");
 }
+
+#[test]
+fn an_optimistic_value_is_as_old_as_the_data_it_stands_for() {
+    let mut s = sim();
+    s.watch(A);
+    let c = s.get(A);
+    let f = s.last_flight();
+    s.answer(f, 1);
+    assert_eq!(s.settled[&c], Ok(1));
+    s.advance(500);
+    s.set_data_as(A, Some(2), 1, true);
+    assert_eq!(s.data(A), Some(2));
+    assert_eq!(
+        s.info(A).unwrap().updated_at,
+        Some(0),
+        "no fresher than the data under it"
+    );
+    s.advance(1_500);
+    assert!(s.is_stale(A), "stale at the base's TTL");
+    // A stale (invalidated) entry stays stale under an optimistic value.
+    s.set_data(A, Some(3), 1);
+    assert!(!s.is_stale(A), "set by hand: fresh");
+    s.invalidate(A);
+    s.set_data_as(A, Some(4), 1, true);
+    assert!(s.is_stale(A));
+    // An entry with no data: the optimistic value is stale.
+    s.watch(A1);
+    s.set_data_as(A1, Some(5), 1, true);
+    assert_eq!(s.data(A1), Some(5));
+    assert!(s.is_stale(A1));
+}

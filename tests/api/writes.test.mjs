@@ -233,17 +233,21 @@ test('an optimistic update shows at once and rolls back when the write fails; th
   const seen = snapshots()
   t.after(client.subscribe('/counter', seen.listener))
   await client.get('/counter')
+  const at = client.peek('/counter').updatedAt
+  await sleep(20)
   const p = client.mutate('/counter/add', {
     body: { by: 1, fail: true, wait: true },
     optimistic: { url: '/counter', update: (c) => ({ value: c.value + 1 }) },
   })
   assert.deepEqual(client.peek('/counter').data, { value: 1 }, 'at once')
+  assert.equal(client.peek('/counter').updatedAt, at, 'as old as the data it stands for')
   assert.ok(seen.seen.some((s) => s.data?.value === 1), 'subscribers saw it')
   await waitFor(() => state.hold.length === 1, 1_000, 'the write at the server')
   state.hold.shift()()
   const e = await rejection(p)
   assert.equal(e.status, 500)
   assert.deepEqual(client.peek('/counter').data, { value: 0 }, 'rolled back')
+  assert.equal(client.peek('/counter').updatedAt, at, 'no fresher than before the write')
   assert.deepEqual(seen.seen.at(-1).data, { value: 0 })
 })
 

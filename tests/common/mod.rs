@@ -452,9 +452,15 @@ impl Sim {
 
     /// Data set by hand for `url` (`None`: none any more).
     pub fn set_data(&mut self, url: &str, body: Option<u32>, size: u64) {
+        self.set_data_as(url, body, size, false);
+    }
+
+    /// Data set by hand for `url`, or an optimistic value.
+    pub fn set_data_as(&mut self, url: &str, body: Option<u32>, size: u64, optimistic: bool) {
         let k = self.key(url);
         self.staged = body;
-        self.core.set_data(self.now, k, body.map(|_| size));
+        self.core
+            .set_data(self.now, k, body.map(|_| size), optimistic);
         self.drain();
         self.staged = None;
     }

@@ -94,19 +94,26 @@ impl Core {
 
     /// Data a caller set by hand for `key` (`None`: it has none any more),
     /// `size` bytes the shell staged: kept within the byte limits and fresh
-    /// for the entry's TTL, else only shown to listeners.
-    pub fn set_data(&mut self, now: u64, key: u32, size: Option<u64>) {
+    /// for the entry's TTL, else only shown to listeners. An optimistic value
+    /// (`optimistic`) is as old as the data it stands for: no fresher than
+    /// the entry's kept data, and stale without any.
+    pub fn set_data(&mut self, now: u64, key: u32, size: Option<u64>, optimistic: bool) {
         let Some(k) = self.keys.get(key) else {
             return;
         };
-        let ttl = if k.data && !k.shown {
+        let kept = k.data && !k.shown;
+        let ttl = if kept {
             k.ttl_ms
         } else {
             self.config.default_ttl_ms
         };
+        let at = k.updated_at.filter(|_| optimistic).unwrap_or(now);
+        let stale = optimistic && (!kept || k.invalidated);
         match size {
             Some(size) => {
-                self.store(now, key, Src::Staged, size, false, ttl, false);
+                if self.store(at, key, Src::Staged, size, false, ttl, false) && stale {
+                    self.expire(key);
+                }
                 self.data_changed(now, key);
             }
             None => self.remove_entry(key),
