@@ -383,3 +383,18 @@ fn an_optimistic_value_is_as_old_as_the_data_it_stands_for() {
     assert_eq!(s.data(A1), Some(5));
     assert!(s.is_stale(A1));
 }
+
+#[test]
+fn the_refetch_after_a_write_keeps_the_ttl_the_entry_had() {
+    let mut s = sim();
+    s.watch(A);
+    let c = s.get_with(A, |r| r.ttl_ms = Some(60_000));
+    let f = s.last_flight();
+    s.answer(f, 1);
+    assert_eq!(s.settled[&c], Ok(1));
+    s.written(A);
+    let f = s.last_flight();
+    s.answer(f, 2);
+    s.advance(30_000);
+    assert!(!s.is_stale(A), "the entry's own TTL, not the client's 2 s");
+}

@@ -88,7 +88,13 @@ impl Core {
             k.orphans += 1;
             k.version = k.version.wrapping_add(1);
         }
-        self.fetch_detached(now, key, true);
+        // Fetched for the cache, with the TTL the entry had.
+        let ttl = if k.data && !k.shown {
+            k.ttl_ms
+        } else {
+            self.config.default_ttl_ms
+        };
+        self.start_internal(now, Waits::Detached, key, ttl);
         true
     }
 
