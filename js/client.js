@@ -5,13 +5,14 @@
 // persist.js). The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, KEY, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { callOptions, clientOptions, flag, GET, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { Persisted, persistOptions } from './persist.js'
 import { instantiate } from './load.js'
+import { bodyOf, layered, METHODS, MUTATE, send, sizeOf, writeError } from './write.js'
 
 const NONE = 0xffffffff
 const MAX_DELAY = 2 ** 31 - 1
@@ -24,7 +25,7 @@ const STATS = ('requested networkRequests dedupHits cacheHits errors timeouts ab
 const SOCKET_STATES = ['none', 'idle', 'connecting', 'connecting-fallback', 'open', 'reconnecting']
 const noop = () => {}
 /** Words of each action (BATCH: 3 + 3n). */
-const LENGTHS = [, 3, 2, 3, 2, 3, 3, 6, 3, 3, 6, 2, 2, 2, 3, 1, 1, 2, 2, 2]
+const LENGTHS = [, 3, 2, 3, 2, 3, 3, 6, 3, 3, 6, 2, 2, 2, 3, 1, 1, 2, 2, 2, 2, 6]
 
 let t0 = -1
 /** The core's clock: monotonic ms that read like ms since the epoch. */
@@ -172,6 +173,7 @@ class Client {
   #groups = new Map() // identity lock name -> { held, recs, free }
   #channel = null
   #unwatch = null
+  #writes = new Map() // write id -> record (see #mutate)
 
   constructor(cfg, persist) {
     this.#cfg = cfg
@@ -236,7 +238,9 @@ class Client {
     this.#unwatch?.()
     this.#channel?.close()
     for (const w of this.#waiters) w?.rej(error)
+    for (const w of this.#writes.values()) w.rej(error)
     this.#waiters = []
+    this.#writes.clear()
     this.#flush()
   }
 
@@ -684,6 +688,163 @@ class Client {
     }
   }
 
+  // --- writes -------------------------------------------------------------------
+
+  /** Send a write (POST by default); resolves with its parsed answer. */
+  mutate(url, o) {
+    try {
+      return this.#mutate(url, o)
+    } catch (e) {
+      return Promise.reject(this.#fault(e, 'mutate: '))
+    }
+  }
+
+  #mutate(url, o) {
+    if (this.#h === -2) throw stopped
+    const R = this.#opts(o, MUTATE, 'mutate') // the names, headers and partition
+    const { method = 'POST', body, signal, invalidates, optimistic } = o ?? {}
+    if (!METHODS.includes(method)) throw `option \`mutate.method\` must be "POST", "PUT", "PATCH" or "DELETE", got ${describe(method)}`
+    const [payload, type] = bodyOf(body)
+    const base = this.#cfg.base
+    const abs = absolute(url, base, this.#resolved)
+    const list = invalidates === undefined ? [] : typeof invalidates === 'string' ? [invalidates] : invalidates
+    if (!Array.isArray(list)) throw `option \`mutate.invalidates\` must be a URL or an array of URLs, got ${describe(invalidates)}`
+    const targets = [abs]
+    for (const u of list) targets.push(absolute(u, base, this.#resolved))
+    let ou, oabs
+    if (optimistic !== undefined) {
+      known(optimistic, ['url', 'update'], '`mutate.optimistic`')
+      if (typeof optimistic.update !== 'function') throw 'option `mutate.optimistic.update` must be a function'
+      targets.push((oabs = absolute((ou = optimistic.url ?? url), base, this.#resolved)))
+    }
+    if (signal !== undefined && typeof AbortSignal === 'function' && !(signal instanceof AbortSignal)) {
+      throw `option \`signal\` must be an AbortSignal, got ${describe(signal)}`
+    }
+    if (this.#h === -1) {
+      return new Promise((res, rej) =>
+        this.#later(() => {
+          try {
+            this.#mutate(url, o).then(res, rej)
+          } catch (e) {
+            rej(this.#fault(e, 'mutate: '))
+          }
+        }),
+      )
+    }
+    const hd = { ...R.send }
+    if (type !== undefined && !Object.keys(hd).some((n) => n.toLowerCase() === 'content-type')) hd['Content-Type'] = type
+    const w = { url: abs, method, headers: hd, payload, mode: R.mode, targets, signal, rec: undefined, p: undefined }
+    if (signal?.aborted) return Promise.reject(writeError(4, 0, 0, 0, w))
+    if (optimistic !== undefined) {
+      // The entry changes at once (an update that throws rejects the call
+      // and changes nothing); it applies again over newer data while the
+      // write is out.
+      const had = this.#had(ou, oabs, R)
+      const opt = had?.opt ?? { base: had && this.#shown(had), list: [] }
+      const v = layered(opt.base, opt.list)
+      const next = optimistic.update(v, body)
+      const rec = (w.rec = this.#key(ou, oabs, R))
+      rec.opt = opt
+      opt.list.push((w.p = { update: optimistic.update, body }))
+      this.#put(rec, next === undefined ? v : next)
+    }
+    const p = new Promise((res, rej) => {
+      w.res = res
+      w.rej = rej
+    })
+    const O = (w.O = this.#origins.get(origin(abs)))
+    O.n++
+    const id = core.cf_write(this.#h, now(), O.id)
+    this.#writes.set(id, w)
+    if (signal !== undefined) {
+      w.off = () => this.#call((x, h) => x.cf_write_abort(h, now(), id))
+      signal.addEventListener('abort', w.off)
+    }
+    this.#run()
+    return p
+  }
+
+  /** The data `rec`'s entry shows now. */
+  #shown(rec) {
+    return core.cf_state(this.#h, now(), rec.id) & 1 ? this.#bodies[rec.id] : undefined
+  }
+
+  /** The key record of a url if it has one (none is made). */
+  #had(url, abs, R) {
+    return R.W.map.get(url) ?? this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
+  }
+
+  /**
+   * Set `rec`'s data to `v`, `size` bytes: an optimistic value (1, as old as
+   * the data it stands for) or data set by hand (0, fresh). Not persisted
+   * while it holds optimistic updates.
+   */
+  #put(rec, v, size = v === undefined ? -1 : sizeOf(v), optimistic = 1) {
+    this.#incoming.set(rec.id, { body: v, mine: true, restored: rec.opt !== undefined })
+    core.cf_set(this.#h, now(), rec.id, size, optimistic)
+  }
+
+  #send(id) {
+    const w = this.#writes.get(id)
+    if (w === undefined) return
+    w.ctrl = new AbortController()
+    send(w, w.ctrl.signal, this.#cfg.maxBody).then((r) => {
+      if (this.#writes.get(id) !== w) return // it ended: timed out or aborted
+      w.r = r
+      this.#call((x, h) => x.cf_write_done(h, now(), id, r.status, r.size, r.flags, r.retryAfter))
+    })
+  }
+
+  /** The write ended: code 0 it succeeded. */
+  #written(id, code, a, b, c) {
+    const w = this.#writes.get(id)
+    if (w === undefined) return
+    this.#writes.delete(id)
+    w.signal?.removeEventListener('abort', w.off)
+    w.ctrl?.abort()
+    w.O.n--
+    this.#origins.release(w.O)
+    const { rec, p } = w
+    if (p !== undefined) {
+      const list = rec.opt.list
+      list.splice(list.indexOf(p), 1)
+      // A failed write's update goes; those of later writes stay, over the base.
+      if (code !== 0 && this.#keys[rec.id] === rec) this.#put(rec, layered(rec.opt.base, list))
+      if (list.length === 0) rec.opt = undefined
+    }
+    if (code !== 0) return w.rej(writeError(code, a, b, c, w))
+    const touched = new Set()
+    for (const t of w.targets) for (const r of this.#byText.values()) if (under(r.url, t)) touched.add(r.id)
+    for (const k of touched) core.cf_written(this.#h, now(), k)
+    w.res(w.r.body)
+  }
+
+  /** Set `url`'s data by hand (a value, or a function of the current one); returns it. */
+  setData(url, v, o) {
+    try {
+      const R = this.#opts(o, KEY, 'setData')
+      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      if (this.#h === -2) throw stopped
+      if (this.#h === -1) return void this.#later(() => this.setData(url, v, o))
+      const had = this.#had(url, abs, R)
+      if (typeof v === 'function') v = v(had === undefined ? undefined : had.opt !== undefined ? had.opt.base : this.#shown(had))
+      if (v === undefined) return v
+      let text
+      try {
+        text = JSON.stringify(v)
+      } catch {}
+      if (typeof text !== 'string') throw `the data must be a JSON value, got ${describe(v)}`
+      const rec = this.#key(url, abs, R)
+      const opt = rec.opt
+      if (opt !== undefined) opt.base = v
+      this.#put(rec, opt === undefined ? v : layered(v, opt.list), text.length, 0)
+      this.#run()
+      return v
+    } catch (e) {
+      throw this.#fault(e, 'setData: ')
+    }
+  }
+
   /** Forget every cached entry, here, in IndexedDB and in the other tabs. */
   clear() {
     this.clearHere()
@@ -802,11 +963,18 @@ class Client {
       } else if (op === 8 || op === 9) {
         // KEEP / SHOW key flight (0xFFFFFFFF: the body handed in by the call)
         const r = b === NONE ? this.#incoming.get(a) : this.#flights.get(b)
-        this.#bodies[a] = r?.body
+        const opt = rec?.opt
+        // Data from the server becomes the base under the pending optimistic updates.
+        this.#bodies[a] = opt === undefined || r?.mine ? r?.body : layered((opt.base = r?.body), opt.list)
         this.#etags[a] = op === 8 ? r?.etag : undefined
         this.#errors[a] = undefined
         if (op === 8 && this.#persisted !== null && rec !== undefined && r !== undefined && !r.restored) this.#persist(rec, r.body)
-      } else if (op === 11) this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined // DROP key
+      } else if (op === 11) {
+        // DROP key
+        this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined
+        if (rec?.opt !== undefined) rec.opt.base = undefined
+      } else if (op === 20) this.#send(a) // SEND write
+      else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
       else if (op === 15) {
         // SOCKET_OPEN
         if (this.#socket !== null && !this.#socket.open()) x.cf_sock_close(h, now())

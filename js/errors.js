@@ -30,12 +30,12 @@ export function describe(v) {
 export const messageOf = (e) => (e instanceof Error ? e.message : typeof e === 'string' ? e : 'unknown JS exception')
 
 /**
- * The error of a failed GET of `url`: `kind` is one of http, network,
+ * The error of a failed GET (or `method`) of `url`: `kind` is one of http, network,
  * timeout, abort, parse, batch, circuit; `reason` ends the message. `body`
  * is the error body's text ('' or undefined: none); it is parsed as JSON
  * when it can be.
  */
-export function failure(url, kind, reason, status, body) {
+export function failure(url, kind, reason, status, body, method = 'GET') {
   const details = { kind, url, name: kind === 'abort' ? 'AbortError' : kind === 'timeout' ? 'TimeoutError' : undefined }
   if (status !== undefined) {
     details.status = status
@@ -47,7 +47,7 @@ export function failure(url, kind, reason, status, body) {
       }
     }
   }
-  return new CalmfetchError(`calmfetch: GET ${url} failed: ${reason}`, details)
+  return new CalmfetchError(`calmfetch: ${method} ${url} failed: ${reason}`, details)
 }
 
 export const HTTP = (status) => `HTTP ${status}`

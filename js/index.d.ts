@@ -235,7 +235,59 @@ export interface RefreshOptions extends KeyOptions {
   signal?: AbortSignal
 }
 
+/** A write's method. */
+export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+/**
+ * What a write sends: a plain object, an array, a number, a boolean or null
+ * goes as JSON (`Content-Type: application/json`); a string, `FormData`,
+ * `Blob`, `URLSearchParams`, `ArrayBuffer` or typed array as it is. Any other
+ * object (a `Date`, a `Map`, a class instance) is refused with kind `'invalid'`.
+ */
+export type WriteBody = string | number | boolean | null | object
+
+/** An entry changed at once while a write is out, and changed back if it fails. */
+export interface OptimisticUpdate<D = unknown, B = WriteBody> {
+  /** The entry (with the write's `headers` and `partition`). Default: the written url. */
+  url?: string
+  /**
+   * The entry's next value from the one it shows (`undefined`: it has none).
+   * It runs again over newer data that arrives while the write is out, so it
+   * must be pure; returning `undefined` changes nothing; throwing rejects the
+   * write before it is sent.
+   */
+  update: (current: D | undefined, body: B | undefined) => D | undefined
+}
+
+export interface MutateOptions<B = WriteBody, D = unknown> extends KeyOptions {
+  /** Default `'POST'`. */
+  method?: WriteMethod
+  body?: B
+  /** Aborting rejects the call (kind `'abort'`) and aborts the request. */
+  signal?: AbortSignal
+  /**
+   * URLs or prefixes to invalidate when the write succeeds, besides the
+   * written url (and the optimistic entry): listened-to entries are fetched
+   * again at once, the others on their next read.
+   */
+  invalidates?: string | string[]
+  optimistic?: OptimisticUpdate<D, B>
+}
+
 export interface Client {
+  /**
+   * Send a write and resolve with its answer: JSON parsed, `null` when
+   * empty, text otherwise. Never deduplicated, cached, batched or retried;
+   * the timeout, the circuit breaker and the typed errors apply as to reads.
+   */
+  mutate<T = unknown, B extends WriteBody = WriteBody, D = unknown>(url: string, options?: MutateOptions<B, D>): Promise<T>
+  /**
+   * Set `url`'s entry by hand (a value, or a function of the current one:
+   * `undefined` changes nothing). Listeners see it; it is fresh for the
+   * entry's TTL, and kept within the cache's byte limits. Returns the value.
+   * Throws kind `'invalid'` for data that is not JSON.
+   */
+  setData<T = unknown>(url: string, data: T | ((current: T | undefined) => T | undefined), options?: KeyOptions): T | undefined
   /** GET `url` and resolve with its parsed JSON body. */
   get<T = unknown>(url: string, options?: GetOptions): Promise<T>
   /** Hear every change of `url`'s entry; with a socket, the key is kept live. Returns the function that stops it. */

@@ -1,5 +1,5 @@
 import type { ReactElement, ReactNode } from 'react'
-import type { CalmfetchError, Client, HeaderInit, PrefetchHandlers } from './index.js'
+import type { CalmfetchError, Client, HeaderInit, PrefetchHandlers, WriteBody, WriteMethod } from './index.js'
 
 export interface CalmfetchProviderProps {
   /** The client the hooks below use (make it once, outside the render). */
@@ -101,3 +101,56 @@ export interface UsePrefetchOptions {
  * handlers that do nothing.
  */
 export declare function usePrefetch(url: string | null, options?: UsePrefetchOptions): PrefetchHandlers
+
+export interface UseMutationOptions<T, B, D> {
+  /** Default `'POST'`. */
+  method?: WriteMethod
+  /** URLs or prefixes to invalidate when the write succeeds (besides the written url), or a function of the body. */
+  invalidates?: string | string[] | ((body: B) => string | string[])
+  /** An entry changed at once, and changed back if the write fails (see `MutateOptions.optimistic`). */
+  optimistic?: {
+    /** Default: the written url. */
+    url?: string | ((body: B) => string)
+    update: (current: D | undefined, body: B) => D | undefined
+  }
+  /** Called with the answer of each write that succeeds. */
+  onSuccess?: (data: T, body: B) => void
+  /** Called with the error of each write that fails. */
+  onError?: (error: CalmfetchError, body: B) => void
+  headers?: HeaderInit
+  partition?: string
+}
+
+/**
+ * - `'idle'`: no write yet (or `reset`).
+ * - `'pending'`: the latest write is out.
+ * - `'success'` / `'error'`: how the latest write ended.
+ */
+export type MutationStatus = 'idle' | 'pending' | 'success' | 'error'
+
+/** The body argument: optional when the body may be `undefined`. */
+export type MutationArgs<B> = undefined extends B ? [body?: B] : [body: B]
+
+export interface MutationResult<T, B> {
+  /** Send a write; never rejects (the error lands in `error`, `onError` is called). Stable. */
+  readonly mutate: (...args: MutationArgs<B>) => void
+  /** Send a write; resolves with its answer, rejects with its error. Stable. */
+  readonly mutateAsync: (...args: MutationArgs<B>) => Promise<T>
+  readonly status: MutationStatus
+  /** The answer of the latest write, when it succeeded. */
+  readonly data: T | undefined
+  /** The error of the latest write, when it failed. */
+  readonly error: CalmfetchError | undefined
+  /** Back to `'idle'`; a write still out no longer changes the state. Stable. */
+  readonly reset: () => void
+}
+
+/**
+ * Writes to `url` (or to `url(body)`) through the client of the nearest
+ * `CalmfetchProvider`. The state follows the latest call; nothing is set
+ * after the component unmounts.
+ */
+export declare function useMutation<T = unknown, B extends WriteBody | undefined = WriteBody | undefined, D = unknown>(
+  url: string | ((body: B) => string),
+  options?: UseMutationOptions<T, B, D>,
+): MutationResult<T, B>

@@ -303,3 +303,65 @@ const IDLE_HANDLERS = Object.freeze({
   onTouchStart: noop,
   onMouseDown: noop,
 })
+
+// --- writes -------------------------------------------------------------------
+
+const MUTATION_IDLE = Object.freeze({ status: 'idle', data: undefined, error: undefined })
+const pick = (v, body) => (typeof v === 'function' ? v(body) : v)
+
+/**
+ * A write through the client: `{ mutate, mutateAsync, status, data, error,
+ * reset }`. `url`, `invalidates` and `optimistic.url` may be functions of the
+ * body. The state shows the latest call; nothing is set after unmount.
+ */
+export function useMutation(url, options) {
+  const client = useClient()
+  const [state, setState] = useState(MUTATION_IDLE)
+  const latest = useRef(null)
+  latest.current = { url, options }
+  const call = useRef(0) // the latest call's number; 0 after unmount
+  useEffect(() => {
+    call.current = 1
+    return () => {
+      call.current = 0
+    }
+  }, [])
+  const mutateAsync = useCallback(
+    (body) => {
+      const { url: u, options: o = {} } = latest.current
+      const { method, invalidates, optimistic, onSuccess, onError, headers, partition } = o
+      const n = call.current && ++call.current
+      const set = (s) => n !== 0 && call.current === n && setState(s)
+      set({ status: 'pending', data: undefined, error: undefined })
+      const m = { method, body, headers, partition, invalidates: pick(invalidates, body) }
+      if (optimistic) m.optimistic = { url: pick(optimistic.url, body), update: optimistic.update }
+      let p
+      try {
+        p = client.mutate(pick(u, body), m)
+      } catch (e) {
+        p = Promise.reject(e) // a url function that threw
+      }
+      return p.then(
+        (data) => {
+          set({ status: 'success', data, error: undefined })
+          onSuccess?.(data, body)
+          return data
+        },
+        (error) => {
+          set({ status: 'error', data: undefined, error })
+          onError?.(error, body)
+          throw error
+        },
+      )
+    },
+    [client],
+  )
+  const mutate = useCallback((body) => void mutateAsync(body).catch(noop), [mutateAsync])
+  const reset = useCallback(() => {
+    if (call.current !== 0) {
+      call.current++
+      setState(MUTATION_IDLE)
+    }
+  }, [])
+  return useMemo(() => ({ ...state, mutate, mutateAsync, reset }), [state, mutate, mutateAsync, reset])
+}

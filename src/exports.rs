@@ -288,6 +288,23 @@ input!(
     /// A hover intent ends.
     fn cf_hover_end(intent: u32) -> () => |c| c.core.intent_cancel(intent));
 input!(
+    /// A write to `origin`: its id.
+    fn cf_write(now: f64, origin: u32) -> u32 => |c| c.core.write(ms(now), origin));
+input!(
+/// A write's answer.
+fn cf_write_done(now: f64, write: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
+    c.core.write_done(ms(now), write, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+});
+input!(
+    /// The caller of a write aborted.
+    fn cf_write_abort(now: f64, write: u32) -> () => |c| c.core.write_abort(ms(now), write));
+input!(
+    /// A write changed a key.
+    fn cf_written(now: f64, key: u32) -> u32 => |c| c.core.written(ms(now), key) as u32);
+input!(
+    /// Data set by hand for a key (staged body; a negative size: none), or an optimistic value (1).
+    fn cf_set(now: f64, key: u32, size: f64, optimistic: u32) -> () => |c| c.core.set_data(ms(now), key, (size >= 0.0).then(|| ms(size)), optimistic != 0));
+input!(
     /// Time has passed.
     fn cf_timeout(now: f64) -> () => |c| c.core.handle_timeout(ms(now)));
 

@@ -2,7 +2,7 @@
 //! shell can report, checked against the invariants the shell relies on.
 //!
 //! - every waiter settles exactly once (`Resolve`, `ResolveKey` or
-//!   `Reject`), and every call settles;
+//!   `Reject`), and every call settles; every write ends exactly once;
 //! - what the shell keeps agrees with the core at every step: a key's body
 //!   and error are there exactly when its snapshot bits say so;
 //! - the bounds hold at every step (`max_entries`, `max_bytes`);
@@ -66,6 +66,15 @@ enum Op {
     Unwatch(usize),
     TabData(u8, u16),
     Restore(u8),
+    /// A write to the url's origin.
+    Write(u8),
+    /// Answer a write that is out (as `Answer`).
+    WriteDone(usize, u8),
+    WriteAbort(usize),
+    /// A write changed the url.
+    Written(u8),
+    /// Data set by hand (`None`: none any more), of this size; optimistic.
+    SetData(u8, Option<u64>, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -97,6 +106,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Unwatch),
         1 => (0..URLS, 0u16..3000).prop_map(|(u, ago)| Op::TabData(u, ago)),
         1 => (0..URLS).prop_map(Op::Restore),
+        2 => (0..URLS).prop_map(Op::Write),
+        2 => (any::<usize>(), 0u8..8).prop_map(|(i, k)| Op::WriteDone(i, k)),
+        1 => any::<usize>().prop_map(Op::WriteAbort),
+        1 => (0..URLS).prop_map(Op::Written),
+        1 => (0..URLS, proptest::option::of(0u64..6), any::<bool>()).prop_map(|(u, n, o)| Op::SetData(u, n, o)),
     ]
 }
 
@@ -211,6 +225,7 @@ proptest! {
         let mut lives: Vec<u8> = Vec::new();
         let mut intents = Vec::new();
         let mut watched: Vec<u8> = Vec::new();
+        let mut writes = 0;
         for op in ops {
             match op {
                 Op::Get { url: u, user: n, fresh } => {
@@ -290,6 +305,15 @@ proptest! {
                 }
                 Op::TabData(u, ago) => { s.tab_data(&url(u), 200 + u as u32, s.now.saturating_sub(ago as u64)); }
                 Op::Restore(u) => { s.restore(&url(u), 300 + u as u32, s.now.saturating_sub(5_000)); }
+                Op::Write(u) => { s.write(&url(u)); writes += 1; }
+                Op::WriteDone(i, kind) => {
+                    if let Some(w) = pick(&s.writes_out, i) {
+                        s.write_done(w, answer(kind, 1 + i as u64 % 4));
+                    }
+                }
+                Op::WriteAbort(i) => if let Some(w) = pick(&s.sends, i) { s.write_abort(w) },
+                Op::Written(u) => { s.written(&url(u)); }
+                Op::SetData(u, size, o) => s.set_data_as(&url(u), size.map(|n| 400 + n as u32), size.unwrap_or(0), o),
             }
             check(&s)?;
         }
@@ -316,6 +340,9 @@ proptest! {
             prop_assert!(s.settled.contains_key(c), "call {} never settled", c);
         }
         prop_assert_eq!(s.settled.len(), calls.len());
+        prop_assert_eq!(s.written.len(), writes, "every write ends exactly once");
+        prop_assert_eq!(s.core.pending_writes(), 0);
+        prop_assert!(s.writes_out.is_empty());
         prop_assert_eq!(s.core.pending_waiters(), 0);
         prop_assert_eq!(s.core.pending_batches(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);

@@ -242,6 +242,16 @@ pub enum Action {
     Unsub(u32),
     /// The key is gone: the shell forgets it.
     KeyFree(u32),
+    /// Send the write's request; report with `write_done`.
+    Send(u32),
+    /// The write ended: it succeeded (`None`) or why it failed. The shell
+    /// aborts its request if still out.
+    Written {
+        /// The write.
+        write: u32,
+        /// Why it failed.
+        fail: Option<Fail>,
+    },
 }
 
 impl Action {
@@ -278,6 +288,11 @@ impl Action {
             Action::Sub(k) => out.extend([17, *k]),
             Action::Unsub(k) => out.extend([18, *k]),
             Action::KeyFree(k) => out.extend([19, *k]),
+            Action::Send(w) => out.extend([20, *w]),
+            Action::Written { write, fail } => {
+                out.extend([21, *write]);
+                out.extend(fail.map_or([0; 4], Fail::words));
+            }
         }
     }
 }

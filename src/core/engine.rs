@@ -27,6 +27,7 @@ mod circuit;
 mod polling;
 mod prefetch;
 mod socket;
+mod writes;
 pub use batching::BatchConfig;
 pub use circuit::{CircuitConfig, MAX_ORIGINS};
 pub use polling::PollConfig;
@@ -332,6 +333,7 @@ pub struct Core {
     online: bool,
     rng: u64,
     circuits: Vec<(u32, circuit::Circuit)>,
+    writes: Slab<u32>,
     cleared_at: Option<u64>,
     /// Actions to hand out; those before `acted` are handed out already.
     actions: Vec<Action>,
@@ -364,6 +366,7 @@ impl Core {
             visible: true,
             online: true,
             circuits: Vec::new(),
+            writes: Slab::default(),
             cleared_at: None,
             actions: Vec::new(),
             acted: 0,
@@ -791,6 +794,10 @@ impl Core {
                 Timer::Poll(group) => self.tick_due(now, group),
                 Timer::Intent(id) => self.intent_due(now, id),
                 Timer::Flight(flight) => self.time_out(now, flight),
+                Timer::Write(write) => {
+                    let ms = self.config.timeout_ms.unwrap_or(0);
+                    self.write_end(now, write, Some(Fail::Timeout { ms }))
+                }
                 t => self.socket_deadline(now, t),
             }
         }
@@ -830,6 +837,7 @@ impl Core {
         self.polls.recycle();
         self.pollers.recycle();
         self.intents.recycle();
+        self.writes.recycle();
         None
     }
 

@@ -23,6 +23,8 @@ pub enum Timer {
     Resync,
     /// A live key's linger after its last listener left.
     Linger(u32),
+    /// A write's timeout.
+    Write(u32),
 }
 
 /// The armed deadlines.

@@ -136,6 +136,12 @@ pub struct Sim {
     pub errors: HashMap<u32, Fail>,
     /// How many of `fetches` `run_until` has answered.
     pub answered: usize,
+    /// Writes the core asked to send, in order.
+    pub sends: Vec<u32>,
+    /// How writes ended, in order (`None`: it succeeded).
+    pub written: Vec<(u32, Option<Fail>)>,
+    /// Writes sent and not yet ended.
+    pub writes_out: Vec<u32>,
 }
 
 impl Sim {
@@ -167,6 +173,9 @@ impl Sim {
             bodies: HashMap::new(),
             errors: HashMap::new(),
             answered: 0,
+            sends: Vec::new(),
+            written: Vec::new(),
+            writes_out: Vec::new(),
         }
     }
 
@@ -403,6 +412,59 @@ impl Sim {
         self.drain();
     }
 
+    // ---- writes ------------------------------------------------------------
+
+    /// A write to `url`'s origin: its id.
+    pub fn write(&mut self, url: &str) -> u32 {
+        let w = self.core.write(self.now, origin_id(origin_of(url)));
+        self.drain();
+        w
+    }
+
+    /// The write's request answered `answer`.
+    pub fn write_done(&mut self, write: u32, answer: Answer) {
+        self.core.write_done(self.now, write, answer);
+        self.drain();
+    }
+
+    /// The write's caller aborted.
+    pub fn write_abort(&mut self, write: u32) {
+        self.core.write_abort(self.now, write);
+        self.drain();
+    }
+
+    /// How `write` ended last (`None`: not yet; `Some(None)`: it succeeded).
+    pub fn ended(&self, write: u32) -> Option<Option<Fail>> {
+        self.written
+            .iter()
+            .rev()
+            .find(|(w, _)| *w == write)
+            .map(|(_, f)| *f)
+    }
+
+    /// A write changed `url` (anonymous).
+    pub fn written(&mut self, url: &str) -> bool {
+        let k = self.key(url);
+        let touched = self.core.written(self.now, k);
+        self.drain();
+        touched
+    }
+
+    /// Data set by hand for `url` (`None`: none any more).
+    pub fn set_data(&mut self, url: &str, body: Option<u32>, size: u64) {
+        self.set_data_as(url, body, size, false);
+    }
+
+    /// Data set by hand for `url`, or an optimistic value.
+    pub fn set_data_as(&mut self, url: &str, body: Option<u32>, size: u64, optimistic: bool) {
+        let k = self.key(url);
+        self.staged = body;
+        self.core
+            .set_data(self.now, k, body.map(|_| size), optimistic);
+        self.drain();
+        self.staged = None;
+    }
+
     // ---- answers -----------------------------------------------------------
 
     /// The flight's request answered 200 with `body`.
@@ -622,6 +684,22 @@ impl Sim {
                 Action::Unsub(key) => {
                     let u = self.url(key);
                     self.socket.push(format!("unsub {u}"));
+                }
+                Action::Send(w) => {
+                    assert!(!self.writes_out.contains(&w), "write {w} sent twice");
+                    self.writes_out.push(w);
+                    self.sends.push(w);
+                }
+                Action::Written { write, fail } => {
+                    let out = self.writes_out.iter().position(|x| *x == write);
+                    match (out, fail) {
+                        (Some(i), _) => {
+                            self.writes_out.swap_remove(i);
+                        }
+                        (None, Some(Fail::Circuit { .. })) => {}
+                        _ => panic!("write {write} ended without being out"),
+                    }
+                    self.written.push((write, fail));
                 }
                 Action::KeyFree(key) => {
                     let (u, who) = self

@@ -5,7 +5,7 @@
 import { Component, StrictMode, useEffect, useState } from 'react'
 import { createRoot } from 'react-dom/client'
 import { createClient, CalmfetchError } from 'calmfetch'
-import { CalmfetchProvider, useClient, useLive, usePoll, usePrefetch, useRequest } from 'calmfetch/react'
+import { CalmfetchProvider, useClient, useLive, useMutation, usePoll, usePrefetch, useRequest } from 'calmfetch/react'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const uid = (name) => `hooks-${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
@@ -129,6 +129,29 @@ function LinkAndPage({ url, log }) {
       game
     </a>
   )
+}
+
+// A write, and every render of its state into `log`.
+function Writer({ url, options, log }) {
+  const m = useMutation(url, options)
+  log.renders++
+  log.last = m
+  log.statuses.push(m.status)
+  useEffect(() => {
+    log.identities.add(m.mutate).add(m.mutateAsync).add(m.reset) // committed renders only
+  })
+  return <div className="writer">{m.status}</div>
+}
+
+const writeLog = () => ({ ...newLog(), identities: new Set() })
+
+/** POSTs wait `ms` before they leave (the hook tests' view of a slow write); returns the undo. */
+function slowPosts(ms) {
+  const real = window.fetch
+  window.fetch = (u, o) => (o?.method === 'POST' ? sleep(ms).then(() => real(u, o)) : real(u, o))
+  return () => {
+    window.fetch = real
+  }
 }
 
 class Boundary extends Component {
@@ -529,6 +552,108 @@ const tests = {
     await sleep(100)
     m.unmount()
     return { networkRequests: client.stats().networkRequests }
+  },
+
+  // useMutation: idle -> pending -> success, stable functions, invalidation
+  // refetching a mounted useRequest, errors in `error` (mutate never
+  // rejects), reset, and no state set after unmount.
+  async mutation() {
+    const tag = uid('mutation')
+    const failTag = uid('mutation-fail')
+    const client = createClient()
+    const probe = newLog()
+    const ok = writeLog()
+    const bad = writeLog()
+    const calls = { success: [], error: [] }
+    const okOptions = { invalidates: echo(tag), onSuccess: (d, b) => calls.success.push([d, b]) }
+    const badOptions = { onError: (e, b) => calls.error.push([e.kind, e.status, b]) }
+    const m = mount(
+      provide(
+        client,
+        <>
+          <Probe url={echo(tag)} log={probe} />
+          <Writer url={(b) => `/__bump?path=${encodeURIComponent(b.path)}`} options={okOptions} log={ok} />
+          <Writer url={echo(failTag)} options={badOptions} log={bad} />
+        </>,
+        true,
+      ),
+    )
+    try {
+      await waitFor(() => probe.last?.status === 'success', 'the probe has data')
+      const first = { status: ok.last.status, n: probe.last.data.n }
+      ok.last.mutate({ path: '/hooks/counter' })
+      await waitFor(() => ok.last.status === 'success', 'the write succeeds')
+      await waitFor(() => probe.last.data.n === 2, 'the invalidated probe refetched')
+      const afterOk = { statuses: [...new Set(ok.statuses)], data: ok.last.data, calls: calls.success.length, count: await count(tag) }
+      const result = bad.last.mutate({ x: 1 })
+      await waitFor(() => bad.last.status === 'error', 'the failed write shows')
+      await sleep(50)
+      const afterBad = {
+        returned: result === undefined ? 'undefined' : typeof result,
+        isCalmfetchError: bad.last.error instanceof CalmfetchError,
+        kind: bad.last.error.kind,
+        status: bad.last.error.status,
+        data: bad.last.data === undefined ? 'undefined' : 'defined',
+        calls: [...calls.error],
+      }
+      let rejected = null
+      await bad.last.mutateAsync({ y: 2 }).catch((e) => (rejected = e.kind))
+      bad.last.reset()
+      await waitFor(() => bad.last.status === 'idle', 'reset')
+      const identities = { ok: ok.identities.size, bad: bad.identities.size }
+      const pending = ok.last.mutateAsync({ path: '/hooks/counter' })
+      m.unmount()
+      const rendersAtUnmount = ok.renders
+      const late = await pending
+      await sleep(50)
+      return {
+        first,
+        afterOk,
+        afterBad,
+        rejected,
+        identities,
+        late,
+        rendersAfterUnmount: ok.renders - rendersAtUnmount,
+        unhandled: [...unhandled],
+      }
+    } finally {
+      m.unmount()
+    }
+  },
+
+  // An optimistic update shows in a component at once and goes when the write fails.
+  async mutationOptimistic() {
+    const tag = uid('optimistic')
+    const client = createClient()
+    const probe = newLog()
+    const w = writeLog()
+    const texts = []
+    const options = { optimistic: { url: echo(tag), update: (c) => ({ ...c, n: 999 }) } }
+    const undo = slowPosts(300)
+    return withMount(mount(
+      provide(
+        client,
+        <>
+          <Probe url={echo(tag)} log={probe} />
+          <Writer url={echo(uid('optimistic-fail'))} options={options} log={w} />
+        </>,
+      ),
+    ), async (m) => {
+      try {
+        await waitFor(() => probe.last?.status === 'success', 'the probe has data')
+        const before = m.div.querySelector('.probe').textContent
+        w.last.mutate({})
+        await waitFor(() => probe.last.data.n === 999, 'the optimistic value renders')
+        const during = m.div.querySelector('.probe').textContent
+        await waitFor(() => w.last.status === 'error', 'the write fails')
+        await waitFor(() => probe.last.data.n !== 999, 'the rollback renders')
+        await sleep(50)
+        texts.push(before, during, m.div.querySelector('.probe').textContent)
+        return { tag, texts, error: w.last.error.status, requests: await count(tag) }
+      } finally {
+        undo()
+      }
+    })
   },
 
   unhandledRejections() {

@@ -186,6 +186,31 @@ try {
     assert(r.networkRequests === 0, `network requests ${r.networkRequests}`)
   })
 
+  await t.check('useMutation: idle, pending, success; the invalidated useRequest refetches; mutate never rejects; nothing after unmount', async () => {
+    const r = await run('mutation')
+    assert(r.first.status === 'idle' && r.first.n === 1, JSON.stringify(r.first))
+    assert(r.afterOk.statuses.join() === 'idle,pending,success', `statuses ${r.afterOk.statuses}`)
+    assert(r.afterOk.data?.path === '/hooks/counter' && r.afterOk.data.version >= 1, `data ${JSON.stringify(r.afterOk.data)}`)
+    assert(r.afterOk.calls === 1, `onSuccess calls ${r.afterOk.calls}`)
+    assert(r.afterOk.count === 2, `the probe's url was fetched ${r.afterOk.count} times (once, then once after the write)`)
+    const b = r.afterBad
+    assert(b.returned === 'undefined' && b.isCalmfetchError && b.kind === 'http' && b.status === 405 && b.data === 'undefined', JSON.stringify(b))
+    assert(JSON.stringify(b.calls) === JSON.stringify([['http', 405, { x: 1 }]]), `onError calls ${JSON.stringify(b.calls)}`)
+    assert(r.rejected === 'http', `mutateAsync rejected with ${r.rejected}`)
+    assert(r.identities.ok === 3 && r.identities.bad === 3, `mutate/mutateAsync/reset identities: ${JSON.stringify(r.identities)}`)
+    assert(r.late?.path === '/hooks/counter', 'a write in flight at unmount still settles')
+    assert(r.rendersAfterUnmount === 0, `rendered ${r.rendersAfterUnmount} times after unmount`)
+    assert(r.unhandled.length === 0, `unhandled: ${r.unhandled}`)
+  })
+
+  await t.check('useMutation: an optimistic update renders at once and rolls back when the write fails', async () => {
+    const r = await run('mutationOptimistic')
+    const [before, during, after] = r.texts
+    assert(/#1$/.test(before) && /#999$/.test(during) && after === before, `rendered ${r.texts.join(' -> ')}`)
+    assert(r.error === 405, `error ${r.error}`)
+    assert(r.requests === 1, `the failed write refetched the entry: ${r.requests}`)
+  })
+
   await t.check('server-side rendering in Node: the hooks render without window and fetch nothing', async () => {
     // Bundled for Node with the same React as the browser tests.
     const ssr = join(site, 'ssr.mjs')

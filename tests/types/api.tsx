@@ -1,7 +1,8 @@
 // Compile-time checks of the published types (tsc -p tests/types). Each
 // `@ts-expect-error` line must be an error: tsc fails if it compiles.
 import { createClient, CalmfetchError, type Snapshot, type Stats } from 'calmfetch'
-import { CalmfetchProvider, useLive, usePoll, usePrefetch, useRequest, type RequestResult } from 'calmfetch/react'
+import { CalmfetchProvider, useLive, useMutation, usePoll, usePrefetch, useRequest, type MutationResult, type RequestResult } from 'calmfetch/react'
+import type { MutateOptions } from 'calmfetch'
 
 interface Game {
   id: number
@@ -60,6 +61,63 @@ async function calls(signal: AbortSignal): Promise<void> {
   }
 }
 void calls
+
+interface Counter {
+  value: number
+}
+
+async function writes(signal: AbortSignal): Promise<void> {
+  const saved: Game = await client.mutate<Game>('/api/games', { body: { name: 'x' }, signal, invalidates: '/api/games' })
+  saved.id.toFixed()
+  await client.mutate('/api/games/1', { method: 'DELETE' })
+  await client.mutate('/api/files', { method: 'PUT', body: new FormData(), headers: { 'X-A': 'b' }, partition: 'p' })
+  await client.mutate('/api/raw', { body: new Uint8Array(4) })
+  const game: Game = { id: 1, name: 'n' }
+  await client.mutate('/api/games/1', { method: 'PATCH', body: game, invalidates: ['/api/games', '/api/leaderboard'] })
+  await client.mutate('/api/counter/add', {
+    body: { by: 1 },
+    optimistic: { url: '/api/counter', update: (c: Counter | undefined) => (c === undefined ? c : { value: c.value + 1 }) },
+  })
+  // @ts-expect-error GET is no write
+  await client.mutate('/api/x', { method: 'GET' })
+  // @ts-expect-error an optimistic update must be a function
+  await client.mutate('/api/x', { optimistic: { update: 1 } })
+  // @ts-expect-error invalidates takes urls
+  await client.mutate('/api/x', { invalidates: 3 })
+  const o: MutateOptions = { method: 'POST', body: 'text' }
+  void o
+  const set: Counter | undefined = client.setData<Counter>('/api/counter', (c) => (c === undefined ? { value: 0 } : { value: c.value + 1 }), { partition: 'p' })
+  client.setData<Counter>('/api/counter', { value: 1 })
+  // @ts-expect-error not a Counter
+  client.setData<Counter>('/api/counter', { value: 'one' })
+  void set
+}
+void writes
+
+function Writer() {
+  const add: MutationResult<Counter, { by: number }> = useMutation<Counter, { by: number }, Counter>('/api/counter/add', {
+    invalidates: (b) => (b.by > 10 ? ['/api/counter', '/api/leaderboard'] : '/api/counter'),
+    optimistic: { url: '/api/counter', update: (c, b) => (c === undefined ? c : { value: c.value + b.by }) },
+    onSuccess: (data, body) => void [data.value, body.by],
+    onError: (e) => void e.kind,
+  })
+  add.mutate({ by: 1 })
+  // @ts-expect-error the body is required
+  add.mutate()
+  // @ts-expect-error not the body's type
+  add.mutate({ by: 'one' })
+  const p: Promise<Counter> = add.mutateAsync({ by: 2 })
+  void p
+  const status: 'idle' | 'pending' | 'success' | 'error' = add.status
+  const value: number | undefined = add.data?.value
+  const kind = add.error?.kind
+  add.reset()
+  const remove = useMutation((id: number | undefined) => `/api/games/${id}`, { method: 'DELETE' })
+  remove.mutate()
+  remove.mutate(3)
+  return <p>{status} {value} {kind}</p>
+}
+void Writer
 
 // @ts-expect-error unknown option
 createClient({ cache: { ttl: 5 } })

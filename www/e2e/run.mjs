@@ -401,6 +401,30 @@ try {
     assert(calm.activity * 2.5 <= plain.activity, `calmfetch polled ${calm.activity} times, plain ${plain.activity}: expected 2.5x fewer`)
   })
 
+  await t.check('a write invalidates exactly what it changed: "mark all read" refetches the notifications once, nothing else', async () => {
+    await withContext(async (ctx) => {
+      const page = await openPage(ctx, '/games/3?mode=calmfetch')
+      await gameLoaded(page, 3)
+      for (const c of ['notifications', 'leaderboard', 'betslip', 'bills', ...GAME_CARDS]) await page.waitForSelector(`[data-testid=${c}] [data-state=data]`)
+      await quietReset()
+      const text = () => page.locator('[data-testid=notifications-text]').innerText()
+      const before = await text()
+      await page.click('[data-testid=mark-read]')
+      await waitUntil('the changed notifications to show', 3000, async () => (await text()) !== before)
+      await settle(srv)
+      const s = srv.stats()
+      // Every data path the server answered, plain or in a batch, but the ticker's poll.
+      const paths = { ...s.byPath, ...s.itemsByPath }
+      delete paths['/batch']
+      delete paths['/api/activity']
+      const changed = Object.fromEntries(Object.keys(paths).map((p) => [p, count(s, p)]))
+      console.log(`     mark read: ${before} -> ${await text()}; server answered ${JSON.stringify(changed)}`)
+      assert(JSON.stringify(changed) === JSON.stringify({ '/api/notifications': 1 }), `expected one refetch of /api/notifications and nothing else, got ${JSON.stringify(changed)}`)
+      const calm = await calmStats(page)
+      assert(calm.inFlight === 0, `requests left in flight: ${calm.inFlight}`)
+    })
+  })
+
   await t.check('live score over the socket: the panel says open, a goal arrives pushed with no HTTP request, and a dropped socket comes back', async () => {
     await withContext(async (ctx) => {
       const page = await openPage(ctx, '/games/4?mode=calmfetch')

@@ -1,6 +1,7 @@
 // The game page's components. Each one asks for the data it needs, exactly
 // like the components of the incident did: several want the same URLs.
 import { useState } from 'react'
+import { useMutation } from 'calmfetch/react'
 import { INTERVALS, LiveProvider, useData, useLiveData, usePolled } from './data.js'
 
 function Card({ title, urls, children, wide, testid }) {
@@ -44,17 +45,19 @@ function LiveScore({ mode, id }) {
   const url = `/api/games/${id}`
   const r = useLiveData(mode, url, INTERVALS.score)
   const [goals, setGoals] = useState(0)
-  const goal = async () => {
-    // The reference server bumps the game's data and pushes it to subscribed sockets.
-    const res = await fetch(`/__bump?path=${encodeURIComponent(url)}`, { method: 'POST' })
-    if (res.ok) setGoals((n) => n + 1)
-  }
+  // The reference server bumps the game's data and pushes it to subscribed
+  // sockets. The write invalidates the game: a key the open socket keeps
+  // live is not fetched again (the push brings it), any other is.
+  const { mutate: goal } = useMutation(`/__bump?path=${encodeURIComponent(url)}`, {
+    invalidates: url,
+    onSuccess: () => setGoals((n) => n + 1),
+  })
   return (
     <Card title="Live score" urls={[mode === 'plain' ? `${url} · ${INTERVALS.score / 1000} s` : `${url} · socket`]} testid="score">
       <Body r={r}>{(g) => (
         <>
           <p className="score" data-testid="score-value">{g.score.home} : {g.score.away}</p>
-          <p className="muted">{g.status} <button className="goal" onClick={goal} data-testid="goal" title="POST /__bump: the server changes the game and pushes it">goal!</button>{goals > 0 ? ` ×${goals}` : ''}</p>
+          <p className="muted">{g.status} <button className="goal" onClick={() => goal()} data-testid="goal" title="POST /__bump: the server changes the game and pushes it">goal!</button>{goals > 0 ? ` ×${goals}` : ''}</p>
         </>
       )}</Body>
     </Card>
@@ -122,9 +125,18 @@ export function Leaderboard({ mode }) {
 
 export function NotificationsCard({ mode }) {
   const r = useData(mode, '/api/notifications')
+  // A write that changes the notifications (the reference server bumps their
+  // version) invalidates exactly them: the card and the top bar refetch them once.
+  const read = useMutation('/__bump?path=/api/notifications', { invalidates: '/api/notifications' })
   return (
     <Card title="Notifications" testid="notifications" urls={['/api/notifications']}>
-      <Body r={r}>{(n) => <p>{n.unread} unread of {Array.isArray(n.items) ? n.items.length : n.items}</p>}</Body>
+      <Body r={r}>{(n) => (
+        <p>
+          <span data-testid="notifications-text">{n.unread} unread of {Array.isArray(n.items) ? n.items.length : n.items} (v{n.version})</span>{' '}
+          <button onClick={() => read.mutate()} disabled={read.status === 'pending'} data-testid="mark-read" title="POST /__bump: the server changes the notifications">mark all read</button>
+          {read.status === 'error' ? <span className="err"> ⚠ {read.error.message}</span> : null}
+        </p>
+      )}</Body>
     </Card>
   )
 }

@@ -87,10 +87,14 @@ impl Core {
     /// A request of `key` finished (`probe`: it was the probe). A counted
     /// failure counts; any other answer from the origin closes its circuit.
     pub(super) fn circuit_record(&mut self, now: u64, key: u32, fail: Option<Fail>, probe: bool) {
+        if let Some(origin) = self.keys.get(key).map(|k| k.origin) {
+            self.circuit_count(now, origin, fail, probe);
+        }
+    }
+
+    /// A request to `origin` finished (`probe`: it was the probe).
+    pub(super) fn circuit_count(&mut self, now: u64, origin: u32, fail: Option<Fail>, probe: bool) {
         let Some(cfg) = self.config.circuit.clone() else {
-            return;
-        };
-        let Some(origin) = self.keys.get(key).map(|k| k.origin) else {
             return;
         };
         match fail {
@@ -111,8 +115,8 @@ impl Core {
                 }
             }
             Some(f) if !f.answered() => {
-                if probe {
-                    self.circuit_probe_gone(key);
+                if let Some(c) = self.circuit_mut(origin).filter(|_| probe) {
+                    c.probing = false;
                 }
             }
             _ => self.circuits.retain(|(o, _)| *o != origin),

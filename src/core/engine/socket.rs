@@ -155,6 +155,13 @@ impl Core {
             .collect()
     }
 
+    /// Is `key` kept live by an open socket (its changes are pushed)?
+    pub(super) fn pushed(&self, key: u32) -> bool {
+        self.socket.as_ref().is_some_and(|s| {
+            s.state == SocketState::Open && s.live.iter().any(|l| l.key == key && l.subscribed)
+        })
+    }
+
     /// Can a key of `origin` and `who` be kept live? Only with a socket, and
     /// only for the socket's own identity and origin.
     pub fn can_live(&self, origin: u32, who: u32) -> bool {
