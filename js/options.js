@@ -309,3 +309,28 @@ export function clientOptions(options) {
     ],
   }
 }
+
+/**
+ * The entries of a `dehydrate()` output, checked: each `{ url, data, at,
+ * ttl, etag, size }`. Throws the first problem.
+ */
+export function hydration(state) {
+  if (state === undefined || state === null) return []
+  const entries = get(state, 'entries')
+  if (!isObject(state) || !Array.isArray(entries)) {
+    throw `the state must be the object \`dehydrate()\` returns, with an \`entries\` array, got ${describe(state)}`
+  }
+  return entries.map((e, i) => {
+    const what = `entries[${i}]`
+    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
+    if (!isObject(e)) throw `${what} must be an object, got ${describe(e)}`
+    const url = string(e, 'url', what)
+    if (url === undefined) throw `option \`${what}.url\` is required`
+    const at = whole(e, 'updatedAt', what, 0)
+    const ttl = whole(e, 'ttlMs', what, 0)
+    if (at === undefined || ttl === undefined) throw `\`${what}\` needs \`updatedAt\` and \`ttlMs\``
+    const size = JSON.stringify(e.data)?.length
+    if (size === undefined) throw `\`${what}.data\` must be JSON, got ${describe(e.data)}`
+    return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
+  })
+}

@@ -242,6 +242,9 @@ pub enum Action {
     Unsub(u32),
     /// The key is gone: the shell forgets it.
     KeyFree(u32),
+    /// A prefetch of the key ended: fetched, failed, or skipped when its
+    /// turn came (the shell reads the key's state to tell which).
+    Prefetched(u32),
 }
 
 impl Action {
@@ -278,6 +281,7 @@ impl Action {
             Action::Sub(k) => out.extend([17, *k]),
             Action::Unsub(k) => out.extend([18, *k]),
             Action::KeyFree(k) => out.extend([19, *k]),
+            Action::Prefetched(k) => out.extend([20, *k]),
         }
     }
 }

@@ -1,0 +1,129 @@
+// Server rendering with Next.js (App Router): installs the packed package
+// (npm pack of pkg/) into a small Next app (tests/ssr/app), runs `next build`
+// and `next start` on a free loopback port, and checks, with plain HTTP and
+// in headless Chromium, that
+//   - the server HTML holds the data a server component prefetched;
+//   - hydration logs no mismatch (nor any other console error);
+//   - the browser sends no request for the prefetched key (the app's route
+//     handler counts requests per user);
+//   - two users rendered one after the other never see each other's data.
+// This is also the install check for Next.js (tests/install covers Vite,
+// webpack and Node).
+import { execFileSync, spawn } from 'node:child_process'
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { assert, launchChromium, runner, sleep } from '../lib/browser.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const pkgDir = process.env.CALMFETCH_PKG ?? join(root, 'pkg')
+const app = join(root, 'tests', '.out', 'ssr-app')
+const dev = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies
+const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' }
+
+rmSync(app, { recursive: true, force: true })
+mkdirSync(app, { recursive: true })
+cpSync(join(here, 'app'), app, { recursive: true })
+execFileSync('npm', ['pack', pkgDir, '--pack-destination', app, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] })
+const tarball = readdirSync(app).find((f) => f.endsWith('.tgz'))
+writeFileSync(join(app, 'package.json'), JSON.stringify({
+  name: 'ssr-check',
+  private: true,
+  dependencies: { calmfetch: `file:./${tarball}`, next: dev.next, react: dev.react, 'react-dom': dev['react-dom'] },
+}, null, 2))
+const t0 = performance.now()
+execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] })
+const t1 = performance.now()
+execFileSync(join(app, 'node_modules', '.bin', 'next'), ['build'], { cwd: app, env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
+const t2 = performance.now()
+console.log(`     npm install ${((t1 - t0) / 1000).toFixed(1)} s, next build ${((t2 - t1) / 1000).toFixed(1)} s`)
+
+/** A free loopback port (the OS picks it; next start binds it right after). */
+async function freePort() {
+  const srv = createServer()
+  await new Promise((res) => srv.listen(0, '127.0.0.1', res))
+  const { port } = srv.address()
+  await new Promise((res) => srv.close(res))
+  return port
+}
+
+const port = await freePort()
+const origin = `http://127.0.0.1:${port}`
+const next = spawn(join(app, 'node_modules', '.bin', 'next'), ['start', '-H', '127.0.0.1', '-p', String(port)], {
+  cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+})
+let log = ''
+next.stdout.on('data', (d) => (log += d))
+next.stderr.on('data', (d) => (log += d))
+const stop = () => {
+  try {
+    process.kill(-next.pid, 'SIGTERM') // the group of the process started here
+  } catch {}
+}
+process.on('exit', stop)
+
+const t = runner()
+let browser
+try {
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${origin}/api/count`)).ok) break
+    } catch {}
+    if (i >= 300 || next.exitCode !== null) throw new Error(`next start did not answer within 30 s:\n${log}`)
+    await sleep(100)
+  }
+  const counts = async () => (await fetch(`${origin}/api/count`)).json()
+  const html = async (user) => (await fetch(`${origin}/`, { headers: { cookie: `user=${user}` } })).text()
+
+  await t.check('the server HTML holds the data the server component prefetched', async () => {
+    const page = await html('alice')
+    assert(page.includes('<p id="prefetched">true</p>'), 'prefetch resolved true')
+    assert(/<section id="profile" data-status="success">alice: private-alice-1<\/section>/.test(page), page.slice(0, 2000))
+    // The state the page carries names no credential value.
+    assert(!page.includes('user=alice'), 'the cookie value is in the HTML')
+    assert((await counts()).alice === 1, JSON.stringify(await counts()))
+  })
+
+  await t.check('two users rendered one after the other see only their own data', async () => {
+    const bob = await html('bob')
+    assert(bob.includes('bob: private-bob-1'), 'bob sees his data')
+    assert(!bob.includes('alice'), 'bob sees none of alice’s')
+    const alice = await html('alice')
+    assert(alice.includes('alice: private-alice-2') && !alice.includes('bob'), 'alice sees only hers')
+  })
+
+  browser = await launchChromium()
+  for (const user of ['carol', 'dave']) {
+    await t.check(`in Chromium (${user}): the page hydrates without a mismatch and sends no request for the prefetched key`, async () => {
+      const context = await browser.newContext()
+      await context.addCookies([{ name: 'user', value: user, url: origin }])
+      const page = await context.newPage()
+      const problems = []
+      const asked = []
+      page.on('pageerror', (e) => problems.push(String(e)))
+      page.on('console', (m) => {
+        if (m.type() !== 'error' && m.type() !== 'warning') return
+        if (m.location().url?.endsWith('/favicon.ico')) return // the app has no icon
+        problems.push(`${m.type()}: ${m.text()}`)
+      })
+      page.on('request', (r) => r.url().includes('/api/') && asked.push(r.url()))
+      await page.goto(`${origin}/`)
+      await page.waitForFunction(() => window.__calmfetch?.stats().cacheEntries === 1, null, { timeout: 10_000 })
+      await sleep(300) // effects, and any request they would send
+      const text = await page.textContent('#profile')
+      assert(text === `${user}: private-${user}-1`, `rendered ${JSON.stringify(text)}`)
+      const stats = await page.evaluate(() => window.__calmfetch.stats())
+      assert(stats.networkRequests === 0, `the browser client fetched: ${JSON.stringify(stats)}`)
+      assert(asked.length === 0, `the browser asked for ${asked.join(', ')}`)
+      assert((await counts())[user] === 1, `the backend saw ${(await counts())[user]} requests of ${user} (the server's only)`)
+      assert(problems.length === 0, problems.join('\n'))
+      await context.close()
+    })
+  }
+} finally {
+  await browser?.close()
+  stop()
+}
+process.exit(t.report() ? 0 : 1)
