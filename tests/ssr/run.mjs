@@ -10,35 +10,19 @@
 // This is also the install check for Next.js (tests/install covers Vite,
 // webpack and Node).
 import { execFileSync, spawn } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { assert, launchChromium, runner, sleep } from '../lib/browser.mjs'
+import { installPacked } from '../lib/pack.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..', '..')
-const pkgDir = process.env.CALMFETCH_PKG ?? join(root, 'pkg')
-const app = join(root, 'tests', '.out', 'ssr-app')
-const dev = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' }
 
-rmSync(app, { recursive: true, force: true })
-mkdirSync(app, { recursive: true })
-cpSync(join(here, 'app'), app, { recursive: true })
-execFileSync('npm', ['pack', pkgDir, '--pack-destination', app, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] })
-const tarball = readdirSync(app).find((f) => f.endsWith('.tgz'))
-writeFileSync(join(app, 'package.json'), JSON.stringify({
-  name: 'ssr-check',
-  private: true,
-  dependencies: { calmfetch: `file:./${tarball}`, next: dev.next, react: dev.react, 'react-dom': dev['react-dom'] },
-}, null, 2))
+const { app, installSeconds } = installPacked(join(here, 'app'), 'ssr-app', ['next', 'react', 'react-dom'])
 const t0 = performance.now()
-execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] })
-const t1 = performance.now()
 execFileSync(join(app, 'node_modules', '.bin', 'next'), ['build'], { cwd: app, env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
-const t2 = performance.now()
-console.log(`     npm install ${((t1 - t0) / 1000).toFixed(1)} s, next build ${((t2 - t1) / 1000).toFixed(1)} s`)
+console.log(`     npm install ${installSeconds.toFixed(1)} s, next build ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
 /** A free loopback port (the OS picks it; next start binds it right after). */
 async function freePort() {
