@@ -172,7 +172,7 @@ class Client {
   #channel = null
   #unwatch = null
   #pre = new Map() // key id -> resolvers of prefetch promises, settled by PREFETCHED
-  #seeds = null // key text -> { snap } of hydrated data the core does not hold yet
+  #seeds = null // key text -> snapshot of hydrated data the core does not hold yet
 
   constructor(cfg, persist) {
     this.#cfg = cfg
@@ -472,7 +472,7 @@ class Client {
         // A relative url hydrated into a client with no base (rendering on a server).
         const seed = this.#seeds?.get(`${url}${SEP}GET${SEP}${R.who}`)
         if (seed === undefined) throw e
-        return seed.snap
+        return seed
       }
       if (this.#h === -2) throw stopped
       // The same request under another spelling of its url has a key; a
@@ -480,7 +480,7 @@ class Client {
       // would never be freed.
       const text = `${abs}${SEP}GET${SEP}${R.who}`
       const known = this.#h >= 0 && this.#byText.get(text)
-      return known ? this.#snapshot(known) : (this.#seeds?.get(text)?.snap ?? EMPTY)
+      return known ? this.#snapshot(known) : (this.#seeds?.get(text) ?? EMPTY)
     } catch (e) {
       throw this.#fault(e, 'peek: ')
     }
@@ -644,7 +644,7 @@ class Client {
     if (!start && (state & 4) === 0) return done(false)
     const w = x.cf_get(h, now(), id, ttl, 0) // joins a request in flight
     if (w === 0) return done(true)
-    this.#waiters[w] = { res: () => done((x.cf_state(this.#h, now(), id) & 25) === 1), rej: () => done(false), url: this.#keys[id]?.url }
+    this.#waiters[w] = { res: () => done((x.cf_state(this.#h, now(), id) & 25) === 1), rej: () => done(false) }
   }
 
   /** `start(exports, h, key, settings)` unless the connection or the input says skip (then `skip()`). */
@@ -770,8 +770,10 @@ class Client {
    * Take the entries of `dehydrate`'s output under the client's own
    * identity, keeping their age; newer data here stays. Throws a
    * `CalmfetchError` (kind `invalid`) on a bad shape, taking nothing.
+   * `quiet` (the provider, while rendering) leaves out keys somebody
+   * listens to, so that no listener runs during a render.
    */
-  hydrate(state) {
+  hydrate(state, quiet) {
     try {
       if (this.#h === -2) throw stopped
       const R = this.#R0
@@ -784,7 +786,7 @@ class Client {
         e.text = `${e.abs ?? e.url}${SEP}GET${SEP}${R.who}`
         return e
       })
-      for (const e of list) this.#seed(e, R)
+      for (const e of list) if (!quiet || !this.#byText.get(e.text)?.listeners.length) this.#seed(e, R)
     } catch (e) {
       throw this.#fault(e, 'hydrate: ')
     }
@@ -800,14 +802,12 @@ class Client {
     }
     // Until the core is ready, `peek` shows the data; the newest seed wins.
     const seeds = (this.#seeds ??= new Map())
-    const old = seeds.get(e.text)
-    if (old !== undefined && old.at >= e.at) return
+    if (seeds.get(e.text)?.updatedAt >= e.at) return
     const snap = Object.freeze({ data: e.data, error: undefined, updatedAt: e.at, stale: now() >= e.at + e.ttl, isFetching: false })
-    const seed = { at: e.at, snap }
-    seeds.set(e.text, seed)
+    seeds.set(e.text, snap)
     if (e.abs !== undefined) {
       this.#later(() => {
-        if (seeds.get(e.text) === seed) seeds.delete(e.text)
+        if (seeds.get(e.text) === snap) seeds.delete(e.text)
         if (this.#h >= 0) this.#seed(e, R)
       })
     }

@@ -315,22 +315,20 @@ export function clientOptions(options) {
  * ttl, etag, size }`. Throws the first problem.
  */
 export function hydration(state) {
-  if (state === undefined || state === null) return []
+  if (state == null) return []
   const entries = get(state, 'entries')
-  if (!isObject(state) || !Array.isArray(entries)) {
-    throw `the state must be the object \`dehydrate()\` returns, with an \`entries\` array, got ${describe(state)}`
-  }
+  if (!Array.isArray(entries)) throw `the state must be what \`dehydrate()\` returns, got ${describe(state)}`
   return entries.map((e, i) => {
     const what = `entries[${i}]`
-    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
     if (!isObject(e)) throw `${what} must be an object, got ${describe(e)}`
+    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
     const url = string(e, 'url', what)
-    if (url === undefined) throw `option \`${what}.url\` is required`
     const at = whole(e, 'updatedAt', what, 0)
     const ttl = whole(e, 'ttlMs', what, 0)
-    if (at === undefined || ttl === undefined) throw `\`${what}\` needs \`updatedAt\` and \`ttlMs\``
     const size = JSON.stringify(e.data)?.length
-    if (size === undefined) throw `\`${what}.data\` must be JSON, got ${describe(e.data)}`
+    if (url === undefined || at === undefined || ttl === undefined || size === undefined) {
+      throw `${what} needs a \`url\`, JSON \`data\`, \`updatedAt\` and \`ttlMs\``
+    }
     return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
   })
 }

@@ -29,10 +29,16 @@ const ClientContext = createContext(null)
  */
 export function CalmfetchProvider({ client, state, children }) {
   const seen = useRef(null)
-  if (state !== undefined && state !== null && (seen.current?.[0] !== client || seen.current[1] !== state)) {
-    client.hydrate(state) // idempotent: a second render (StrictMode) takes nothing new
+  if (state != null && (seen.current?.[0] !== client || seen.current[1] !== state)) {
+    // Keys nobody listens to yet, now; hydrating is idempotent (StrictMode).
+    client.hydrate(state, true)
     seen.current = [client, state]
   }
+  // Keys already shown (a later page's state): once committed, so that
+  // their listeners do not run during this render.
+  useEffect(() => {
+    if (state != null) client.hydrate(state)
+  }, [client, state])
   return createElement(ClientContext.Provider, { value: client }, children)
 }
 

@@ -129,13 +129,14 @@ test('hydrate refuses a bad shape whole, with a typed error naming what is wrong
   const client = createClient({ baseUrl: 'http://127.0.0.1:9' })
   const good = { url: '/ok', data: 1, updatedAt: Date.now(), ttlMs: 1000 }
   const bad = [
-    [42, /state must be the object/],
-    [{ entries: 'x' }, /entries/],
+    [42, /state must be what `dehydrate\(\)` returns, got 42/],
+    [{ entries: 'x' }, /state must be what/],
     [{ entries: [good, null] }, /entries\[1\]/],
     [{ entries: [{ ...good, url: 7 }] }, /entries\[0\]\.url/],
-    [{ entries: [{ ...good, updatedAt: -1 }] }, /updatedAt/],
+    [{ entries: [{ ...good, updatedAt: -1 }] }, /entries\[0\]\.updatedAt` must be a whole number >= 0, got -1/],
+    [{ entries: [{ url: '/a', data: 1, ttlMs: 1 }] }, /entries\[0\] needs a `url`, JSON `data`, `updatedAt` and `ttlMs`/],
     [{ entries: [{ ...good, ttlMs: 'x' }] }, /ttlMs/],
-    [{ entries: [{ ...good, data: undefined }] }, /data/],
+    [{ entries: [{ ...good, data: undefined }] }, /JSON `data`/],
     [{ entries: [{ ...good, extra: 1 }] }, /unknown option `extra`/],
     [{ entries: [good, { ...good, url: 'ftp://x/y' }] }, /entries\[1\]\.url: `ftp:\/\/x\/y` is not an http/],
   ]
