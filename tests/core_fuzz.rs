@@ -8,7 +8,8 @@
 //! - the bounds hold at every step (`max_entries`, `max_bytes`);
 //! - nothing is left behind: once pollers stop, listeners leave and time
 //!   runs, no waiter, batch, flight, timer, poll, intent, prefetch or
-//!   subscription is left, and after `clear` no key.
+//!   subscription is left, and after `clear` no key; every queued prefetch
+//!   has told the shell it ended (`Prefetched`).
 //!
 //! The decoders the old core fuzzed (batch answers, socket messages, urls,
 //! `Retry-After`) are JavaScript now and tested there.
@@ -66,6 +67,8 @@ enum Op {
     Unwatch(usize),
     TabData(u8, u16),
     Restore(u8),
+    /// Server-rendered data fetched `ago` ms before, fresh for `ttl` ms.
+    Hydrate(u8, u16, u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -97,6 +100,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Unwatch),
         1 => (0..URLS, 0u16..3000).prop_map(|(u, ago)| Op::TabData(u, ago)),
         1 => (0..URLS).prop_map(Op::Restore),
+        1 => (0..URLS, 0u16..3000, 0u16..3000).prop_map(|(u, ago, ttl)| Op::Hydrate(u, ago, ttl)),
     ]
 }
 
@@ -210,6 +214,7 @@ proptest! {
         let mut pollers = Vec::new();
         let mut lives: Vec<u8> = Vec::new();
         let mut intents = Vec::new();
+        let mut queued: Vec<String> = Vec::new();
         let mut watched: Vec<u8> = Vec::new();
         for op in ops {
             match op {
@@ -273,7 +278,7 @@ proptest! {
                     s.drain();
                 }
                 Op::Malformed => s.core.socket_malformed(),
-                Op::Prefetch(u) => { s.prefetch(&url(u)); }
+                Op::Prefetch(u) => if s.prefetch(&url(u)) { queued.push(url(u)) },
                 Op::Hover(u) => intents.push(s.hover(&url(u))),
                 Op::HoverEnd(i) => {
                     if !intents.is_empty() {
@@ -290,6 +295,7 @@ proptest! {
                 }
                 Op::TabData(u, ago) => { s.tab_data(&url(u), 200 + u as u32, s.now.saturating_sub(ago as u64)); }
                 Op::Restore(u) => { s.restore(&url(u), 300 + u as u32, s.now.saturating_sub(5_000)); }
+                Op::Hydrate(u, ago, ttl) => { s.hydrate(&url(u), 400 + u as u32, s.now.saturating_sub(ago as u64), ttl as u64); }
             }
             check(&s)?;
         }
@@ -320,6 +326,12 @@ proptest! {
         prop_assert_eq!(s.core.pending_batches(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);
         prop_assert_eq!(s.core.pending_prefetches(), (0, 0, 0));
+        // Each queued prefetch told the shell it ended (hovers add their own).
+        for u in &queued {
+            let told = s.prefetched.iter().filter(|x| *x == u).count();
+            let asked = queued.iter().filter(|x| *x == u).count();
+            prop_assert!(told >= asked, "{} prefetched {} times, PREFETCHED {} times", u, asked, told);
+        }
         prop_assert_eq!(s.core.socket_subscriptions(), 0);
         prop_assert_eq!(s.core.pending_timers(), 0, "timers left: next at {:?}", s.core.poll_timeout());
         // Only entries keep keys now; clear drops them and the keys.

@@ -1,4 +1,4 @@
-// Server rendering with Next.js (App Router): installs the packed package
+// Server rendering with Next.js (App Router at /, Pages Router at /legacy): installs the packed package
 // (npm pack of pkg/) into a small Next app (tests/ssr/app), runs `next build`
 // and `next start` on a free loopback port, and checks, with plain HTTP and
 // in headless Chromium, that
@@ -59,16 +59,18 @@ try {
     await sleep(100)
   }
   const counts = async () => (await fetch(`${origin}/api/count`)).json()
-  const html = async (user) => (await fetch(`${origin}/`, { headers: { cookie: `user=${user}` } })).text()
+  const html = async (user, path = '/') => (await fetch(`${origin}${path}`, { headers: { cookie: `user=${user}` } })).text()
 
-  await t.check('the server HTML holds the data the server component prefetched', async () => {
-    const page = await html('alice')
-    assert(page.includes('<p id="prefetched">true</p>'), 'prefetch resolved true')
-    assert(/<section id="profile" data-status="success">alice: private-alice-1<\/section>/.test(page), page.slice(0, 2000))
-    // The state the page carries names no credential value.
-    assert(!page.includes('user=alice'), 'the cookie value is in the HTML')
-    assert((await counts()).alice === 1, JSON.stringify(await counts()))
-  })
+  for (const [path, user, how] of [['/', 'alice', 'a server component'], ['/legacy', 'erin', 'getServerSideProps']]) {
+    await t.check(`${path}: the server HTML holds the data ${how} prefetched`, async () => {
+      const page = await html(user, path)
+      assert(page.includes('<p id="prefetched">true</p>'), 'prefetch resolved true')
+      assert(new RegExp(`<section id="profile" data-status="success">${user}: private-${user}-1</section>`).test(page), page.slice(0, 2000))
+      // The state the page carries names no credential value.
+      assert(!page.includes(`user=${user}`), 'the cookie value is in the HTML')
+      assert((await counts())[user] === 1, JSON.stringify(await counts()))
+    })
+  }
 
   await t.check('two users rendered one after the other see only their own data', async () => {
     const bob = await html('bob')
@@ -79,8 +81,8 @@ try {
   })
 
   browser = await launchChromium()
-  for (const user of ['carol', 'dave']) {
-    await t.check(`in Chromium (${user}): the page hydrates without a mismatch and sends no request for the prefetched key`, async () => {
+  for (const [path, user] of [['/', 'carol'], ['/', 'dave'], ['/legacy', 'frank']]) {
+    await t.check(`in Chromium (${user}, ${path}): the page hydrates without a mismatch and sends no request for the prefetched key`, async () => {
       const context = await browser.newContext()
       await context.addCookies([{ name: 'user', value: user, url: origin }])
       const page = await context.newPage()
@@ -93,7 +95,7 @@ try {
         problems.push(`${m.type()}: ${m.text()}`)
       })
       page.on('request', (r) => r.url().includes('/api/') && asked.push(r.url()))
-      await page.goto(`${origin}/`)
+      await page.goto(`${origin}${path}`)
       await page.waitForFunction(() => window.__calmfetch?.stats().cacheEntries === 1, null, { timeout: 10_000 })
       await sleep(300) // effects, and any request they would send
       const text = await page.textContent('#profile')
