@@ -5,7 +5,8 @@
 //   - the server HTML holds the data a server component prefetched;
 //   - hydration logs no mismatch (nor any other console error);
 //   - the browser sends no request for the prefetched key (the app's route
-//     handler counts requests per user);
+//     handler counts requests per user), also after a client-side
+//     navigation, whose page's state reaches the tab's one client;
 //   - two users rendered one after the other never see each other's data.
 // This is also the install check for Next.js (tests/install covers Vite,
 // webpack and Node).
@@ -82,7 +83,7 @@ try {
 
   browser = await launchChromium()
   for (const [path, user] of [['/', 'carol'], ['/', 'dave'], ['/legacy', 'frank']]) {
-    await t.check(`in Chromium (${user}, ${path}): the page hydrates without a mismatch and sends no request for the prefetched key`, async () => {
+    await t.check(`in Chromium (${user}, ${path}): the page hydrates without a mismatch and sends no request for the prefetched key${path === '/' ? ', nor after a client-side navigation to a page with its own state' : ''}`, async () => {
       const context = await browser.newContext()
       await context.addCookies([{ name: 'user', value: user, url: origin }])
       const page = await context.newPage()
@@ -104,6 +105,16 @@ try {
       assert(stats.networkRequests === 0, `the browser client fetched: ${JSON.stringify(stats)}`)
       assert(asked.length === 0, `the browser asked for ${asked.join(', ')}`)
       assert((await counts())[user] === 1, `the backend saw ${(await counts())[user]} requests of ${user} (the server's only)`)
+      if (path === '/') {
+        // Client-side navigation: the next page's state reaches the same client.
+        await page.evaluate(() => (window.__calmfetch.firstPage = true))
+        await page.click('#to-other')
+        await page.waitForSelector('#other[data-status="success"]', { timeout: 10_000 })
+        assert((await page.textContent('#other')) === `${user}: private-${user}-2`, await page.textContent('#other'))
+        assert(await page.evaluate(() => window.__calmfetch.firstPage === true), 'the tab made a second client')
+        assert(asked.length === 0 && (await page.evaluate(() => window.__calmfetch.stats().networkRequests)) === 0, `the browser fetched: ${asked}`)
+        assert((await counts())[user] === 2, 'one request per page, both from the server')
+      }
       assert(problems.length === 0, problems.join('\n'))
       await context.close()
     })

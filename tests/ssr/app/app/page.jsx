@@ -1,9 +1,10 @@
 // A server component: a request-scoped client (this request's cookie,
 // forwarded explicitly) prefetches, and the page hands its dehydrated state
-// to the provider, a client component.
+// to `Hydrate`, a client component, which gives it to the layout's client.
+import Link from 'next/link'
 import { headers } from 'next/headers'
 import { createClient } from 'calmfetch'
-import Providers from './providers'
+import { Hydrate } from './providers'
 import Profile from './profile'
 
 export const dynamic = 'force-dynamic'
@@ -17,9 +18,10 @@ export default async function Page() {
   })
   const ok = await client.prefetch('/api/me')
   return (
-    <Providers state={client.dehydrate()}>
+    <Hydrate state={client.dehydrate()}>
       <p id="prefetched">{String(ok)}</p>
       <Profile />
-    </Providers>
+      <Link id="to-other" href="/other" prefetch={false}>other</Link>
+    </Hydrate>
   )
 }

@@ -1,10 +1,10 @@
 'use client'
 import { useRequest } from 'calmfetch/react'
 
-export default function Profile() {
-  const { data, status } = useRequest('/api/me')
+export default function Profile({ url = '/api/me', id = 'profile' }) {
+  const { data, status } = useRequest(url)
   return (
-    <section id="profile" data-status={status}>
+    <section id={id} data-status={status}>
       {data === undefined ? 'loading' : `${data.user}: ${data.secret}`}
     </section>
   )
