@@ -5,7 +5,7 @@
 // persist.js). The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { callOptions, clientOptions, flag, GET, hydration, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
@@ -25,7 +25,7 @@ const STATS = ('requested networkRequests dedupHits cacheHits errors timeouts ab
 const SOCKET_STATES = ['none', 'idle', 'connecting', 'connecting-fallback', 'open', 'reconnecting']
 const noop = () => {}
 /** Words of each action (BATCH: 3 + 3n). */
-const LENGTHS = [, 3, 2, 3, 2, 3, 3, 6, 3, 3, 6, 2, 2, 2, 3, 1, 1, 2, 2, 2, 2, 6]
+const LENGTHS = [, 3, 2, 3, 2, 3, 3, 6, 3, 3, 6, 2, 2, 2, 3, 1, 1, 2, 2, 2, 2, 6, 2]
 
 let t0 = -1
 /** The core's clock: monotonic ms that read like ms since the epoch. */
@@ -174,6 +174,8 @@ class Client {
   #channel = null
   #unwatch = null
   #writes = new Map() // write id -> record (see #mutate)
+  #pre = new Map() // key id -> resolvers of prefetch promises, settled by PREFETCHED
+  #seeds = null // key text -> snapshot of hydrated data the core does not hold yet
 
   constructor(cfg, persist) {
     this.#cfg = cfg
@@ -241,6 +243,8 @@ class Client {
     for (const w of this.#writes.values()) w.rej(error)
     this.#waiters = []
     this.#writes.clear()
+    for (const list of this.#pre.values()) for (const res of list) res(false)
+    this.#pre.clear()
     this.#flush()
   }
 
@@ -466,13 +470,22 @@ class Client {
       const R = this.#opts(o, KEY, 'subscribe')
       const rec = R.W.map.get(url)
       if (rec !== undefined && this.#h >= 0) return this.#snapshot(rec)
-      const abs = absolute(url, this.#cfg.base, this.#resolved)
+      let abs
+      try {
+        abs = absolute(url, this.#cfg.base, this.#resolved)
+      } catch (e) {
+        // A relative url hydrated into a client with no base (rendering on a server).
+        const seed = this.#seeds?.get(`${url}${SEP}GET${SEP}${R.who}`)
+        if (seed === undefined) throw e
+        return seed
+      }
       if (this.#h === -2) throw stopped
       // The same request under another spelling of its url has a key; a
       // request with no key has no entry, and a key made only to be read
       // would never be freed.
-      const known = this.#h >= 0 && this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
-      return known ? this.#snapshot(known) : EMPTY
+      const text = `${abs}${SEP}GET${SEP}${R.who}`
+      const known = this.#h >= 0 && this.#byText.get(text)
+      return known ? this.#snapshot(known) : (this.#seeds?.get(text) ?? EMPTY)
     } catch (e) {
       throw this.#fault(e, 'peek: ')
     }
@@ -602,24 +615,56 @@ class Client {
     core.cf_tab_data(this.#h, now(), rec.id, at, size, etag === undefined ? 0 : 2)
   }
 
-  /** Fetch `url` at low priority for a later `get`; never throws; false when skipped. */
+  /**
+   * Fetch `url` at low priority for a later `get`. Resolves true once its
+   * data is in the cache, fresh (fetched now, or already there), false when
+   * skipped or failed; never rejects.
+   */
   prefetch(url, o) {
-    return this.#prefetch(url, o, (x, h, id, R) => x.cf_prefetch(h, now(), id, R.ttl) === 1, false)
+    return new Promise((res) => {
+      try {
+        this.#prefetch(url, o, (x, h, id, R) => {
+          if (x.cf_prefetch(h, now(), id, R.ttl) === 1) {
+            const list = this.#pre.get(id)
+            if (list === undefined) this.#pre.set(id, [res])
+            else list.push(res)
+          } else this.#landed(id, R.ttl, res, true)
+        }, () => res(false))
+      } catch {
+        res(false)
+      }
+    })
   }
 
-  /** `start(exports, h, key, settings)` unless the connection or the input says skip (then `skipped`). */
-  #prefetch(url, o, start, skipped) {
-    if (this.#h === -2) return skipped
+  /**
+   * `done(true)` when `key` has fresh data; when a request for it is out,
+   * once that has landed; else `done(false)`, or with `start`, once a
+   * request `get` starts has landed.
+   */
+  #landed(id, ttl, done, start) {
+    const x = core
+    const h = this.#h
+    const state = x.cf_state(h, now(), id)
+    if ((state & 27) === 1) return done(true) // data, not stale, no error, kept
+    if (!start && (state & 4) === 0) return done(false)
+    const w = x.cf_get(h, now(), id, ttl, 0) // joins a request in flight
+    if (w === 0) return done(true)
+    this.#waiters[w] = { res: () => done((x.cf_state(this.#h, now(), id) & 25) === 1), rej: () => done(false) }
+  }
+
+  /** `start(exports, h, key, settings)` unless the connection or the input says skip (then `skip()`). */
+  #prefetch(url, o, start, skip) {
+    if (this.#h === -2) return skip()
     if (this.#h === -1) {
-      this.#later(() => this.#prefetch(url, o, start, skipped))
-      return true
+      this.#later(() => this.#prefetch(url, o, start, skip))
+      return -1
     }
     const x = core
     const h = this.#h
     try {
       if (this.#cfg.respectSaveData && slowConnection()) {
         x.cf_prefetch_skip(h)
-        return skipped
+        return skip()
       }
       let rec, R
       try {
@@ -628,13 +673,13 @@ class Client {
       } catch (e) {
         if (typeof e !== 'string') throw e
         x.cf_prefetch_invalid(h)
-        return skipped
+        return skip()
       }
       const r = start(x, h, rec.id, R)
       this.#run()
       return r
     } catch (e) {
-      if (stopped !== null) return skipped
+      if (stopped !== null) return skip()
       throw e
     }
   }
@@ -665,7 +710,7 @@ class Client {
     }
     const start = () => {
       end()
-      if (this.#h >= 0) intent = this.#prefetch(url, options, (x, h, id) => x.cf_hover(h, now(), id), -1)
+      if (this.#h >= 0) intent = this.#prefetch(url, options, (x, h, id) => x.cf_hover(h, now(), id), () => -1)
     }
     const at = () => {
       this.prefetch(url, options)
@@ -858,6 +903,78 @@ class Client {
     this.#persisted?.wipe()
   }
 
+  /**
+   * The fresh entries of the client's own identity as plain JSON, for
+   * `hydrate` in another client: urls (relative to `baseUrl`'s origin when
+   * on it), data, `updatedAt`, TTL and ETag. Never an identity's values.
+   */
+  dehydrate() {
+    if (this.#h === -2) throw stopped
+    const entries = []
+    const x = core
+    const h = this.#h
+    const base = this.#cfg.base === undefined ? undefined : origin(this.#cfg.base)
+    const own = this.#R0.who
+    if (h >= 0) {
+      for (const rec of this.#byText.values()) {
+        const id = rec.id
+        // Data kept, not stale, no error; fetched with the client's own identity.
+        if (rec.W.text !== own || (x.cf_state(h, now(), id) & 27) !== 1) continue
+        const e = { url: origin(rec.url) === base ? pathOf(rec.url) : rec.url, data: this.#bodies[id], updatedAt: x.cf_updated(h, id), ttlMs: x.cf_ttl(h, id) }
+        if (this.#etags[id] !== undefined) e.etag = this.#etags[id]
+        entries.push(e)
+      }
+    }
+    return { calmfetch: 1, entries }
+  }
+
+  /**
+   * Take the entries of `dehydrate`'s output under the client's own
+   * identity, keeping their age; newer data here stays. Throws a
+   * `CalmfetchError` (kind `invalid`) on a bad shape, taking nothing.
+   * `quiet` (the provider, while rendering) leaves out keys somebody
+   * listens to, so that no listener runs during a render.
+   */
+  hydrate(state, quiet) {
+    try {
+      if (this.#h === -2) throw stopped
+      const R = this.#R0
+      const list = hydration(state).map((e, i) => {
+        const abs = resolve(e.url, this.#cfg.base)
+        // A relative url in a client with no base (rendering on a server)
+        // is only seen by `peek` under the same spelling.
+        if (abs instanceof Refused && (this.#cfg.base !== undefined || !e.url.startsWith('/'))) throw `entries[${i}].url: ${abs.why}`
+        e.abs = abs instanceof Refused ? undefined : abs
+        e.text = `${e.abs ?? e.url}${SEP}GET${SEP}${R.who}`
+        return e
+      })
+      for (const e of list) if (!quiet || !this.#byText.get(e.text)?.listeners.length) this.#seed(e, R)
+    } catch (e) {
+      throw this.#fault(e, 'hydrate: ')
+    }
+  }
+
+  #seed(e, R) {
+    if (this.#h >= 0 && e.abs !== undefined) {
+      const rec = this.#key(e.url, e.abs, R)
+      return this.#call((x, h) => {
+        this.#incoming.set(rec.id, { body: e.data, etag: e.etag })
+        x.cf_hydrate(h, now(), rec.id, e.size, e.at, e.ttl, e.etag === undefined ? 0 : 1)
+      })
+    }
+    // Until the core is ready, `peek` shows the data; the newest seed wins.
+    const seeds = (this.#seeds ??= new Map())
+    if (seeds.get(e.text)?.updatedAt >= e.at) return
+    const snap = Object.freeze({ data: e.data, error: undefined, updatedAt: e.at, stale: now() >= e.at + e.ttl, isFetching: false })
+    seeds.set(e.text, snap)
+    if (e.abs !== undefined) {
+      this.#later(() => {
+        if (seeds.get(e.text) === snap) seeds.delete(e.text)
+        if (this.#h >= 0) this.#seed(e, R)
+      })
+    }
+  }
+
   /** Counters. */
   stats() {
     if (this.#h === -2) throw stopped
@@ -973,6 +1090,13 @@ class Client {
         // DROP key
         this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined
         if (rec?.opt !== undefined) rec.opt.base = undefined
+      } else if (op === 22) {
+        // PREFETCHED key (its promises settle even if the key was freed before)
+        const list = this.#pre.get(a)
+        if (list !== undefined) {
+          this.#pre.delete(a)
+          for (const res of list) this.#landed(a, -1, res, false)
+        }
       } else if (op === 20) this.#send(a) // SEND write
       else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
       else if (op === 15) {

@@ -304,8 +304,13 @@ export interface Client {
   poll<T = unknown>(url: string, options: PollOptions<T>): PollHandle
   /** Fetch `url` again now, unless it is in flight or was fetched in the last 250 ms. */
   refresh<T = unknown>(url: string, options?: RefreshOptions): Promise<T>
-  /** Fetch `url` at low priority so a later `get` finds it. Never throws; false when skipped. */
-  prefetch(url: string, options?: KeyOptions & { ttlMs?: number }): boolean
+  /**
+   * Fetch `url` at low priority so a later `get` finds it. Resolves `true`
+   * once its data is in the cache and fresh (fetched now, joined, or already
+   * there), `false` when skipped (Save-Data, bad input, a full queue) or
+   * failed. Never throws, never rejects.
+   */
+  prefetch(url: string, options?: KeyOptions & { ttlMs?: number }): Promise<boolean>
   /** Prefetch when the pointer rests on `element` (or it gets focus); at once on touch or mouse down. Returns the cleanup. */
   prefetchOnHover(element: EventTarget, url: string, options?: KeyOptions & { ttlMs?: number }): () => void
   /** The same as event handler props, for frameworks (see `usePrefetch`). */
@@ -314,7 +319,39 @@ export interface Client {
   invalidate(urlOrPrefix: string): number
   /** Forget every cached entry, in memory, in IndexedDB (`persist`) and in the other tabs of the origin. Call it on logout. */
   clear(): void
+  /**
+   * The fresh entries fetched with the client's own identity (its
+   * `createClient` headers, credentials and partition), as plain JSON for
+   * `hydrate` in another client: no stale, failed or `no-store` entry, no
+   * entry of a call with its own credentials or partition, and no header value.
+   */
+  dehydrate(): DehydratedState
+  /**
+   * Seed the cache with `dehydrate()`'s output, under this client's own
+   * identity: the data keeps its age, newer data here stays, and doing it
+   * twice changes nothing. Throws a `CalmfetchError` (kind `'invalid'`) on a
+   * bad shape, taking nothing.
+   */
+  hydrate(state: DehydratedState | null | undefined): void
   stats(): Stats
+}
+
+/** One entry of `dehydrate()`'s output. */
+export interface DehydratedEntry {
+  /** The path and query when on the `baseUrl`'s origin, else the absolute URL. */
+  url: string
+  data: Json
+  /** When the data was fetched, in ms since the epoch. */
+  updatedAt: number
+  /** How long it stays fresh after `updatedAt`, in ms. */
+  ttlMs: number
+  etag?: string
+}
+
+/** `dehydrate()`'s output: plain JSON, safe to put in a page. */
+export interface DehydratedState {
+  calmfetch: 1
+  entries: DehydratedEntry[]
 }
 
 /** Make a client. Synchronous; throws a `CalmfetchError` of kind `'invalid'` on bad options. */

@@ -309,3 +309,26 @@ export function clientOptions(options) {
     ],
   }
 }
+
+/**
+ * The entries of a `dehydrate()` output, checked: each `{ url, data, at,
+ * ttl, etag, size }`. Throws the first problem.
+ */
+export function hydration(state) {
+  if (state == null) return []
+  const entries = get(state, 'entries')
+  if (!Array.isArray(entries)) throw `the state must be what \`dehydrate()\` returns, got ${describe(state)}`
+  return entries.map((e, i) => {
+    const what = `entries[${i}]`
+    if (!isObject(e)) throw `${what} must be an object, got ${describe(e)}`
+    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
+    const url = string(e, 'url', what)
+    const at = whole(e, 'updatedAt', what, 0)
+    const ttl = whole(e, 'ttlMs', what, 0)
+    const size = JSON.stringify(e.data)?.length
+    if (url === undefined || at === undefined || ttl === undefined || size === undefined) {
+      throw `${what} needs a \`url\`, JSON \`data\`, \`updatedAt\` and \`ttlMs\``
+    }
+    return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
+  })
+}

@@ -1,13 +1,18 @@
 import type { ReactElement, ReactNode } from 'react'
-import type { CalmfetchError, Client, HeaderInit, PrefetchHandlers, WriteBody, WriteMethod } from './index.js'
+import type { CalmfetchError, Client, DehydratedState, HeaderInit, PrefetchHandlers, WriteBody, WriteMethod } from './index.js'
 
 export interface CalmfetchProviderProps {
-  /** The client the hooks below use (make it once, outside the render). */
+  /** The client the hooks below use (one per browser tab; one per request on a server). */
   client: Client
+  /** A server's `client.dehydrate()`: hydrated into `client` before the children render. */
+  state?: DehydratedState | null
   children?: ReactNode
 }
 
-/** Makes `client` available to `useClient` and `useRequest` below it. */
+/**
+ * Makes `client` available to `useClient` and `useRequest` below it, after
+ * hydrating `state` into it (see "Next.js and server rendering" in the README).
+ */
 export declare function CalmfetchProvider(props: CalmfetchProviderProps): ReactElement
 
 /** The client of the nearest `CalmfetchProvider`. Throws an `Error` without one. */

@@ -1,9 +1,12 @@
-// calmfetch/react: React bindings for a calmfetch client.
+'use client'
+// calmfetch/react: React bindings for a calmfetch client (client components:
+// the directive above makes a React Server Components bundler treat them so).
 //
 // `useRequest` reads a key's snapshot with `useSyncExternalStore`
 // (client.subscribe + client.peek) and, in an effect, asks `client.get` for
 // the data when the snapshot has none that is fresh. Nothing here runs at
-// import time and nothing touches window/document (safe for SSR).
+// import time and nothing touches window/document. Rendering on a server,
+// hooks show the data the provider's client holds (its `hydrate`d state).
 import {
   createContext,
   createElement,
@@ -19,8 +22,23 @@ import { CalmfetchError } from './index.js'
 
 const ClientContext = createContext(null)
 
-/** Makes `client` available to `useClient` and `useRequest` below it. */
-export function CalmfetchProvider({ client, children }) {
+/**
+ * Makes `client` available to `useClient` and `useRequest` below it. A
+ * `state` (a server's `client.dehydrate()`) is hydrated into it during this
+ * render, before any child reads the cache.
+ */
+export function CalmfetchProvider({ client, state, children }) {
+  const seen = useRef(null)
+  if (state != null && (seen.current?.[0] !== client || seen.current[1] !== state)) {
+    // Keys nobody listens to yet, now; hydrating is idempotent (StrictMode).
+    client.hydrate(state, true)
+    seen.current = [client, state]
+  }
+  // Keys already shown (a later page's state): once committed, so that
+  // their listeners do not run during this render.
+  useEffect(() => {
+    if (state != null) client.hydrate(state)
+  }, [client, state])
   return createElement(ClientContext.Provider, { value: client }, children)
 }
 
@@ -38,8 +56,8 @@ export function useClient() {
 
 const noop = () => {}
 
-// The snapshot of a request that waits (null url, enabled: false), and the one
-// used while rendering on the server. Constant, so React sees no change.
+// The snapshot of a request that waits (null url, enabled: false), and the
+// server's one for a request without data. Constant, so React sees no change.
 const IDLE = Object.freeze({
   data: undefined,
   error: undefined,
@@ -47,7 +65,6 @@ const IDLE = Object.freeze({
   stale: true,
   isFetching: false,
 })
-const getIdleSnapshot = () => IDLE
 
 // A value-based identity for the key options, so that inline literals
 // (`{ headers: { ... } }` written in the render) do not resubscribe each render.
@@ -134,7 +151,14 @@ function useEntry(url, options, hookName, useFetch) {
     return next
   }, [client, active, url, keyOptions, requestId])
 
-  const snapshot = useSyncExternalStore(subscribe, getSnapshot, getIdleSnapshot)
+  // On the server, and in the browser's hydrating render: the data the
+  // client holds (hydrated on both sides alike), else nothing.
+  const getServerSnapshot = useCallback(() => {
+    const s = getSnapshot()
+    return s.data === undefined ? IDLE : s
+  }, [getSnapshot])
+
+  const snapshot = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot)
 
   // Errors the snapshot does not carry (bad options are refused before any
   // request). Kept per request and per data version.

@@ -5,7 +5,9 @@
 //      js/load.js inflates with DecompressionStream (this script checks the
 //      round trip);
 //   4. the JS shell is bundled and minified with esbuild into index.js, and
-//      react.js, the types and package.json are added.
+//      react.js (its 'use client' kept first), the types, package.json (with
+//      the repository fields of the workspace's package.json), the licenses
+//      and the README (its relative links made absolute) are added.
 // Prints the size of what a user's bundle gets, raw, gzip and brotli.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, existsSync } from 'node:fs'
@@ -19,6 +21,28 @@ const outArg = process.argv.indexOf('--out')
 const pkg = outArg > 0 ? resolvePath(process.argv[outArg + 1]) : join(root, 'pkg')
 const wasmOpt = join(root, 'node_modules', '.bin', 'wasm-opt')
 const version = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8')).version
+
+/** The license files of `license` ("MIT OR Apache-2.0"), shipped in the package. */
+const LICENSES = ['LICENSE-MIT', 'LICENSE-APACHE']
+
+/** Does the built file start with the `'use client'` directive? */
+function esbuildDirective(file) {
+  return /^(['"])use client\1;?/.test(readFileSync(file, 'utf8'))
+}
+
+/**
+ * The README as npm shows it: relative links point at the repository
+ * (`blob/main/...`; images at their raw file, so that they display).
+ */
+function absoluteLinks(md, repoUrl) {
+  const repo = repoUrl.replace(/^git\+/, '').replace(/\.git$/, '')
+  const raw = repo.replace('https://github.com/', 'https://raw.githubusercontent.com/')
+  return md.replace(/(!?)\[([^\]]*)\]\(([^)\s]+)\)/g, (all, bang, text, target) => {
+    if (/^(?:[a-z][a-z0-9+.-]*:|#)/i.test(target)) return all
+    const path = target.replace(/^\.\//, '')
+    return `${bang}[${text}](${bang ? `${raw}/main/${path}` : `${repo}/blob/main/${path}`})`
+  })
+}
 
 function run(cmd, args) {
   execFileSync(cmd, args, {
@@ -81,14 +105,27 @@ esbuild.buildSync({
 writeFileSync(join(pkg, 'react.js'), esbuild.transformSync(readFileSync(join(root, 'js', 'react.js'), 'utf8'), {
   format: 'esm', minify: true, legalComments: 'none',
 }).code)
+if (!esbuildDirective(join(pkg, 'react.js'))) {
+  console.error("build: pkg/react.js does not start with 'use client'")
+  process.exit(1)
+}
 const manifest = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8'))
 if (!existsSync(join(root, 'js', 'react.js'))) {
   // The React entry point is not written yet: do not promise it.
   delete manifest.exports['./react']
   manifest.files = manifest.files.filter((f) => !f.startsWith('react.'))
 }
+// Where the project lives: said once, in the workspace's package.json.
+const workspace = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const { repository, homepage, bugs } = workspace
+Object.assign(manifest, { repository, homepage, bugs })
+for (const f of LICENSES) {
+  copyFileSync(join(root, f), join(pkg, f))
+  if (!manifest.files.includes(f)) manifest.files.push(f)
+}
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
-copyFileSync(join(root, 'README.md'), join(pkg, 'README.md'))
+// (scripts/check-package.mjs checks that no relative link is left.)
+writeFileSync(join(pkg, 'README.md'), absoluteLinks(readFileSync(join(root, 'README.md'), 'utf8'), repository.url))
 
 // What a user's bundle gets: the files the entry points pull in.
 const shipped = manifest.files.filter((f) => f.endsWith('.js'))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every calmfetch test, from a fresh machine or a warm one:
-#   set-up (idempotent) → lint → native core tests → package build →
-#   reference-server self-test → public API in Node → shell tests in headless Chromium →
-#   install-as-a-user test → type check → hook tests → size budget →
+#   set-up (idempotent) → lint → native core tests → package build and its checks
+#   (publint, attw) → reference-server self-test → public API in Node → shell tests in
+#   headless Chromium → install-as-a-user test (Vite, webpack, Node) →
+#   server rendering with Next.js → type check → hook tests → size budget →
 #   the browser tests again in Firefox ESR and WebKitGTK (BROWSERS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ node scripts/build.mjs
 node scripts/size-budget.mjs
 node scripts/size-breakdown.mjs --top 5
 
+step "the package as a registry user gets it: publint, arethetypeswrong (attw --pack), licenses, metadata, README links"
+node scripts/check-package.mjs
+
 step "reference server self-test, and the JS shell's unit tests (options, URLs, Retry-After, codecs, loader)"
 node --test www/server/selftest.mjs tests/shell-js/
 
@@ -35,8 +39,11 @@ node --test tests/api/
 step "shell tests in headless Chromium: the public API against two reference servers (one with a 6 s socket handshake)"
 node tests/shell/run.mjs
 
-step "the package installed into a fresh Vite + React app"
+step "the package installed into fresh apps built with Vite and with webpack 5, and imported from Node"
 node tests/install/run.mjs
+
+step "server rendering: a Next.js App Router app (next build, next start) prefetches on the server and hydrates without a request"
+node tests/ssr/run.mjs
 
 step "polling across tabs (several pages of one browser context)"
 node tests/tabs/run.mjs

@@ -252,6 +252,9 @@ input!(
     /// Data kept in IndexedDB (staged body).
     fn cf_restore(now: f64, key: u32, size: f64, at: f64) -> u32 => |c| c.core.restore(ms(now), key, ms(size), ms(at)) as u32);
 input!(
+    /// Data a server rendered with (staged body), fetched at `at`, fresh for `ttl`.
+    fn cf_hydrate(now: f64, key: u32, size: f64, at: f64, ttl: f64, etag: u32) -> u32 => |c| c.core.hydrate(ms(now), key, ms(size), ms(at), ms(ttl), etag != 0) as u32);
+input!(
     /// A listener wants the key live.
     fn cf_live_add(now: f64, key: u32) -> u32 => |c| c.core.live_add(ms(now), key) as u32);
 input!(
@@ -340,6 +343,15 @@ pub extern "C" fn cf_updated(h: u32, key: u32) -> f64 {
         .key_info(key)
         .and_then(|k| k.updated_at)
         .map_or(-1.0, |t| t as f64)
+}
+
+/// How long the key's data stays fresh.
+#[no_mangle]
+pub extern "C" fn cf_ttl(h: u32, key: u32) -> f64 {
+    client(h)
+        .core
+        .key_info(key)
+        .map_or(0.0, |k| k.ttl_ms as f64)
 }
 
 /// Bytes the key keeps.

@@ -8,7 +8,8 @@
 //! - the bounds hold at every step (`max_entries`, `max_bytes`);
 //! - nothing is left behind: once pollers stop, listeners leave and time
 //!   runs, no waiter, batch, flight, timer, poll, intent, prefetch or
-//!   subscription is left, and after `clear` no key.
+//!   subscription is left, and after `clear` no key; every queued prefetch
+//!   has told the shell it ended (`Prefetched`).
 //!
 //! The decoders the old core fuzzed (batch answers, socket messages, urls,
 //! `Retry-After`) are JavaScript now and tested there.
@@ -75,6 +76,8 @@ enum Op {
     Written(u8),
     /// Data set by hand (`None`: none any more), of this size; optimistic.
     SetData(u8, Option<u64>, bool),
+    /// Server-rendered data fetched `ago` ms before, fresh for `ttl` ms.
+    Hydrate(u8, u16, u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -111,6 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::WriteAbort),
         1 => (0..URLS).prop_map(Op::Written),
         1 => (0..URLS, proptest::option::of(0u64..6), any::<bool>()).prop_map(|(u, n, o)| Op::SetData(u, n, o)),
+        1 => (0..URLS, 0u16..3000, 0u16..3000).prop_map(|(u, ago, ttl)| Op::Hydrate(u, ago, ttl)),
     ]
 }
 
@@ -224,6 +228,7 @@ proptest! {
         let mut pollers = Vec::new();
         let mut lives: Vec<u8> = Vec::new();
         let mut intents = Vec::new();
+        let mut queued: Vec<String> = Vec::new();
         let mut watched: Vec<u8> = Vec::new();
         let mut writes = 0;
         for op in ops {
@@ -288,7 +293,7 @@ proptest! {
                     s.drain();
                 }
                 Op::Malformed => s.core.socket_malformed(),
-                Op::Prefetch(u) => { s.prefetch(&url(u)); }
+                Op::Prefetch(u) => if s.prefetch(&url(u)) { queued.push(url(u)) },
                 Op::Hover(u) => intents.push(s.hover(&url(u))),
                 Op::HoverEnd(i) => {
                     if !intents.is_empty() {
@@ -314,6 +319,7 @@ proptest! {
                 Op::WriteAbort(i) => if let Some(w) = pick(&s.sends, i) { s.write_abort(w) },
                 Op::Written(u) => { s.written(&url(u)); }
                 Op::SetData(u, size, o) => s.set_data_as(&url(u), size.map(|n| 400 + n as u32), size.unwrap_or(0), o),
+                Op::Hydrate(u, ago, ttl) => { s.hydrate(&url(u), 400 + u as u32, s.now.saturating_sub(ago as u64), ttl as u64); }
             }
             check(&s)?;
         }
@@ -347,6 +353,12 @@ proptest! {
         prop_assert_eq!(s.core.pending_batches(), 0);
         prop_assert_eq!(s.core.stats().in_flight, 0);
         prop_assert_eq!(s.core.pending_prefetches(), (0, 0, 0));
+        // Each queued prefetch told the shell it ended (hovers add their own).
+        for u in &queued {
+            let told = s.prefetched.iter().filter(|x| *x == u).count();
+            let asked = queued.iter().filter(|x| *x == u).count();
+            prop_assert!(told >= asked, "{} prefetched {} times, PREFETCHED {} times", u, asked, told);
+        }
         prop_assert_eq!(s.core.socket_subscriptions(), 0);
         prop_assert_eq!(s.core.pending_timers(), 0, "timers left: next at {:?}", s.core.poll_timeout());
         // Only entries keep keys now; clear drops them and the keys.

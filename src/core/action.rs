@@ -252,6 +252,9 @@ pub enum Action {
         /// Why it failed.
         fail: Option<Fail>,
     },
+    /// A prefetch of the key ended: fetched, failed, or skipped when its
+    /// turn came (the shell reads the key's state to tell which).
+    Prefetched(u32),
 }
 
 impl Action {
@@ -293,6 +296,7 @@ impl Action {
                 out.extend([21, *write]);
                 out.extend(fail.map_or([0; 4], Fail::words));
             }
+            Action::Prefetched(k) => out.extend([22, *k]),
         }
     }
 }

@@ -272,8 +272,8 @@ enum Waits {
     Caller,
     /// A poll group's tick.
     Poll(u32),
-    /// A prefetch.
-    Prefetch,
+    /// A prefetch of the key.
+    Prefetch(u32),
     /// Nobody: the result only feeds the cache.
     Detached,
 }
@@ -725,7 +725,7 @@ impl Core {
     fn internal_done(&mut self, now: u64, waits: Waits, fail: Option<Fail>, from_network: bool) {
         match waits {
             Waits::Poll(g) => self.poll_result(now, g, fail, from_network),
-            Waits::Prefetch => self.prefetch_done(now, fail.is_none()),
+            Waits::Prefetch(key) => self.prefetch_done(now, key, fail.is_none()),
             Waits::Detached | Waits::Caller => {}
         }
     }

@@ -125,6 +125,8 @@ pub struct Sim {
     pub socket: Vec<String>,
     /// Urls whose key was freed.
     pub freed: Vec<String>,
+    /// Urls of the `Prefetched` actions, in order.
+    pub prefetched: Vec<String>,
     keys: HashMap<(String, u32), u32>,
     urls: HashMap<u32, (String, u32)>,
     flight_bodies: HashMap<u32, u32>,
@@ -166,6 +168,7 @@ impl Sim {
             auto_lead: true,
             socket: Vec::new(),
             freed: Vec::new(),
+            prefetched: Vec::new(),
             keys: HashMap::new(),
             urls: HashMap::new(),
             flight_bodies: HashMap::new(),
@@ -378,6 +381,16 @@ impl Sim {
         let k = self.key(url);
         self.staged = Some(body);
         let taken = self.core.tab_data(self.now, k, 1, false, at);
+        self.drain();
+        self.staged = None;
+        taken
+    }
+
+    /// Data a server rendered with for `url`, fetched there at `at`, fresh for `ttl`.
+    pub fn hydrate(&mut self, url: &str, body: u32, at: u64, ttl: u64) -> bool {
+        let k = self.key(url);
+        self.staged = Some(body);
+        let taken = self.core.hydrate(self.now, k, 1, at, ttl, false);
         self.drain();
         self.staged = None;
         taken
@@ -700,6 +713,10 @@ impl Sim {
                         _ => panic!("write {write} ended without being out"),
                     }
                     self.written.push((write, fail));
+                }
+                Action::Prefetched(key) => {
+                    let u = self.urls[&key].0.clone();
+                    self.prefetched.push(u);
                 }
                 Action::KeyFree(key) => {
                     let (u, who) = self

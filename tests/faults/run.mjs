@@ -204,7 +204,7 @@ try {
       const h = a.prefetchHandlers('/test/echo?tag=h')
       h.onMouseEnter()
       h.onTouchStart()
-      return { thrown, results, later, attempts, prefetch: a.prefetch('/y') }
+      return { thrown, results, later, attempts, prefetch: await a.prefetch('/y') }
     }, tag)
     assert(r.thrown === 'RuntimeError', `the panicking call threw ${r.thrown}`)
     for (const x of r.results) {
@@ -213,7 +213,7 @@ try {
     }
     assert(r.later.kind === 'internal', `a later get: ${JSON.stringify(r.later)}`)
     assert(Object.values(r.attempts).every((k) => k === 'internal'), JSON.stringify(r.attempts))
-    assert(r.prefetch === false, 'prefetch is skipped')
+    assert(r.prefetch === false, 'prefetch is skipped (resolves false)')
     await sleep(1800) // the aborted requests' answers arrive
     const errors = await p.evaluate(() => window.errors)
     assert(errors.length === 0, `page errors after the panic: ${JSON.stringify(errors)}`)

@@ -3,7 +3,8 @@
 // and returns what it saw (tags, render logs, client stats). tests/hooks/run.mjs
 // asserts on that and on the reference server's per-tag counters.
 import { Component, StrictMode, useEffect, useState } from 'react'
-import { createRoot } from 'react-dom/client'
+import { createRoot, hydrateRoot } from 'react-dom/client'
+import { renderToString } from 'react-dom/server.browser'
 import { createClient, CalmfetchError } from 'calmfetch'
 import { CalmfetchProvider, useClient, useLive, useMutation, usePoll, usePrefetch, useRequest } from 'calmfetch/react'
 
@@ -654,6 +655,42 @@ const tests = {
         undo()
       }
     })
+  },
+
+  async hydrateFromServer() {
+    // A "server" client prefetches and dehydrates; the page is rendered to
+    // HTML with a fresh client given the state, then hydrated in the browser
+    // with another one. A later page brings newer data for the key on show.
+    const tag = uid('hydrate')
+    const url = echo(tag)
+    const server = createClient({ cache: { ttlMs: 60_000 } })
+    const prefetched = await server.prefetch(url)
+    const state = JSON.parse(JSON.stringify(server.dehydrate()))
+    const tree = (client, st, log) => (
+      <CalmfetchProvider client={client} state={st}>
+        <Probe url={url} log={log} />
+      </CalmfetchProvider>
+    )
+    const html = renderToString(tree(createClient(), state, newLog()))
+    const div = document.createElement('div')
+    div.innerHTML = html
+    document.body.append(div)
+    const recoverable = []
+    const client = createClient({ cache: { ttlMs: 60_000 } })
+    const log = newLog()
+    const root = hydrateRoot(div, tree(client, state, log), { onRecoverableError: (e) => recoverable.push(String(e)) })
+    try {
+      await waitFor(() => log.effects > 0, 'the hydrated tree commits')
+      await sleep(200) // an effect that fetched would have sent its request by now
+      const hydrated = { statuses: [...log.statuses], text: div.textContent, networkRequests: client.stats().networkRequests }
+      await server.get(url, { fresh: true })
+      root.render(tree(client, JSON.parse(JSON.stringify(server.dehydrate())), log))
+      await waitFor(() => log.last?.data?.n === 2, 'the newer data of the next page')
+      return { prefetched, html, hydrated, recoverable, text: div.textContent, networkRequests: client.stats().networkRequests, serverCount: await count(tag) }
+    } finally {
+      root.unmount()
+      div.remove()
+    }
   },
 
   unhandledRejections() {

@@ -242,6 +242,31 @@ try {
     const html = renderToString(createElement(CalmfetchProvider, { client }, createElement(Page)))
     assert(html === '<a>pending/pending/pending</a>', `rendered ${html}`)
     assert(client.stats().networkRequests === 0, 'the server render sent requests')
+    // With a state (from a request-scoped client's dehydrate), the hooks render its data,
+    // also in a client with no baseUrl (relative urls found as spelled).
+    const state = { calmfetch: 1, entries: [{ url: '/api/games/1', data: { id: 1 }, updatedAt: Date.now(), ttlMs: 60_000 }] }
+    function Game() {
+      const r = useRequest('/api/games/1')
+      return createElement('b', null, `${r.status}:${r.data?.id}`)
+    }
+    for (const c of [createClient({ baseUrl: server.url }), createClient()]) {
+      const out = renderToString(createElement(CalmfetchProvider, { client: c, state }, createElement(Game)))
+      assert(out === '<b>success:1</b>', `rendered ${out}`)
+      assert(c.stats().networkRequests === 0, 'the server render sent requests')
+    }
+  })
+
+  await t.check('a server-rendered page with dehydrated state hydrates without a mismatch and without a request', async () => {
+    const r = await run('hydrateFromServer')
+    r.html = r.html.replaceAll('<!-- -->', '') // React's text separators
+    const tag = r.html.match(/hooks-hydrate-[\w-]+/)?.[0]
+    assert(r.prefetched === true, 'the prefetch resolved true')
+    assert(tag && r.html.includes(`success:${tag}#1`), `the server HTML: ${r.html}`)
+    assert(r.hydrated.statuses.every((s) => s === 'success'), `statuses while hydrating: ${r.hydrated.statuses}`)
+    assert(r.hydrated.text === `success:${tag}#1` && r.hydrated.networkRequests === 0, JSON.stringify(r.hydrated))
+    assert(r.recoverable.length === 0, `hydration errors: ${r.recoverable.join('\n')}`)
+    // The next page's newer state replaced the data on show (after the render: no warning).
+    assert(r.text === `success:${tag}#2` && r.networkRequests === 0 && r.serverCount === 2, JSON.stringify(r))
   })
 
   await t.check('no unhandled rejections and no console errors', async () => {

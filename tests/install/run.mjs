@@ -1,36 +1,41 @@
-// Installs the built package (npm pack of pkg/) into a fresh Vite + React app
-// the way a user would, builds it, serves it from the reference server and
-// loads it in headless Chromium. Also imports the installed package from
-// Node, as server-side rendering would.
+// Installs the built package (npm pack of pkg/) into a fresh app the way a
+// user would, builds the same page with Vite and with webpack 5 (no loader,
+// no plugin, no configuration for the inlined wasm: entry and output only),
+// serves both from the reference server and loads each in headless Chromium.
+// Also imports the installed package from Node, as server-side rendering
+// would. (Next.js: tests/ssr installs the packed package into a Next app.)
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startServer } from '../../www/server/server.mjs'
 import { assert, launchChromium, runner } from '../lib/browser.mjs'
+import { installPacked } from '../lib/pack.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..', '..')
-const pkgDir = process.env.CALMFETCH_PKG ?? join(root, 'pkg')
-const app = join(root, 'tests', '.out', 'install-app')
-const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const dev = rootManifest.devDependencies
-
-rmSync(app, { recursive: true, force: true })
-mkdirSync(app, { recursive: true })
-cpSync(join(here, 'app'), app, { recursive: true })
-execFileSync('npm', ['pack', pkgDir, '--pack-destination', app, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] })
-const tarball = readdirSync(app).find((f) => f.endsWith('.tgz'))
-writeFileSync(join(app, 'package.json'), JSON.stringify({
-  name: 'install-check',
-  private: true,
-  type: 'module',
-  dependencies: { calmfetch: `file:./${tarball}`, react: dev.react, 'react-dom': dev['react-dom'] },
-  devDependencies: { vite: dev.vite },
-}, null, 2))
-const npm = (args) => execFileSync('npm', args, { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] })
-npm(['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'])
+const { app, installSeconds } = installPacked(join(here, 'app'), 'install-app', ['react', 'react-dom', 'vite', 'webpack'])
+const seconds = (t0) => ((performance.now() - t0) / 1000).toFixed(1)
+let t0 = performance.now()
 execFileSync(join(app, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'error'], { cwd: app, stdio: 'inherit' })
+const viteSeconds = seconds(t0)
+
+// webpack through its Node API (no webpack-cli), as plain as a config gets.
+t0 = performance.now()
+const { default: webpack } = await import(pathToFileURL(join(app, 'node_modules', 'webpack', 'lib', 'index.js')).href)
+const out = join(app, 'dist', 'webpack')
+const stats = await new Promise((res, rej) =>
+  webpack({ mode: 'production', context: app, entry: './src/main.js', output: { path: out, filename: 'main.js' } }, (e, s) => (e ? rej(e) : res(s))),
+)
+// Only webpack's size hints may warn (React's own weight: 277 KiB with react-dom).
+const { errors, warnings } = stats.toJson({ all: false, errors: true, warnings: true })
+const other = warnings.filter((w) => !/size limit|performance recommendations/.test(w.message))
+if (errors.length > 0 || other.length > 0) {
+  console.error(stats.toString('errors-warnings'))
+  process.exit(1)
+}
+mkdirSync(out, { recursive: true })
+writeFileSync(join(out, 'index.html'), readFileSync(join(app, 'index.html'), 'utf8').replace('<script type="module" src="/src/main.js"></script>', '<script src="./main.js"></script>'))
+console.log(`     npm install ${installSeconds.toFixed(1)} s, vite build ${viteSeconds} s, webpack build ${seconds(t0)} s`)
 
 const t = runner()
 const server = await startServer({ port: 0, staticDir: join(app, 'dist') })
@@ -43,38 +48,44 @@ try {
     const files = readdirSync(join(app, 'node_modules', 'calmfetch'))
     assert(!files.some((f) => f.endsWith('.wasm')), `no .wasm shipped: ${files}`)
     assert(files.includes('index.d.ts'), 'types shipped')
+    assert(files.includes('LICENSE-MIT') && files.includes('LICENSE-APACHE'), `the licenses are shipped: ${files}`)
+    assert(installed.repository?.url && installed.homepage && installed.bugs?.url, 'repository, homepage and bugs')
   })
 
-  const page = await browser.newPage()
-  const errors = []
-  page.on('pageerror', (e) => errors.push(String(e)))
-  // The browser logs every non-2xx response; the 404 below is deliberate.
-page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()))
-  const tag = `install-${Date.now()}`
-  await page.goto(`${server.url}/?tag=${tag}`)
-  await t.check('five components asking for one URL render its data with one request', async () => {
-    await page.waitForFunction(() => [...document.querySelectorAll('.widget')].every((li) => li.textContent !== 'loading'), null, { timeout: 10000 })
-    const texts = await page.$$eval('.widget', (lis) => lis.map((li) => li.textContent))
-    assert(texts.length === 5 && texts.every((s) => s.endsWith(`:${tag}`)), `rendered ${JSON.stringify(texts)}`)
-    const count = await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()
-    assert(count.count === 1, `server saw ${count.count} requests`)
-    const stats = await page.evaluate(() => window.__stats())
-    assert(stats.networkRequests === 1 && stats.dedupHits === 4, `stats ${JSON.stringify(stats)}`)
-  })
-  await t.check('errors are CalmfetchError instances with a kind', async () => {
-    const r = await page.evaluate(() => window.__checks())
-    assert(r.badOptions?.isCalmfetchError && r.badOptions.kind === 'invalid', JSON.stringify(r.badOptions))
-    assert(r.badOptions.message.includes('unknown option `ttl`'), r.badOptions.message)
-    assert(r.httpError.isCalmfetchError && r.httpError.kind === 'http' && r.httpError.status === 404, JSON.stringify(r.httpError))
-  })
-  await t.check('the page logged no errors', async () => {
-    assert(errors.length === 0, errors.join('\n'))
-  })
+  for (const [bundler, path] of [['Vite', '/'], ['webpack', '/webpack/index.html']]) {
+    const page = await browser.newPage()
+    const errors = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    // The browser logs every non-2xx response; the 404 below is deliberate.
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()))
+    const tag = `install-${bundler}-${Date.now()}`
+    await page.goto(`${server.url}${path}?tag=${tag}`)
+    await t.check(`${bundler}: five components asking for one URL render its data with one request`, async () => {
+      await page.waitForFunction(() => [...document.querySelectorAll('.widget')].every((li) => li.textContent !== 'loading'), null, { timeout: 10000 })
+      const texts = await page.$$eval('.widget', (lis) => lis.map((li) => li.textContent))
+      assert(texts.length === 5 && texts.every((s) => s.endsWith(`:${tag}`)), `rendered ${JSON.stringify(texts)}`)
+      const count = await (await fetch(`${server.url}/test/count?tag=${tag}`)).json()
+      assert(count.count === 1, `server saw ${count.count} requests`)
+      const stats = await page.evaluate(() => window.__stats())
+      assert(stats.networkRequests === 1 && stats.dedupHits === 4, `stats ${JSON.stringify(stats)}`)
+    })
+    await t.check(`${bundler}: errors are CalmfetchError instances with a kind`, async () => {
+      const r = await page.evaluate(() => window.__checks())
+      assert(r.badOptions?.isCalmfetchError && r.badOptions.kind === 'invalid', JSON.stringify(r.badOptions))
+      assert(r.badOptions.message.includes('unknown option `ttl`'), r.badOptions.message)
+      assert(r.httpError.isCalmfetchError && r.httpError.kind === 'http' && r.httpError.status === 404, JSON.stringify(r.httpError))
+    })
+    await t.check(`${bundler}: the page logged no errors`, async () => {
+      assert(errors.length === 0, errors.join('\n'))
+    })
+    await page.close()
+  }
   await t.check('Node (server-side rendering) can import and use the installed package', async () => {
     const mod = await import(pathToFileURL(join(app, 'node_modules', 'calmfetch', 'index.js')).href)
     const client = mod.createClient({ baseUrl: server.url })
-    const [a, b] = await Promise.all([client.get(`/test/echo?tag=${tag}-node`), client.get(`/test/echo?tag=${tag}-node`)])
-    assert(a === b && a.query.tag === `${tag}-node`, JSON.stringify(a))
+    const tag = `install-node-${Date.now()}`
+    const [a, b] = await Promise.all([client.get(`/test/echo?tag=${tag}`), client.get(`/test/echo?tag=${tag}`)])
+    assert(a === b && a.query.tag === tag, JSON.stringify(a))
   })
 } finally {
   await browser.close()

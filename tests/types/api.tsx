@@ -1,6 +1,6 @@
 // Compile-time checks of the published types (tsc -p tests/types). Each
 // `@ts-expect-error` line must be an error: tsc fails if it compiles.
-import { createClient, CalmfetchError, type Snapshot, type Stats } from 'calmfetch'
+import { createClient, CalmfetchError, type DehydratedState, type Snapshot, type Stats } from 'calmfetch'
 import { CalmfetchProvider, useLive, useMutation, usePoll, usePrefetch, useRequest, type MutationResult, type RequestResult } from 'calmfetch/react'
 import type { MutateOptions } from 'calmfetch'
 
@@ -40,8 +40,16 @@ async function calls(signal: AbortSignal): Promise<void> {
   handle.stop()
   // @ts-expect-error intervalMs is required
   client.poll('/api/x', {})
-  const skipped: boolean = client.prefetch('/api/games/2')
-  void skipped
+  const landed: Promise<boolean> = client.prefetch('/api/games/2')
+  void landed
+  // @ts-expect-error prefetch returns a Promise now
+  const old: boolean = client.prefetch('/api/games/2')
+  void old
+  const state: DehydratedState = client.dehydrate()
+  JSON.stringify(state.entries[0]?.data)
+  client.hydrate(state)
+  // @ts-expect-error not a dehydrated state
+  client.hydrate({ entries: 'x' })
   const cleanup: () => void = client.prefetchOnHover(document.body, '/api/games/2')
   cleanup()
   const n: number = client.invalidate('/api/games')
@@ -141,7 +149,7 @@ function GamePage({ id }: { id: number | null }) {
 
 export function App() {
   return (
-    <CalmfetchProvider client={client}>
+    <CalmfetchProvider client={client} state={client.dehydrate()}>
       <GamePage id={1} />
     </CalmfetchProvider>
   )

@@ -245,6 +245,38 @@ impl Core {
         taken
     }
 
+    /// Data a server rendered with (its `dehydrate`), `size` bytes, fetched
+    /// there at `updated_at` with a TTL of `ttl_ms`: kept with that age, so
+    /// it is stale when its TTL says so. Refused when the entry keeps data
+    /// as new or newer, or the cache was cleared after it was fetched; taking
+    /// it again changes nothing. Returns whether it was taken. The shell
+    /// staged its body.
+    pub fn hydrate(
+        &mut self,
+        now: u64,
+        key: u32,
+        size: u64,
+        updated_at: u64,
+        ttl_ms: u64,
+        etag: bool,
+    ) -> bool {
+        let at = updated_at.min(now);
+        let newer = |k: &KeyRec| k.data && !k.shown && k.updated_at.is_some_and(|u| u >= at);
+        let taken = match self.keys.get(key) {
+            Some(k) if !newer(k) && self.cleared_at.is_none_or(|c| at >= c) => {
+                let kept = self.store(at, key, Src::Staged, size, false, ttl_ms, etag);
+                if kept {
+                    self.notify(key);
+                    self.data_changed(now, key);
+                }
+                kept
+            }
+            _ => false,
+        };
+        self.release_key(key);
+        taken
+    }
+
     /// Is `key` polled here?
     pub fn is_polled(&self, key: u32) -> bool {
         self.keys.get(key).is_some_and(|k| k.group != 0)

@@ -47,6 +47,7 @@ impl Core {
         self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
             let (old, _) = self.prefetch_queue.remove(0);
+            self.act(Action::Prefetched(old));
             self.unqueue_prefetch(old);
             self.stats.prefetch_skipped += 1;
         }
@@ -92,9 +93,11 @@ impl Core {
         }
     }
 
-    /// A prefetch settled: count it and start the next one.
-    pub(super) fn prefetch_done(&mut self, now: u64, ok: bool) {
+    /// A prefetch of `key` settled: count it, tell the shell and start the
+    /// next one.
+    pub(super) fn prefetch_done(&mut self, now: u64, key: u32, ok: bool) {
         self.prefetch_active = self.prefetch_active.saturating_sub(1);
+        self.act(Action::Prefetched(key));
         if ok {
             self.stats.prefetched += 1;
         } else {
@@ -136,16 +139,19 @@ impl Core {
             }
             let (key, ttl) = self.prefetch_queue.remove(0);
             let Some(k) = self.keys.get_mut(key) else {
+                self.act(Action::Prefetched(key));
                 continue;
             };
             k.queued = false;
             if k.flight != 0 || k.is_fresh(now, ttl) {
+                // Its turn came too late: a get fetched it meanwhile.
+                self.act(Action::Prefetched(key));
                 self.stats.prefetch_skipped += 1;
                 self.release_key(key);
                 continue;
             }
             self.prefetch_active += 1;
-            self.start_internal(now, Waits::Prefetch, key, ttl);
+            self.start_internal(now, Waits::Prefetch(key), key, ttl);
             self.release_key(key);
         }
     }
