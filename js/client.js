@@ -5,13 +5,14 @@
 // persist.js). The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, KEY, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
-import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
+import { callOptions, clientOptions, flag, GET, headers, KEY, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { answer, batchBody, envelope, fetcher, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { Persisted, persistOptions } from './persist.js'
 import { instantiate } from './load.js'
+import { share, SHARE_MAX } from './share.js'
 
 const NONE = 0xffffffff
 const MAX_DELAY = 2 ** 31 - 1
@@ -20,7 +21,7 @@ const EMPTY = Object.freeze({ data: undefined, error: undefined, updatedAt: unde
 const STATS = ('requested networkRequests dedupHits cacheHits errors timeouts abortedCalls cancelledRequests evictions ' +
   'batchesSent batchedItems batchFallbacks batchIgnoredAnswers batchProtocolErrors revalidated pollTicks socketMessages ' +
   'socketMalformed socketSubscribes socketDrops socketReconnects socketTimeouts prefetched prefetchFailures prefetchSkipped ' +
-  'socketRiders circuitOpens circuitStale circuitRefused').split(' ')
+  'socketRiders circuitOpens circuitStale circuitRefused retries').split(' ')
 const SOCKET_STATES = ['none', 'idle', 'connecting', 'connecting-fallback', 'open', 'reconnecting']
 const noop = () => {}
 /** Words of each action (BATCH: 3 + 3n). */
@@ -79,7 +80,7 @@ class Names {
   get(text) {
     let r = this.#by.get(text)
     if (r === undefined) {
-      r = { id: this.#free.pop() ?? this.#next++, text, n: 0, dead: false, map: new Map() }
+      r = { id: this.#free.pop() ?? this.#next++, text, n: 0, dead: false, map: new Map(), tm: new Map() }
       this.#by.set(text, r)
       this.list[r.id] = r
     }
@@ -94,6 +95,9 @@ class Names {
     this.#free.push(r.id)
   }
 }
+
+/** The raw urls of a settings' kind of read (JSON or text) to their key records, in identity `W`. */
+const urls = (R, W) => (R.text === '' ? W.map : W.tm)
 
 /**
  * `baseUrl`-resolved, normalised URL of a raw argument; throws the message.
@@ -292,19 +296,19 @@ class Client {
   /** The key record of `url` (raw) for the settings `R`, interned on first use. */
   #key(url, abs, R) {
     const W = R.W.dead ? (R.W = this.#whos.get(R.who)) : R.W
-    const text = `${abs}${SEP}GET${SEP}${R.who}`
+    const text = `${abs}${SEP}GET${R.text}${SEP}${R.who}`
     let rec = this.#byText.get(text)
     if (rec === undefined) {
       const o = this.#origins.get(origin(abs))
       const id = core.cf_key(this.#h, o.id, W.id, 48 + pathOf(abs).length + R.extra)
-      rec = { id, url: abs, text, o, W, req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined }
+      rec = { id, url: abs, text, o, W, m: urls(R, W), req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined }
       o.n++
       W.n++
       this.#keys[id] = rec
       this.#byText.set(text, rec)
     }
-    if (W.map.get(url) !== rec) {
-      W.map.set(url, rec)
+    if (rec.m.get(url) !== rec) {
+      rec.m.set(url, rec)
       rec.aliases.push(url)
     }
     rec.req = R
@@ -313,7 +317,7 @@ class Client {
 
   /** Resolve and intern: the key record of a call, or throws the message. */
   #lookup(url, R) {
-    return R.W.map.get(url) ?? this.#key(url, absolute(url, this.#cfg.base, this.#resolved), R)
+    return urls(R, R.W).get(url) ?? this.#key(url, absolute(url, this.#cfg.base, this.#resolved), R)
   }
 
   /** Queue a call made before the module is ready. */
@@ -330,7 +334,7 @@ class Client {
     try {
       if (h >= 0) {
         const R = o === undefined ? this.#R0 : this.#opts(o, GET, 'get')
-        const rec = R.W.map.get(url)
+        const rec = urls(R, R.W).get(url)
         if (rec !== undefined && (o == null || o.signal === undefined)) {
           rec.req = R
           const w = core.cf_get(h, now(), rec.id, R.ttl, R.fresh)
@@ -459,14 +463,14 @@ class Client {
   peek(url, o) {
     try {
       const R = this.#opts(o, KEY, 'subscribe')
-      const rec = R.W.map.get(url)
+      const rec = urls(R, R.W).get(url)
       if (rec !== undefined && this.#h >= 0) return this.#snapshot(rec)
       const abs = absolute(url, this.#cfg.base, this.#resolved)
       if (this.#h === -2) throw stopped
       // The same request under another spelling of its url has a key; a
       // request with no key has no entry, and a key made only to be read
       // would never be freed.
-      const known = this.#h >= 0 && this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
+      const known = this.#h >= 0 && this.#byText.get(`${abs}${SEP}GET${R.text}${SEP}${R.who}`)
       return known ? this.#snapshot(known) : EMPTY
     } catch (e) {
       throw this.#fault(e, 'peek: ')
@@ -801,6 +805,8 @@ class Client {
       } else if (op === 8 || op === 9) {
         // KEEP / SHOW key flight (0xFFFFFFFF: the body handed in by the call)
         const r = b === NONE ? this.#incoming.get(a) : this.#flights.get(b)
+        // A body equal to the one kept keeps its identity (and its unchanged parts theirs).
+        if (r !== undefined && r.size <= SHARE_MAX) r.body = share(this.#bodies[a], r.body)
         this.#bodies[a] = r?.body
         this.#etags[a] = op === 8 ? r?.etag : undefined
         this.#errors[a] = undefined
@@ -845,7 +851,7 @@ class Client {
     const id = rec.id
     this.#keys[id] = this.#bodies[id] = this.#etags[id] = this.#errors[id] = undefined
     this.#byText.delete(rec.text)
-    for (const u of rec.aliases) if (rec.W.map.get(u) === rec) rec.W.map.delete(u)
+    for (const u of rec.aliases) if (rec.m.get(u) === rec) rec.m.delete(u)
     rec.o.n--
     rec.W.n--
     this.#origins.release(rec.o)
@@ -898,22 +904,49 @@ class Client {
     this.#flights.set(flight, f)
     let pending
     try {
-      pending = globalThis.fetch(rec.url, { method: 'GET', headers: R.send, credentials: R.mode, signal: ctrl.signal })
+      pending = this.#send(rec.url, { method: 'GET', headers: R.send, credentials: R.mode, signal: ctrl.signal })
     } catch (e) {
       // A fetch that throws at once fails its request now: nothing is left behind.
       return this.#done1(flight, result(0, 0, NET, { message: messageOf(e) }))
     }
-    answer(pending, this.#cfg.maxBody).then((r) => {
+    answer(pending, this.#cfg.maxBody, R.text !== '').then((r) => {
       if (this.#flights.get(flight) !== f) return // cancelled: the core settled its callers
       this.#call(() => this.#done1(flight, r))
     })
+  }
+
+  /**
+   * `fetch(url, init)` with the client's fetch; with a `headers` function,
+   * its headers (awaited) go on top of `init.headers`.
+   */
+  #send(url, init) {
+    const c = this.#cfg
+    if (c.headersFn === undefined) return fetcher(c)(url, init)
+    return Promise.resolve(c.headersFn()).then(
+      (h) => {
+        let list
+        try {
+          list = headers({ headers: h }, 'createClient.headers()')
+        } catch (e) {
+          throw new TypeError(`the headers function returned a bad value: ${e}`)
+        }
+        const all = {}
+        for (const n in init.headers) all[n.toLowerCase()] = init.headers[n]
+        for (const [n, v] of list) all[n.toLowerCase()] = v
+        init.headers = all
+        return fetcher(c)(url, init)
+      },
+      (e) => {
+        throw new TypeError(`the headers function failed: ${messageOf(e)}`)
+      },
+    )
   }
 
   #batch(batch, items) {
     const { endpoint, stream } = this.#cfg.batch
     const base = origin(endpoint).length
     const out = []
-    let R
+    let R, text
     if (items.length === 0) return
     for (let j = 0; j < items.length; j += 3) {
       const key = items[j + 1]
@@ -923,11 +956,12 @@ class Client {
       const etag = this.#etags[key]
       if (items[j + 2] === 1 && etag !== undefined) headers = { ...headers, 'If-None-Match': etag }
       out.push([items[j], rec.url.slice(base) || '/', headers])
+      if (R.text !== '') (text ??= new Set()).add(items[j])
     }
     const headers = { 'Content-Type': 'application/json', Accept: stream ? 'application/x-ndjson' : 'application/json' }
     for (const [n, v] of R.cred) headers[n] = v
     const ctrl = new AbortController()
-    const bt = { ctrl }
+    const bt = { ctrl, text }
     this.#batches.set(batch, bt)
     const alive = () => bt.ctrl === ctrl && this.#h >= 0
     const failed = (status, why, body) => {
@@ -941,7 +975,7 @@ class Client {
     }
     let pending
     try {
-      pending = globalThis.fetch(endpoint, { method: 'POST', headers, credentials: R.mode, body: batchBody(out), signal: ctrl.signal })
+      pending = this.#send(endpoint, { method: 'POST', headers, credentials: R.mode, body: batchBody(out), signal: ctrl.signal })
     } catch (e) {
       bt.ctrl = null
       bt.message = messageOf(e)
@@ -1015,7 +1049,7 @@ class Client {
     const x = core
     const it = item(a)
     if (typeof it === 'string' || it.id < 0) return x.cf_ignored(this.#h)
-    const r = itemResult(it, this.#cfg.maxBody)
+    const r = itemResult(it, this.#cfg.maxBody, this.#batches.get(batch)?.text?.has(it.id))
     this.#flights.set(it.id, r)
     this.#done.push([this.#flights, it.id, r])
     x.cf_item(this.#h, now(), batch, it.id, r.status, r.size, r.flags, r.retryAfter)

@@ -102,7 +102,8 @@ test('errors: messages, names and bodies', () => {
 test('client options: defaults, and every refusal names the option', () => {
   const c = clientOptions(undefined)
   assert.deepEqual(c.nums.slice(0, 5), [2000, 500, 1048576, 16777216, 30000])
-  assert.equal(c.nums.length, 26)
+  assert.equal(c.nums.length, 29)
+  assert.deepEqual(c.nums.slice(26), [2, 1000, 30000], 'retries, retryDelayMs and the longest wait')
   assert.deepEqual(c.nums.slice(20, 25), [65, 4, 1, 5, 10000])
   const bad = [
     ['nope', /createClient options must be an object, got "nope"/],
@@ -138,11 +139,14 @@ test('call options: merged with the defaults, credentials in the key', () => {
   const r = callOptions({ headers: { 'x-t': '2', Cookie: 'sid=1', 'X-Api-Key': 'k' }, ttlMs: 5, fresh: true }, GET, 'get', d)
   assert.deepEqual(r.plain, { 'x-t': '2' })
   assert.deepEqual(r.send, { 'x-t': '2', Authorization: 'Bearer a', cookie: 'sid=1', 'x-api-key': 'k' })
-  assert.equal(r.who, ['same-origin', '8:Bearer a', '1:p', '6:cookie', '5:sid=1', '9:x-api-key', '1:k'].join(SEP))
+  // A partition is the identity: the credentials are sent but left out of the key.
+  assert.equal(r.who, ['same-origin', '-', '1:p'].join(SEP))
+  const u = callOptions({ headers: { Authorization: 'Bearer b', Cookie: 'sid=1' } }, GET, 'get', clientOptions({ credentialHeaders: ['X-Api-Key'] }).defaults)
+  assert.equal(u.who, ['same-origin', '8:Bearer b', '-', '6:cookie', '5:sid=1'].join(SEP))
   assert.deepEqual([r.ttl, r.fresh, r.extra], [5, 1, 3 + 1 + 6])
   assert.equal(callOptions(undefined, KEY, 'subscribe', d).ttl, -1)
   assert.equal(callOptions({ partition: 'é' }, KEY, 'subscribe', d).who.split(SEP)[2], '2:é')
-  assert.match(refusal(() => callOptions({ ttl: 5 }, GET, 'get', d)), /unknown option `ttl` in get options \(known: signal, ttlMs, headers, fresh, partition\)/)
+  assert.match(refusal(() => callOptions({ ttl: 5 }, GET, 'get', d)), /unknown option `ttl` in get options \(known: signal, ttlMs, headers, fresh, partition, retry, responseType\)/)
   assert.match(refusal(() => callOptions({ ttlMs: -1 }, GET, 'get', d)), /option `get.ttlMs` must be a whole number >= 0, got -1/)
   assert.match(refusal(() => callOptions({ headers: [] }, KEY, 'subscribe', d)), /option `subscribe.headers` must be an object of strings, got an array/)
 })
