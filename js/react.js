@@ -88,12 +88,15 @@ function sameError(a, b) {
 }
 
 // Does field `f` of the result differ between views `a` and `b`?
+// (`raw`: the hook only asks whether there is data.)
 const differs = (a, b, f) =>
   f === 'error'
     ? !sameError(a.error, b.error)
     : f === 'status'
       ? (a.data === undefined) !== (b.data === undefined) || !sameError(a.error, b.error)
-      : a[f] !== b[f]
+      : f === 'raw'
+        ? (a.raw === undefined) !== (b.raw === undefined)
+        : a[f] !== b[f]
 
 // The result object: each field read is remembered in `tracked`, and a change
 // of the entry re-renders the component only when a field it read changed
@@ -457,7 +460,9 @@ export function useSuspenseRequest(url, options) {
   }
   if (!wait.done) throw wait.promise
   if (wait.error !== undefined) {
-    byId.delete(id) // an error boundary's retry asks again
+    // React may render again at once after an error (React 18 does): it gets
+    // the same one. Once that is over, an error boundary's reset asks anew.
+    later(() => byId.get(id) === wait && byId.delete(id))
     throw wait.error
   }
   // Data that is not kept (no-store, too large): the answer itself.
