@@ -132,14 +132,14 @@ impl Core {
     /// `clear()`: every retry waiting for its backoff is cancelled, its
     /// waiters rejected as aborted.
     pub(super) fn cancel_retries(&mut self, now: u64) {
-        let waiting: Vec<u32> = self
-            .flights
-            .iter()
-            .filter(|(_, f)| f.route == Route::Backoff)
-            .map(|(id, _)| id)
-            .collect();
-        for flight in waiting {
-            self.finish(now, flight, Err(Fail::Abort));
+        for flight in self.flights.ids() {
+            if self
+                .flights
+                .get(flight)
+                .is_some_and(|f| f.route == Route::Backoff)
+            {
+                self.finish(now, flight, Err(Fail::Abort));
+            }
         }
     }
 }
