@@ -524,7 +524,7 @@ class Client {
       if (interval === undefined) throw 'option `poll.intervalMs` is required'
       const background = flag(rest, 'inBackground', 'poll') ?? false
       if (this.#h === -2) throw stopped
-      const keyOptions = { headers: rest.headers, partition: rest.partition }
+      const keyOptions = { headers: rest.headers, partition: rest.partition, responseType: rest.responseType }
       if (this.#h === -1) {
         let handle = null
         this.#later(() => {

@@ -3,7 +3,7 @@
 // text bodies, and structural sharing of equal answers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { batchRoute, CalmfetchError, clientOf, createClient, patchGlobal, rejection, reply, routes, serve, sleep, within } from './helpers.mjs'
+import { batchRoute, CalmfetchError, clientOf, closeBroadcastChannelsAfter, createClient, patchGlobal, rejection, reply, routes, serve, sleep, within } from './helpers.mjs'
 
 /** A server whose every path echoes the Authorization it got, counting requests. */
 const echoAuth = (t) => serve(t, (req, res, srv) => reply(res, 200, { auth: req.headers.authorization ?? null, n: srv.total() }))
@@ -154,4 +154,28 @@ test('a refetch with equal JSON keeps the previous object; a change keeps the un
   assert.notEqual(c.meta, a.meta)
   assert.deepEqual(c.meta, { v: 2 })
   assert.equal(srv.total(), 3)
+})
+
+test("a poll and a refresh of a text read stay on the text entry", { timeout: 5_000 }, async (t) => {
+  closeBroadcastChannelsAfter(t)
+  let n = 0
+  const srv = await serve(t, (req, res) => reply(res, 200, `line ${++n}`, { 'Content-Type': 'text/plain' }))
+  const client = clientOf(srv)
+  const seen = []
+  const handle = client.poll('/log', { intervalMs: 50, responseType: 'text', onData: (d) => seen.push(d) })
+  try {
+    await within(
+      (async () => {
+        while (seen.length < 2) await sleep(10)
+      })(),
+      3_000,
+      'two polled texts',
+    )
+  } finally {
+    handle.stop()
+  }
+  assert.match(seen[0], /^line \d+$/)
+  assert.match(await client.refresh('/log', { responseType: 'text' }), /^line \d+$/)
+  assert.match(client.peek('/log', { responseType: 'text' }).data, /^line \d+$/)
+  assert.equal(client.peek('/log').data, undefined, 'nothing went to the JSON entry')
 })
