@@ -922,7 +922,7 @@ class Client {
   #send(url, init) {
     const c = this.#cfg
     if (c.headersFn === undefined) return fetcher(c)(url, init)
-    return Promise.resolve(c.headersFn()).then(
+    return new Promise((res) => res(c.headersFn())).then(
       (h) => {
         let list
         try {

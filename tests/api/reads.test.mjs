@@ -66,6 +66,14 @@ test('a headers function needs a partition, and a failing one fails its request 
   assert.equal(srv.total(), 0, 'nothing was sent')
   const bad = clientOf(srv, { partition: 'u', retry: 0, headers: () => ({ Authorization: 5 }) })
   assert.match((await rejection(bad.get('/a'))).message, /the headers function returned a bad value/)
+  const throws = clientOf(srv, {
+    partition: 'u',
+    retry: 0,
+    headers: () => {
+      throw new Error('no session')
+    },
+  })
+  assert.match((await rejection(throws.get('/a'))).message, /the headers function failed: no session/)
   fail = false
   assert.equal((await client.get('/a')).auth, 'Bearer ok')
   await sleep(20)
