@@ -187,3 +187,15 @@ test("a poll and a refresh of a text read stay on the text entry", { timeout: 5_
   assert.match(client.peek('/log', { responseType: 'text' }).data, /^line \d+$/)
   assert.equal(client.peek('/log').data, undefined, 'nothing went to the JSON entry')
 })
+
+test('text reads in a batch take each item body as text', { timeout: 5_000 }, async (t) => {
+  const srv = await serve(t, routes({ '/batch': batchRoute((item) => ({ status: 200, body: item.url === '/a' ? 'plain a' : { b: 1 } })) }))
+  const client = clientOf(srv, { batch: true })
+  const [a, b, c] = await Promise.all([
+    client.get('/a', { responseType: 'text' }),
+    client.get('/b', { responseType: 'text' }),
+    client.get('/b'),
+  ])
+  assert.deepEqual([a, b, c], ['plain a', '{"b":1}', { b: 1 }])
+  assert.equal(srv.count('/batch'), 1)
+})
