@@ -123,6 +123,10 @@ test('client options: defaults, and every refusal names the option', () => {
     [{ baseUrl: 'http://h.test', batch: { endpoint: 5 } }, /option `batch.endpoint` must be a string, got 5/],
     [{ circuit: { failures: 0 } }, /option `circuit.failures` must be a whole number >= 1/],
     [{ credentialHeaders: 'x' }, /credentialHeaders` must be an array of header names/],
+    [{ headers: () => ({}) }, /option `createClient.headers` is a function: set `partition` too/],
+    [{ fetch: {} }, /option `createClient.fetch` must be a function, got an object/],
+    [{ retry: 1.5 }, /option `createClient.retry` must be a whole number >= 0, got 1.5/],
+    [{ retryDelayMs: -5 }, /option `createClient.retryDelayMs` must be a whole number >= 0, got -5/],
   ]
   for (const [o, want] of bad) assert.match(refusal(() => clientOptions(o)), want)
   const s = clientOptions({ baseUrl: 'https://h.test/app/', socket: { url: '/ws' }, batch: true, headers: { Authorization: 'a', 'X-T': '1' } })
@@ -148,6 +152,14 @@ test('call options: merged with the defaults, credentials in the key', () => {
   assert.equal(callOptions({ partition: 'é' }, KEY, 'subscribe', d).who.split(SEP)[2], '2:é')
   assert.match(refusal(() => callOptions({ ttl: 5 }, GET, 'get', d)), /unknown option `ttl` in get options \(known: signal, ttlMs, headers, fresh, partition, retry, responseType\)/)
   assert.match(refusal(() => callOptions({ ttlMs: -1 }, GET, 'get', d)), /option `get.ttlMs` must be a whole number >= 0, got -1/)
+  assert.match(refusal(() => callOptions({ retry: -1 }, GET, 'get', d)), /option `get.retry` must be a whole number >= 0, got -1/)
+  assert.match(refusal(() => callOptions({ responseType: 'blob' }, GET, 'get', d)), /option `get.responseType` must be "json" or "text", got "blob"/)
+  // cf_get's flags: fresh in bit 0, the call's retries + 1 above it.
+  assert.equal(callOptions({ retry: 3, fresh: true }, GET, 'get', d).fresh, 1 | (4 << 1))
+  assert.equal(callOptions({ retry: 0 }, GET, 'get', d).fresh, 1 << 1)
+  const withFn = clientOptions({ partition: 'u', headers: () => ({}) })
+  assert.equal(typeof withFn.headersFn, 'function')
+  assert.equal(withFn.defaults.id.partition, 'u')
   assert.match(refusal(() => callOptions({ headers: [] }, KEY, 'subscribe', d)), /option `subscribe.headers` must be an object of strings, got an array/)
 })
 
@@ -242,4 +254,32 @@ test('the loader: base64 of raw deflate back to an instantiated module', async (
   assert.deepEqual(bytesOf(Buffer.from('hello').toString('base64')), new Uint8Array(Buffer.from('hello')))
   const exports = await instantiate(b64, { cf_panic() {} })
   assert.equal(exports.answer(), 42)
+})
+
+test('structural sharing: equal is identical, unchanged parts keep their identity', async () => {
+  const { share } = await import('../../js/share.js')
+  const prev = { list: [{ id: 1 }, { id: 2 }], meta: { v: 1 }, s: 'x' }
+  const copy = () => JSON.parse(JSON.stringify(prev))
+  assert.equal(share(prev, copy()), prev)
+  const changed = copy()
+  changed.meta.v = 2
+  const out = share(prev, changed)
+  assert.notEqual(out, prev)
+  assert.equal(out.list, prev.list)
+  assert.equal(out.list[1], prev.list[1])
+  assert.deepEqual(out.meta, { v: 2 })
+  // A key more or less, an array for an object, a shorter array: new.
+  assert.notEqual(share(prev, { ...copy(), extra: 1 }), prev)
+  const { s, ...fewer } = copy()
+  assert.notEqual(share(prev, fewer), prev)
+  assert.deepEqual(share({ a: [1, 2] }, { a: { 0: 1, 1: 2 } }).a, { 0: 1, 1: 2 })
+  assert.deepEqual(share([1, 2, 3], [1, 2]), [1, 2])
+  // An own `__proto__` (from JSON.parse) stays an own property; no prototype is set.
+  const p = share(JSON.parse('{"__proto__":{"x":1}}'), JSON.parse('{"__proto__":{"x":1}}'))
+  assert.equal(Object.getPrototypeOf(p), Object.prototype)
+  assert.deepEqual(Object.getOwnPropertyDescriptor(p, '__proto__').value, { x: 1 })
+  // Not plain JSON values: left as they are.
+  const d = new Date(0)
+  assert.equal(share(new Date(0), d), d)
+  assert.equal(share(null, 5), 5)
 })
