@@ -8,15 +8,18 @@ export const SHARE_MAX = 262144
 
 const plain = (v) => v !== null && typeof v === 'object' && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype)
 
-/** `next`, with every part equal to the same part of `prev` replaced by that part of `prev`. */
-export function share(prev, next) {
-  if (prev === next || !plain(prev) || !plain(next) || Array.isArray(prev) !== Array.isArray(next)) return next
+/**
+ * `next`, with every part equal to the same part of `prev` replaced by that
+ * part of `prev`. Below `depth` 200 nothing is compared (no deep recursion).
+ */
+export function share(prev, next, depth = 0) {
+  if (prev === next || depth > 200 || !plain(prev) || !plain(next) || Array.isArray(prev) !== Array.isArray(next)) return next
   const keys = Object.keys(next)
   let same = keys.length === Object.keys(prev).length
   for (const k of keys) {
     // (An own `__proto__` from JSON.parse is left alone: assigning it would set the prototype.)
     if (k === '__proto__') same = false
-    else if ((next[k] = share(prev[k], next[k])) !== prev[k]) same = false
+    else if ((next[k] = share(prev[k], next[k], depth + 1)) !== prev[k]) same = false
   }
   return same ? prev : next
 }

@@ -812,6 +812,33 @@ const tests = {
     )
   },
 
+  // Back online: stale data is fetched again, once for the key.
+  async reconnectRefetch() {
+    const client = createClient({ cache: { ttlMs: 200 } })
+    const logs = [newLog(), newLog()]
+    const tag = uid('online')
+    const url = echo(tag)
+    return withMount(
+      mount(provide(client, logs.map((log, i) => <Use key={i} use={() => useRequest(url, { refetchOnFocus: false })} read={(r) => r.data} log={log} />))),
+      async () => {
+        try {
+          await waitFor(() => logs.every((l) => l.last?.data !== undefined), 'the data')
+          Object.defineProperty(navigator, 'onLine', { value: true, configurable: true })
+          window.dispatchEvent(new Event('online'))
+          await sleep(100)
+          const whileFresh = await count(tag)
+          await sleep(250)
+          window.dispatchEvent(new Event('online'))
+          await waitFor(() => logs[1].last.data.n === 2, 'the refetched data')
+          await sleep(100)
+          return { whileFresh, afterStale: await count(tag) }
+        } finally {
+          delete navigator.onLine
+        }
+      },
+    )
+  },
+
   async focusRefetchOff() {
     const client = createClient({ cache: { ttlMs: 100 } })
     const log = newLog()

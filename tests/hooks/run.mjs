@@ -279,6 +279,12 @@ try {
     assert(off.requests === 1, `refetchOnFocus: false sent ${off.requests - 1} requests`)
   })
 
+  await t.check('back online, stale data is fetched again once for the key; fresh data is not', async () => {
+    const r = await run('reconnectRefetch')
+    assert(r.whileFresh === 1, `online with fresh data sent ${r.whileFresh - 1} requests`)
+    assert(r.afterStale === 2, `online with stale data sent ${r.afterStale - 1} requests (2 components)`)
+  })
+
   await t.check('no unhandled rejections and no console errors', async () => {
     const unhandled = await run('unhandledRejections')
     assert(unhandled.length === 0, `unhandled: ${unhandled}`)

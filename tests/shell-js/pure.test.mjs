@@ -282,4 +282,9 @@ test('structural sharing: equal is identical, unchanged parts keep their identit
   const d = new Date(0)
   assert.equal(share(new Date(0), d), d)
   assert.equal(share(null, 5), 5)
+  // Nested deeper than any stack: compared down to a bound, never a RangeError.
+  const deep = () => JSON.parse('['.repeat(100_000) + ']'.repeat(100_000))
+  const a = deep()
+  const b = deep()
+  assert.notEqual(share(a, b), a)
 })
