@@ -148,7 +148,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
   compared.current = fields
   const selected = useRef(select)
   selected.current = select
-  const last = useRef(null) // { client, requestId, snap, sel, view }
+  const last = useRef(null) // { client, requestId, snap, sel, view, fresh }
   const subscribe = useCallback(
     (onChange) => {
       if (!active) return noop
@@ -171,21 +171,28 @@ function useEntry(url, options, hookName, useFetch, fields) {
     const prev = last.current
     const mine = prev !== null && prev.client === client && prev.requestId === requestId
     const sel = selected.current
-    if (mine && prev.snap === s && prev.sel === sel) return prev.view
+    // (When the view handed out kept older values of untracked fields, compare
+    // again: the component may read one of them now.)
+    if (mine && prev.snap === s && prev.sel === sel && prev.view === prev.fresh) return prev.view
     let data = s.data
     let error = s.error
+    let thrown // by select
     if (data !== undefined && typeof sel === 'function') {
-      if (mine && prev.view.raw === data && prev.sel === sel) data = prev.view.data
+      if (mine && prev.fresh.raw === data && prev.sel === sel) ({ data, thrown } = prev)
       else {
         // The selection shares what it has in common with the last one: equal is identical.
         try {
           data = replaceEqualDeep(mine ? prev.view.data : undefined, sel(data))
         } catch (e) {
-          error = e
-          data = undefined
+          thrown = e
         }
       }
+      if (thrown !== undefined) {
+        error = thrown
+        data = undefined
+      }
     }
+    const picked = data
     let isPlaceholder = false
     // Placeholder data: what this hook showed last (another url), until the new data comes.
     const before = prev !== null && prev.client === client ? prev.view : IDLE
@@ -193,9 +200,9 @@ function useEntry(url, options, hookName, useFetch, fields) {
       data = before.data
       isPlaceholder = true
     }
-    let view = { data, error, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder, raw: s.data }
-    if (mine && ![...tracked.current, ...compared.current].some((f) => differs(prev.view, view, f))) view = prev.view
-    last.current = { client, requestId, snap: s, sel, view }
+    const fresh = { data, error, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder, raw: s.data }
+    const view = mine && ![...tracked.current, ...compared.current].some((f) => differs(prev.view, fresh, f)) ? prev.view : fresh
+    last.current = { client, requestId, snap: s, sel, view, fresh, data: picked, thrown }
     return view
   }, [client, active, url, keyOptions, requestId, placeholder])
 

@@ -683,6 +683,24 @@ const tests = {
     )
   },
 
+  // A select that throws: its error is the result's, and nothing loops.
+  async selectThrows() {
+    const client = createClient()
+    const log = newLog()
+    const boom = () => {
+      throw new Error('bad select')
+    }
+    const url = echo(uid('select-throws'))
+    return withMount(
+      mount(provide(client, <Use use={() => useRequest(url, { select: boom })} read={(r) => r.status} log={log} />)),
+      async () => {
+        await waitFor(() => log.last?.status === 'error', "status 'error'")
+        await sleep(200)
+        return { message: log.last.error?.message, renders: log.renders }
+      },
+    )
+  },
+
   // Suspense: the fallback, then the data; an error goes to the boundary.
   async suspense() {
     const client = createClient()

@@ -248,6 +248,12 @@ try {
     assert(r.lastN === 4, `last n ${r.lastN}`)
   })
 
+  await t.check('a select that throws puts its error in the result, without a render loop', async () => {
+    const r = await run('selectThrows')
+    assert(r.message === 'bad select', `error: ${r.message}`)
+    assert(r.renders <= 6, `rendered ${r.renders} times`)
+  })
+
   await t.check('useSuspenseRequest: the fallback, then the data; an error reaches the error boundary', async () => {
     const r = await run('suspense')
     assert(r.shown[0] === 'loading' && r.shown[1] === r.tag, `shown ${JSON.stringify(r.shown)}`)
