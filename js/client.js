@@ -597,7 +597,7 @@ class Client {
     const at = typeof m.at === 'number' ? m.at : 0
     const size = Number.isFinite(m.size) ? m.size : NONE // without its size it is only shown
     const etag = typeof m.etag === 'string' ? m.etag : undefined
-    this.#incoming.set(rec.id, { body: m.body, etag })
+    this.#incoming.set(rec.id, { body: m.body, etag, size })
     core.cf_tab_data(this.#h, now(), rec.id, at, size, etag === undefined ? 0 : 2)
   }
 
@@ -726,7 +726,7 @@ class Client {
       const size = Number.isFinite(kept.size) ? kept.size : (JSON.stringify(kept.body)?.length ?? 0)
       const at = Number.isFinite(kept.at) && kept.at > 0 ? kept.at : 0
       this.#call((x, h) => {
-        this.#incoming.set(rec.id, { body: kept.body, restored: true })
+        this.#incoming.set(rec.id, { body: kept.body, restored: true, size })
         x.cf_restore(h, now(), rec.id, size, at)
       })
     }, noop)
@@ -1112,7 +1112,7 @@ class Client {
       this.#socket.problem(`malformed socket message: ${m}: ${Array.from(text.slice(0, 160)).slice(0, 80).join('')}`)
     } else if (m.error === undefined) {
       const rec = this.#topics.get(m.data)
-      if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body })
+      if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body, size: text.length })
       x.cf_sock_data(h, now(), rec?.id ?? NONE, text.length)
     } else {
       const rec = this.#topics.get(m.error)

@@ -3,7 +3,7 @@
 // text bodies, and structural sharing of equal answers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { batchRoute, CalmfetchError, clientOf, closeBroadcastChannelsAfter, createClient, patchGlobal, rejection, reply, routes, serve, sleep, within } from './helpers.mjs'
+import { batchRoute, CalmfetchError, clientOf, closeBroadcastChannelsAfter, dataMessage, fakeAdapter, snapshots, createClient, patchGlobal, rejection, reply, routes, serve, sleep, within } from './helpers.mjs'
 
 /** A server whose every path echoes the Authorization it got, counting requests. */
 const echoAuth = (t) => serve(t, (req, res, srv) => reply(res, 200, { auth: req.headers.authorization ?? null, n: srv.total() }))
@@ -198,4 +198,27 @@ test('text reads in a batch take each item body as text', { timeout: 5_000 }, as
   ])
   assert.deepEqual([a, b, c], ['plain a', '{"b":1}', { b: 1 }])
   assert.equal(srv.count('/batch'), 1)
+})
+
+test('a socket push with equal data keeps the object the listeners have', { timeout: 5_000 }, async (t) => {
+  const srv = await serve(t, (req, res) => reply(res, 200, { over: 'http' }))
+  const sock = fakeAdapter({ openInConnect: true })
+  const client = clientOf(srv, { socket: { adapter: sock.adapter } })
+  const seen = snapshots()
+  const stop = client.subscribe('/live', seen.listener)
+  t.after(stop)
+  await within(
+    (async () => {
+      while (!sock.handlers) await sleep(5)
+    })(),
+    2_000,
+    'the socket',
+  )
+  sock.handlers.message(dataMessage('/live', { score: 3, teams: ['a', 'b'] }))
+  const first = (await seen.next((s) => s.data !== undefined, 1_000, 'the first push')).data
+  sock.handlers.message(dataMessage('/live', { score: 3, teams: ['a', 'b'] }))
+  sock.handlers.message(dataMessage('/live', { score: 4, teams: ['a', 'b'] }))
+  const last = (await seen.next((s) => s.data?.score === 4, 1_000, 'the changed push')).data
+  assert.ok(seen.seen.filter((s) => s.data?.score === 3).every((s) => s.data === first), 'an equal push made a new object')
+  assert.equal(last.teams, first.teams, 'the unchanged part kept its identity')
 })
