@@ -5,14 +5,15 @@
 // persist.js). The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, hydration, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
-import { answer, batchBody, envelope, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
+import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { answer, batchBody, envelope, fetcher, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { Persisted, persistOptions } from './persist.js'
 import { instantiate } from './load.js'
 import { bodyOf, layered, METHODS, MUTATE, send, sizeOf, writeError } from './write.js'
+import { share, SHARE_MAX } from './share.js'
 
 const NONE = 0xffffffff
 const MAX_DELAY = 2 ** 31 - 1
@@ -21,7 +22,7 @@ const EMPTY = Object.freeze({ data: undefined, error: undefined, updatedAt: unde
 const STATS = ('requested networkRequests dedupHits cacheHits errors timeouts abortedCalls cancelledRequests evictions ' +
   'batchesSent batchedItems batchFallbacks batchIgnoredAnswers batchProtocolErrors revalidated pollTicks socketMessages ' +
   'socketMalformed socketSubscribes socketDrops socketReconnects socketTimeouts prefetched prefetchFailures prefetchSkipped ' +
-  'socketRiders circuitOpens circuitStale circuitRefused').split(' ')
+  'socketRiders circuitOpens circuitStale circuitRefused retries').split(' ')
 const SOCKET_STATES = ['none', 'idle', 'connecting', 'connecting-fallback', 'open', 'reconnecting']
 const noop = () => {}
 /** Words of each action (BATCH: 3 + 3n). */
@@ -80,7 +81,7 @@ class Names {
   get(text) {
     let r = this.#by.get(text)
     if (r === undefined) {
-      r = { id: this.#free.pop() ?? this.#next++, text, n: 0, dead: false, map: new Map() }
+      r = { id: this.#free.pop() ?? this.#next++, text, n: 0, dead: false, map: new Map(), tm: new Map() }
       this.#by.set(text, r)
       this.list[r.id] = r
     }
@@ -95,6 +96,9 @@ class Names {
     this.#free.push(r.id)
   }
 }
+
+/** The raw urls of a settings' kind of read (JSON or text) to their key records, in identity `W`. */
+const urls = (R, W) => (R.text === '' ? W.map : W.tm)
 
 /**
  * `baseUrl`-resolved, normalised URL of a raw argument; throws the message.
@@ -301,19 +305,19 @@ class Client {
   /** The key record of `url` (raw) for the settings `R`, interned on first use. */
   #key(url, abs, R) {
     const W = R.W.dead ? (R.W = this.#whos.get(R.who)) : R.W
-    const text = `${abs}${SEP}GET${SEP}${R.who}`
+    const text = `${abs}${SEP}GET${R.text}${SEP}${R.who}`
     let rec = this.#byText.get(text)
     if (rec === undefined) {
       const o = this.#origins.get(origin(abs))
       const id = core.cf_key(this.#h, o.id, W.id, 48 + pathOf(abs).length + R.extra)
-      rec = { id, url: abs, text, o, W, req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined, unlock: undefined, held: false }
+      rec = { id, url: abs, text, o, W, m: urls(R, W), req: R, aliases: [], listeners: [], snap: null, stamp: -1, topic: undefined, hash: undefined, polls: 0, lead: undefined, unlock: undefined, held: false }
       o.n++
       W.n++
       this.#keys[id] = rec
       this.#byText.set(text, rec)
     }
-    if (W.map.get(url) !== rec) {
-      W.map.set(url, rec)
+    if (rec.m.get(url) !== rec) {
+      rec.m.set(url, rec)
       rec.aliases.push(url)
     }
     rec.req = R
@@ -322,7 +326,7 @@ class Client {
 
   /** Resolve and intern: the key record of a call, or throws the message. */
   #lookup(url, R) {
-    return R.W.map.get(url) ?? this.#key(url, absolute(url, this.#cfg.base, this.#resolved), R)
+    return urls(R, R.W).get(url) ?? this.#key(url, absolute(url, this.#cfg.base, this.#resolved), R)
   }
 
   /** Queue a call made before the module is ready. */
@@ -339,7 +343,7 @@ class Client {
     try {
       if (h >= 0) {
         const R = o === undefined ? this.#R0 : this.#opts(o, GET, 'get')
-        const rec = R.W.map.get(url)
+        const rec = urls(R, R.W).get(url)
         if (rec !== undefined && (o == null || o.signal === undefined)) {
           rec.req = R
           const w = core.cf_get(h, now(), rec.id, R.ttl, R.fresh)
@@ -468,14 +472,14 @@ class Client {
   peek(url, o) {
     try {
       const R = this.#opts(o, KEY, 'subscribe')
-      const rec = R.W.map.get(url)
+      const rec = urls(R, R.W).get(url)
       if (rec !== undefined && this.#h >= 0) return this.#snapshot(rec)
       let abs
       try {
         abs = absolute(url, this.#cfg.base, this.#resolved)
       } catch (e) {
         // A relative url hydrated into a client with no base (rendering on a server).
-        const seed = this.#seeds?.get(`${url}${SEP}GET${SEP}${R.who}`)
+        const seed = this.#seeds?.get(`${url}${SEP}GET${R.text}${SEP}${R.who}`)
         if (seed === undefined) throw e
         return seed
       }
@@ -483,7 +487,7 @@ class Client {
       // The same request under another spelling of its url has a key; a
       // request with no key has no entry, and a key made only to be read
       // would never be freed.
-      const text = `${abs}${SEP}GET${SEP}${R.who}`
+      const text = `${abs}${SEP}GET${R.text}${SEP}${R.who}`
       const known = this.#h >= 0 && this.#byText.get(text)
       return known ? this.#snapshot(known) : (this.#seeds?.get(text) ?? EMPTY)
     } catch (e) {
@@ -538,7 +542,7 @@ class Client {
       if (interval === undefined) throw 'option `poll.intervalMs` is required'
       const background = flag(rest, 'inBackground', 'poll') ?? false
       if (this.#h === -2) throw stopped
-      const keyOptions = { headers: rest.headers, partition: rest.partition }
+      const keyOptions = { headers: rest.headers, partition: rest.partition, responseType: rest.responseType }
       if (this.#h === -1) {
         let handle = null
         this.#later(() => {
@@ -611,7 +615,7 @@ class Client {
     const at = typeof m.at === 'number' ? m.at : 0
     const size = Number.isFinite(m.size) ? m.size : NONE // without its size it is only shown
     const etag = typeof m.etag === 'string' ? m.etag : undefined
-    this.#incoming.set(rec.id, { body: m.body, etag })
+    this.#incoming.set(rec.id, { body: m.body, etag, size })
     core.cf_tab_data(this.#h, now(), rec.id, at, size, etag === undefined ? 0 : 2)
   }
 
@@ -816,7 +820,7 @@ class Client {
 
   /** The key record of a url if it has one (none is made). */
   #had(url, abs, R) {
-    return R.W.map.get(url) ?? this.#byText.get(`${abs}${SEP}GET${SEP}${R.who}`)
+    return urls(R, R.W).get(url) ?? this.#byText.get(`${abs}${SEP}GET${R.text}${SEP}${R.who}`)
   }
 
   /**
@@ -829,11 +833,11 @@ class Client {
     core.cf_set(this.#h, now(), rec.id, size, optimistic)
   }
 
-  #send(id) {
+  #sendWrite(id) {
     const w = this.#writes.get(id)
     if (w === undefined) return
     w.ctrl = new AbortController()
-    send(w, w.ctrl.signal, this.#cfg.maxBody).then((r) => {
+    send(w, w.ctrl.signal, this.#cfg.maxBody, (url, init) => this.#send(url, init)).then((r) => {
       if (this.#writes.get(id) !== w) return // it ended: timed out or aborted
       w.r = r
       this.#call((x, h) => x.cf_write_done(h, now(), id, r.status, r.size, r.flags, r.retryAfter))
@@ -918,8 +922,8 @@ class Client {
     if (h >= 0) {
       for (const rec of this.#byText.values()) {
         const id = rec.id
-        // Data kept, not stale, no error; fetched with the client's own identity.
-        if (rec.W.text !== own || (x.cf_state(h, now(), id) & 27) !== 1) continue
+        // JSON data kept, not stale, no error; fetched with the client's own identity.
+        if (rec.W.text !== own || rec.req.text !== '' || (x.cf_state(h, now(), id) & 27) !== 1) continue
         const e = { url: origin(rec.url) === base ? pathOf(rec.url) : rec.url, data: this.#bodies[id], updatedAt: x.cf_updated(h, id), ttlMs: x.cf_ttl(h, id) }
         if (this.#etags[id] !== undefined) e.etag = this.#etags[id]
         entries.push(e)
@@ -945,7 +949,7 @@ class Client {
         // is only seen by `peek` under the same spelling.
         if (abs instanceof Refused && (this.#cfg.base !== undefined || !e.url.startsWith('/'))) throw `entries[${i}].url: ${abs.why}`
         e.abs = abs instanceof Refused ? undefined : abs
-        e.text = `${e.abs ?? e.url}${SEP}GET${SEP}${R.who}`
+        e.text = `${e.abs ?? e.url}${SEP}GET${R.text}${SEP}${R.who}`
         return e
       })
       for (const e of list) if (!quiet || !this.#byText.get(e.text)?.listeners.length) this.#seed(e, R)
@@ -1001,7 +1005,7 @@ class Client {
       const size = Number.isFinite(kept.size) ? kept.size : (JSON.stringify(kept.body)?.length ?? 0)
       const at = Number.isFinite(kept.at) && kept.at > 0 ? kept.at : 0
       this.#call((x, h) => {
-        this.#incoming.set(rec.id, { body: kept.body, restored: true })
+        this.#incoming.set(rec.id, { body: kept.body, restored: true, size })
         x.cf_restore(h, now(), rec.id, size, at)
       })
     }, noop)
@@ -1081,6 +1085,8 @@ class Client {
         // KEEP / SHOW key flight (0xFFFFFFFF: the body handed in by the call)
         const r = b === NONE ? this.#incoming.get(a) : this.#flights.get(b)
         const opt = rec?.opt
+        // A body equal to the one kept keeps its identity (and its unchanged parts theirs).
+        if (r !== undefined && !r.mine && r.size <= SHARE_MAX) r.body = share(opt === undefined ? this.#bodies[a] : opt.base, r.body)
         // Data from the server becomes the base under the pending optimistic updates.
         this.#bodies[a] = opt === undefined || r?.mine ? r?.body : layered((opt.base = r?.body), opt.list)
         this.#etags[a] = op === 8 ? r?.etag : undefined
@@ -1097,7 +1103,7 @@ class Client {
           this.#pre.delete(a)
           for (const res of list) this.#landed(a, -1, res, false)
         }
-      } else if (op === 20) this.#send(a) // SEND write
+      } else if (op === 20) this.#sendWrite(a) // SEND write
       else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
       else if (op === 15) {
         // SOCKET_OPEN
@@ -1138,7 +1144,7 @@ class Client {
     const id = rec.id
     this.#keys[id] = this.#bodies[id] = this.#etags[id] = this.#errors[id] = undefined
     this.#byText.delete(rec.text)
-    for (const u of rec.aliases) if (rec.W.map.get(u) === rec) rec.W.map.delete(u)
+    for (const u of rec.aliases) if (rec.m.get(u) === rec) rec.m.delete(u)
     rec.o.n--
     rec.W.n--
     this.#origins.release(rec.o)
@@ -1191,22 +1197,49 @@ class Client {
     this.#flights.set(flight, f)
     let pending
     try {
-      pending = globalThis.fetch(rec.url, { method: 'GET', headers: R.send, credentials: R.mode, signal: ctrl.signal })
+      pending = this.#send(rec.url, { method: 'GET', headers: R.send, credentials: R.mode, signal: ctrl.signal })
     } catch (e) {
       // A fetch that throws at once fails its request now: nothing is left behind.
       return this.#done1(flight, result(0, 0, NET, { message: messageOf(e) }))
     }
-    answer(pending, this.#cfg.maxBody).then((r) => {
+    answer(pending, this.#cfg.maxBody, R.text !== '').then((r) => {
       if (this.#flights.get(flight) !== f) return // cancelled: the core settled its callers
       this.#call(() => this.#done1(flight, r))
     })
+  }
+
+  /**
+   * `fetch(url, init)` with the client's fetch; with a `headers` function,
+   * its headers (awaited) go on top of `init.headers`.
+   */
+  #send(url, init) {
+    const c = this.#cfg
+    if (c.headersFn === undefined) return fetcher(c)(url, init)
+    return new Promise((res) => res(c.headersFn())).then(
+      (h) => {
+        let list
+        try {
+          list = headers({ headers: h }, 'createClient.headers()')
+        } catch (e) {
+          throw new TypeError(`the headers function returned a bad value: ${e}`)
+        }
+        const all = {}
+        for (const n in init.headers) all[n.toLowerCase()] = init.headers[n]
+        for (const [n, v] of list) all[n.toLowerCase()] = v
+        init.headers = all
+        return fetcher(c)(url, init)
+      },
+      (e) => {
+        throw new TypeError(`the headers function failed: ${messageOf(e)}`)
+      },
+    )
   }
 
   #batch(batch, items) {
     const { endpoint, stream } = this.#cfg.batch
     const base = origin(endpoint).length
     const out = []
-    let R
+    let R, text
     if (items.length === 0) return
     for (let j = 0; j < items.length; j += 3) {
       const key = items[j + 1]
@@ -1216,11 +1249,12 @@ class Client {
       const etag = this.#etags[key]
       if (items[j + 2] === 1 && etag !== undefined) headers = { ...headers, 'If-None-Match': etag }
       out.push([items[j], rec.url.slice(base) || '/', headers])
+      if (R.text !== '') (text ??= new Set()).add(items[j])
     }
     const headers = { 'Content-Type': 'application/json', Accept: stream ? 'application/x-ndjson' : 'application/json' }
     for (const [n, v] of R.cred) headers[n] = v
     const ctrl = new AbortController()
-    const bt = { ctrl }
+    const bt = { ctrl, text }
     this.#batches.set(batch, bt)
     const alive = () => bt.ctrl === ctrl && this.#h >= 0
     const failed = (status, why, body) => {
@@ -1234,7 +1268,7 @@ class Client {
     }
     let pending
     try {
-      pending = globalThis.fetch(endpoint, { method: 'POST', headers, credentials: R.mode, body: batchBody(out), signal: ctrl.signal })
+      pending = this.#send(endpoint, { method: 'POST', headers, credentials: R.mode, body: batchBody(out), signal: ctrl.signal })
     } catch (e) {
       bt.ctrl = null
       bt.message = messageOf(e)
@@ -1308,7 +1342,7 @@ class Client {
     const x = core
     const it = item(a)
     if (typeof it === 'string' || it.id < 0) return x.cf_ignored(this.#h)
-    const r = itemResult(it, this.#cfg.maxBody)
+    const r = itemResult(it, this.#cfg.maxBody, this.#batches.get(batch)?.text?.has(it.id))
     this.#flights.set(it.id, r)
     this.#done.push([this.#flights, it.id, r])
     x.cf_item(this.#h, now(), batch, it.id, r.status, r.size, r.flags, r.retryAfter)
@@ -1414,7 +1448,7 @@ class Client {
       this.#socket.problem(`malformed socket message: ${m}: ${Array.from(text.slice(0, 160)).slice(0, 80).join('')}`)
     } else if (m.error === undefined) {
       const rec = this.#topics.get(m.data)
-      if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body })
+      if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body, size: text.length })
       x.cf_sock_data(h, now(), rec?.id ?? NONE, text.length)
     } else {
       const rec = this.#topics.get(m.error)

@@ -20,8 +20,14 @@ export const result = (status, size, flags, extra) => ({ status, size, flags, re
 
 const noStore = (v) => v != null && /no-store/i.test(v)
 
-/** Await a `fetch` and read its answer. Never rejects. */
-export async function answer(pending, maxBody) {
+/**
+ * The client's `fetch` (option `fetch`), else the global one, looked up at
+ * each call (a test or an instrumentation may replace it after `createClient`).
+ */
+export const fetcher = (cfg) => (url, init) => (cfg.fetch ?? globalThis.fetch)(url, init)
+
+/** Await a `fetch` and read its answer (`asText`: the body is the text, not JSON). Never rejects. */
+export async function answer(pending, maxBody, asText) {
   let res, text
   try {
     res = await pending
@@ -39,7 +45,8 @@ export async function answer(pending, maxBody) {
   }
   let body = null
   let flags = 0
-  if (text.trim() === '') flags = EMPTY
+  if (asText) body = text
+  else if (text.trim() === '') flags = EMPTY
   else {
     try {
       body = JSON.parse(text)
@@ -93,8 +100,9 @@ export function item(a) {
  * What one item's answer means for the core: `cf_item`'s status, size,
  * flags and Retry-After, with the body or the error's text.
  */
-export function itemResult(a, maxBody) {
-  const { status, headers, body } = a
+export function itemResult(a, maxBody, asText) {
+  const { status, headers } = a
+  const body = asText && a.body !== undefined && typeof a.body !== 'string' ? JSON.stringify(a.body) : a.body
   if (status >= 200 && status < 300) {
     let flags = body === undefined ? EMPTY : 0
     if (headers.etag !== undefined) flags |= HAS_ETAG

@@ -92,20 +92,58 @@ export interface PrefetchHandlers {
   onMouseDown(): void
 }
 
-export interface ClientOptions {
+/**
+ * Headers computed for each network request (each GET, each batch POST),
+ * for tokens that change: may return a promise, awaited before sending. A
+ * rejection (or a bad value) fails that request with a `'network'` error.
+ */
+export type HeadersFunction = () => HeaderInit | Promise<HeaderInit>
+
+/** A `fetch`-compatible function: MSW, Node, instrumentation, an auth-refresh wrapper. */
+export type Fetcher = (url: string, init: RequestInit) => Promise<Response>
+
+/**
+ * `createClient`'s options. `headers` may be a function (token refresh); a
+ * function's headers cannot be part of the cache key, so it needs
+ * `partition`, which then is the identity the cache is keyed by.
+ */
+export type ClientOptions = ClientOptionsBase &
+  (
+    | {
+        /** Headers sent with every request. `Authorization`, `Cookie`, `Proxy-Authorization` and the `credentialHeaders` are part of the cache key, unless `partition` is set. */
+        headers?: HeaderInit
+        /** Who the requests belong to (for example a user id): the cache key's identity. With it, `Authorization` and the credential headers are sent but left out of the key (a new token keeps the cache). */
+        partition?: string
+      }
+    | {
+        /** Called for each network request; its headers go on top of the others. Needs `partition`. */
+        headers: HeadersFunction
+        /** The identity the function's credentials belong to: the cache is keyed by it. */
+        partition: string
+      }
+  )
+
+export interface ClientOptionsBase {
   /** Relative URLs resolve against this. Default: the page's location. */
   baseUrl?: string
   cache?: CacheOptions
   /** Abort a request after this many ms; 0 never. Default 30000. */
   timeoutMs?: number
-  /** Headers sent with every request. `Authorization`, `Cookie`, `Proxy-Authorization` and the `credentialHeaders` are part of the cache key. */
-  headers?: HeaderInit
   /** Names of more headers that say who the user is (for example `'X-Api-Key'`): part of the cache key, like `Authorization`. */
   credentialHeaders?: string[]
   /** `fetch`'s credentials mode, part of the cache key. Default `'same-origin'`. */
   credentials?: RequestCredentials
-  /** Who the requests belong to (for example a user id), part of the cache key. */
-  partition?: string
+  /** The `fetch` to send with, for gets and batches. Default: the global `fetch`, looked up at each request. */
+  fetch?: Fetcher
+  /**
+   * Retries of a failed read (network error, 429, 5xx; not other 4xx, not
+   * timeouts, never a write), after a backoff of `retryDelayMs` doubling each
+   * time (less a random half, at most 30 s) or the answer's `Retry-After`
+   * when longer. Default 2; 0 turns retries off.
+   */
+  retry?: number
+  /** The backoff before the first retry, in ms. Default 1000. */
+  retryDelayMs?: number
   /** Send GETs made close together as one `POST /batch`. */
   batch?: boolean | BatchOptions
   /** Prefer a realtime socket for keys that have subscribers. */
@@ -145,7 +183,10 @@ export interface PersistOptions {
 /** Options that pick a cache entry: they change the key. */
 export interface KeyOptions {
   headers?: HeaderInit
+  /** The identity: with it, `Authorization` and the credential headers are sent but not part of the key. */
   partition?: string
+  /** `'text'`: the body is the response's text, not parsed JSON (a separate cache entry). Default `'json'`. */
+  responseType?: 'json' | 'text'
 }
 
 export interface GetOptions extends KeyOptions {
@@ -155,6 +196,8 @@ export interface GetOptions extends KeyOptions {
   ttlMs?: number
   /** Skip the cache (an identical request in flight is still joined). */
   fresh?: boolean
+  /** Retries of this call's request if it fails (default: the client's `retry`); 0: none. */
+  retry?: number
 }
 
 /** The state of one key. The same object is returned until something changes. */
@@ -209,6 +252,8 @@ export interface Stats {
   circuitStale: number
   /** Calls refused with a `'circuit'` error. */
   circuitRefused: number
+  /** Failed reads sent again after their backoff. */
+  retries: number
   /** Size of the wasm module's memory, in bytes (it grows, never shrinks). */
   memoryBytes: number
   cacheEntries: number
@@ -288,6 +333,8 @@ export interface Client {
    * Throws kind `'invalid'` for data that is not JSON.
    */
   setData<T = unknown>(url: string, data: T | ((current: T | undefined) => T | undefined), options?: KeyOptions): T | undefined
+  /** GET `url` and resolve with its body as text (`responseType: 'text'`). */
+  get(url: string, options: GetOptions & { responseType: 'text' }): Promise<string>
   /** GET `url` and resolve with its parsed JSON body. */
   get<T = unknown>(url: string, options?: GetOptions): Promise<T>
   /** Hear every change of `url`'s entry; with a socket, the key is kept live. Returns the function that stops it. */
@@ -353,6 +400,12 @@ export interface DehydratedState {
   calmfetch: 1
   entries: DehydratedEntry[]
 }
+/**
+ * `next` with every part deep-equal to the same part of `prev` replaced by
+ * `prev`'s (structural sharing, as the client does for each new body): equal
+ * JSON gives back `prev` itself.
+ */
+export declare function replaceEqualDeep<T>(prev: unknown, next: T): T
 
 /** Make a client. Synchronous; throws a `CalmfetchError` of kind `'invalid'` on bad options. */
 export declare function createClient(options?: ClientOptions): Client

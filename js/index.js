@@ -6,6 +6,8 @@ import wasm from './core_wasm.js'
 import { create, panicForTests } from './client.js'
 
 export { CalmfetchError } from './errors.js'
+/** `next` with every part deep-equal to `prev`'s replaced by `prev`'s (structural sharing). */
+export { share as replaceEqualDeep } from './share.js'
 /** Not public API: tests/faults checks that a panic stops every client cleanly. */
 export const __panicForTests = panicForTests
 

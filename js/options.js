@@ -5,7 +5,7 @@
 import { describe } from './errors.js'
 import { origin, pageUrl, Refused, resolve } from './url.js'
 
-const CLIENT = ['baseUrl', 'credentialHeaders', 'batch', 'circuit', 'cache', 'timeoutMs', 'headers', 'credentials', 'partition', 'poll', 'prefetch', 'socket']
+const CLIENT = ['baseUrl', 'credentialHeaders', 'batch', 'circuit', 'cache', 'timeoutMs', 'headers', 'credentials', 'partition', 'poll', 'prefetch', 'socket', 'fetch', 'retry', 'retryDelayMs']
 const CACHE = ['ttlMs', 'maxEntries', 'maxBodyBytes', 'maxBytes']
 const BATCH = ['endpoint', 'windowMs', 'maxSize', 'maxBytes', 'stream', 'crossOrigin']
 const CIRCUIT = ['failures', 'coolDownMs']
@@ -14,11 +14,11 @@ const POLL = ['jitter', 'maxBackoffMs']
 const SOCKET = ['url', 'adapter', 'connectTimeoutMs', 'reconnect', 'lingerMs', 'resyncMs', 'onError']
 const RECONNECT = ['minMs', 'maxMs']
 /** What each call takes, and the name its messages use. */
-export const GET = ['signal', 'ttlMs', 'headers', 'fresh', 'partition']
-export const KEY = ['headers', 'partition']
-export const REFRESH = ['headers', 'partition', 'signal']
-export const PREFETCH_CALL = ['headers', 'partition', 'ttlMs']
-export const POLL_CALL = ['intervalMs', 'inBackground', 'headers', 'partition']
+export const GET = ['signal', 'ttlMs', 'headers', 'fresh', 'partition', 'retry', 'responseType']
+export const KEY = ['headers', 'partition', 'responseType']
+export const REFRESH = ['headers', 'partition', 'signal', 'responseType']
+export const PREFETCH_CALL = ['headers', 'partition', 'ttlMs', 'responseType']
+export const POLL_CALL = ['intervalMs', 'inBackground', 'headers', 'partition', 'responseType']
 
 /** The key's separator between the URL and the identity's parts. */
 export const SEP = '\u001f'
@@ -112,10 +112,15 @@ function takeCredentials(list, names, id) {
   return [rest, out]
 }
 
-/** The identity's part of a key, as today's keys spell it (persisted names depend on it). */
+/**
+ * The identity's part of a key, as today's keys spell it (persisted names
+ * depend on it). A `partition` is the identity: the credentials are then
+ * left out, so that a new token keeps the cache.
+ */
 function whoText(id) {
   let k = id.mode
-  for (const f of [id.auth, id.partition, ...id.secrets.flat()]) k += SEP + (f === undefined ? '-' : `${utf8(f)}:${f}`)
+  const p = id.partition !== undefined
+  for (const f of [p ? undefined : id.auth, id.partition, ...(p ? [] : id.secrets.flat())]) k += SEP + (f === undefined ? '-' : `${utf8(f)}:${f}`)
   return k
 }
 
@@ -125,7 +130,7 @@ function whoText(id) {
  * POST carries), `mode`, `who` (the identity's text), `ttl` (-1: the
  * client's), `fresh`, and `extra` (the item's header bytes in a batch).
  */
-function settings(list, id, ttl, fresh) {
+function settings(list, id, ttl, fresh, text) {
   const send = {}
   const plain = {}
   let extra = 0
@@ -136,7 +141,7 @@ function settings(list, id, ttl, fresh) {
   const cred = id.auth === undefined ? [] : [['Authorization', id.auth]]
   cred.push(...id.secrets)
   for (const [n, v] of cred) send[n] = v
-  return { send, plain, cred, mode: id.mode, who: whoText(id), ttl: ttl ?? -1, fresh: fresh ? 1 : 0, extra, whoId: -1, map: null }
+  return { send, plain, cred, mode: id.mode, who: whoText(id), ttl: ttl ?? -1, fresh: fresh ? 1 : 0, extra, text: text ? ' text' : '' }
 }
 
 /**
@@ -152,7 +157,13 @@ export function callOptions(o, allowed, what, d) {
   if (partition !== undefined) id.partition = partition
   const ttl = allowed.includes('ttlMs') ? whole(o, 'ttlMs', what, 0) : undefined
   const fresh = allowed.includes('fresh') && flag(o, 'fresh', what)
-  return settings(list, id, ttl, fresh)
+  const type = string(o, 'responseType', what)
+  if (type !== undefined && type !== 'json' && type !== 'text') throw `option \`${what}.responseType\` must be "json" or "text", got ${describe(type)}`
+  const R = settings(list, id, ttl, fresh, type === 'text')
+  const retry = allowed.includes('retry') ? whole(o, 'retry', what, 0) : undefined
+  // cf_get's flags: bit 0 fresh, then the call's retries + 1 (0: the client's).
+  if (retry !== undefined) R.fresh |= (Math.min(retry, 100) + 1) << 1
+  return R
 }
 
 const CREDENTIALS = ['same-origin', 'include', 'omit']
@@ -277,12 +288,20 @@ export function clientOptions(options) {
       names.push(n.toLowerCase())
     }
   }
-  const list = headers(options, 'createClient')
+  const hv = get(options, 'headers')
+  const dynamic = typeof hv === 'function'
+  const list = dynamic ? [] : headers(options, 'createClient')
+  const fetch = get(options, 'fetch')
+  if (fetch !== undefined && typeof fetch !== 'function') throw `option \`createClient.fetch\` must be a function, got ${describe(fetch)}`
   const mode = string(options, 'credentials', 'createClient') ?? 'same-origin'
   if (!CREDENTIALS.includes(mode)) {
     throw `option \`createClient.credentials\` must be "same-origin", "include" or "omit", got "${mode}"`
   }
   const partition = string(options, 'partition', 'createClient')
+  // A function's headers (a token that changes) cannot be part of the key: the partition says whose data it is.
+  if (dynamic && partition === undefined) {
+    throw 'option `createClient.headers` is a function: set `partition` too (the user the headers authenticate), which keys the cache instead of the credentials'
+  }
   const [rest, id] = takeCredentials(list, names, { auth: undefined, mode, partition, secrets: [] })
   const defaults = { headers: rest, id, names }
   const s = socket ?? {}
@@ -295,6 +314,8 @@ export function clientOptions(options) {
     defaults,
     respectSaveData,
     maxBody,
+    fetch,
+    headersFn: dynamic ? hv : undefined,
     batchOrigin: batch && origin(batch.endpoint),
     socketWho: socket && whoText(id),
     socketOrigin: socket && base !== undefined ? origin(base) : undefined,
@@ -306,6 +327,7 @@ export function clientOptions(options) {
       intentMs, concurrency,
       circuit ? 1 : 0, c.failures ?? 0, c.coolDownMs ?? 0,
       Math.floor(Math.random() * 9e15),
+      Math.min(whole(options, 'retry', 'createClient', 0) ?? 2, 100), whole(options, 'retryDelayMs', 'createClient', 0) ?? 1000, 30000,
     ],
   }
 }

@@ -18,7 +18,7 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react'
-import { CalmfetchError } from './index.js'
+import { CalmfetchError, replaceEqualDeep } from './index.js'
 
 const ClientContext = createContext(null)
 
@@ -56,19 +56,22 @@ export function useClient() {
 
 const noop = () => {}
 
-// The snapshot of a request that waits (null url, enabled: false), and the
+// The view of a request that waits (null url, enabled: false), and the
 // server's one for a request without data. Constant, so React sees no change.
+// `raw` is the entry's data (before `select`, never a placeholder).
 const IDLE = Object.freeze({
   data: undefined,
   error: undefined,
   updatedAt: undefined,
-  stale: true,
+  isStale: true,
   isFetching: false,
+  isPlaceholder: false,
+  raw: undefined,
 })
 
 // A value-based identity for the key options, so that inline literals
 // (`{ headers: { ... } }` written in the render) do not resubscribe each render.
-function keyIdentity(headers, partition) {
+function keyIdentity(headers, partition, responseType) {
   let h = null
   if (headers !== undefined && headers !== null) {
     if (typeof Headers !== 'undefined' && headers instanceof Headers) {
@@ -80,50 +83,89 @@ function keyIdentity(headers, partition) {
     }
     h.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
-  return JSON.stringify([h, partition === undefined ? null : partition])
+  return JSON.stringify([h, partition ?? null, responseType ?? null])
 }
 
-function keyOptionsOf(headers, partition) {
-  if (headers === undefined && partition === undefined) return undefined
+function keyOptionsOf(headers, partition, responseType) {
+  if (headers === undefined && partition === undefined && responseType === undefined) return undefined
   const options = {}
   if (headers !== undefined) options.headers = headers
   if (partition !== undefined) options.partition = partition
+  if (responseType !== undefined) options.responseType = responseType
   return options
 }
 
-// Snapshots equal field by field. The core hands out the same object while a
-// key has listeners; without listeners (the first render) every peek is a new
-// object, and useSyncExternalStore needs a stable one.
+// Errors equal for rendering: the same object, or the same refusal of bad input
+// (a peek that throws makes a new one each time).
 function sameError(a, b) {
   return (
     a === b ||
     (a !== undefined && b !== undefined && a.kind === 'invalid' && b.kind === 'invalid' && a.message === b.message)
   )
 }
-function sameSnapshot(a, b) {
-  return (
-    a.data === b.data &&
-    sameError(a.error, b.error) &&
-    a.updatedAt === b.updatedAt &&
-    a.stale === b.stale &&
-    a.isFetching === b.isFetching
-  )
+
+// Does field `f` of the result differ between views `a` and `b`?
+// (`raw`: the hook only asks whether there is data.)
+const differs = (a, b, f) =>
+  f === 'error'
+    ? !sameError(a.error, b.error)
+    : f === 'status'
+      ? (a.data === undefined) !== (b.data === undefined) || !sameError(a.error, b.error)
+      : f === 'raw'
+        ? (a.raw === undefined) !== (b.raw === undefined)
+        : a[f] !== b[f]
+
+// The result object: each field read is remembered in `tracked`, and a change
+// of the entry re-renders the component only when a field it read changed
+// (TanStack Query's tracked properties): a poll tick that brings nothing new
+// re-renders nothing.
+function track(values, tracked) {
+  const r = {}
+  for (const k in values) Object.defineProperty(r, k, { enumerable: true, get: () => (tracked.add(k), values[k]) })
+  return r
 }
 
-// The part every data hook shares: the key's snapshot through
-// useSyncExternalStore, errors of calls the snapshot does not carry, and
-// `refetch`. `useFetch(snapshot, report)` runs the hook's own effect.
-function useEntry(url, options, hookName, useFetch) {
+// What the hook itself reads of a view to decide to fetch.
+const FETCH_FIELDS = ['raw', 'isStale']
+const FETCH_TTL_FIELDS = ['raw', 'isStale', 'updatedAt']
+
+const result = (view, error, status, refetch) => ({
+  data: view.data,
+  error,
+  status,
+  isFetching: view.isFetching,
+  isStale: view.isStale,
+  isPlaceholder: view.isPlaceholder,
+  updatedAt: view.updatedAt,
+  refetch,
+})
+
+const statusOf = (active, data, error) => (!active ? 'idle' : error !== undefined ? 'error' : data !== undefined ? 'success' : 'pending')
+
+// The part every data hook shares: the key's view through
+// useSyncExternalStore (with `select` and placeholder data), errors of calls
+// the snapshot does not carry, and `refetch`. `useFetch(entry)` runs the
+// hook's own effects; `fields` are the view fields those read.
+function useEntry(url, options, hookName, useFetch, fields) {
   const client = useClient()
-  const { headers, partition, enabled = true } = options ?? {}
+  const o = options ?? {}
+  const { headers, partition, responseType, enabled = true, select } = o
+  const placeholder = o.keepPreviousData === true || o.placeholderData === 'previous'
   const active = enabled !== false && url !== null && url !== undefined
-  const keyId = keyIdentity(headers, partition)
+  const keyId = keyIdentity(headers, partition, responseType)
   // Rebuilt only when the options change by value.
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const keyOptions = useMemo(() => keyOptionsOf(headers, partition), [keyId])
+  const keyOptions = useMemo(() => keyOptionsOf(headers, partition, responseType), [keyId])
   const requestId = active ? `${url}\n${keyId}` : null
 
-  const last = useRef(null)
+  // The fields the component read, and those the hook reads.
+  const tracked = useRef(null)
+  tracked.current ??= new Set()
+  const compared = useRef(fields)
+  compared.current = fields
+  const selected = useRef(select)
+  selected.current = select
+  const last = useRef(null) // { client, requestId, snap, sel, view, fresh }
   const subscribe = useCallback(
     (onChange) => {
       if (!active) return noop
@@ -137,19 +179,49 @@ function useEntry(url, options, hookName, useFetch) {
   )
   const getSnapshot = useCallback(() => {
     if (!active) return IDLE
-    let next
+    let s
     try {
-      next = client.peek(url, keyOptions)
+      s = client.peek(url, keyOptions)
     } catch (error) {
-      next = Object.freeze({ ...IDLE, error })
+      s = { data: undefined, error, updatedAt: undefined, stale: true, isFetching: false }
     }
     const prev = last.current
-    if (prev !== null && prev.client === client && prev.requestId === requestId && sameSnapshot(prev.snapshot, next)) {
-      return prev.snapshot
+    const mine = prev !== null && prev.client === client && prev.requestId === requestId
+    const sel = selected.current
+    // (When the view handed out kept older values of untracked fields, compare
+    // again: the component may read one of them now.)
+    if (mine && prev.snap === s && prev.sel === sel && prev.view === prev.fresh) return prev.view
+    let data = s.data
+    let error = s.error
+    let thrown // by select
+    if (data !== undefined && typeof sel === 'function') {
+      if (mine && prev.fresh.raw === data && prev.sel === sel) ({ data, thrown } = prev)
+      else {
+        // The selection shares what it has in common with the last one: equal is identical.
+        try {
+          data = replaceEqualDeep(mine ? prev.view.data : undefined, sel(data))
+        } catch (e) {
+          thrown = e
+        }
+      }
+      if (thrown !== undefined) {
+        error = thrown
+        data = undefined
+      }
     }
-    last.current = { client, requestId, snapshot: next }
-    return next
-  }, [client, active, url, keyOptions, requestId])
+    const picked = data
+    let isPlaceholder = false
+    // Placeholder data: what this hook showed last (another url), until the new data comes.
+    const before = prev !== null && prev.client === client ? prev.view : IDLE
+    if (placeholder && data === undefined && error === undefined && before.data !== undefined) {
+      data = before.data
+      isPlaceholder = true
+    }
+    const fresh = { data, error, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder, raw: s.data }
+    const view = mine && ![...tracked.current, ...compared.current].some((f) => differs(prev.view, fresh, f)) ? prev.view : fresh
+    last.current = { client, requestId, snap: s, sel, view, fresh, data: picked, thrown }
+    return view
+  }, [client, active, url, keyOptions, requestId, placeholder])
 
   // On the server, and in the browser's hydrating render: the data the
   // client holds (hydrated on both sides alike), else nothing.
@@ -158,7 +230,7 @@ function useEntry(url, options, hookName, useFetch) {
     return s.data === undefined ? IDLE : s
   }, [getSnapshot])
 
-  const snapshot = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot)
+  const view = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot)
 
   // Errors the snapshot does not carry (bad options are refused before any
   // request). Kept per request and per data version.
@@ -178,38 +250,60 @@ function useEntry(url, options, hookName, useFetch) {
     [client, url, keyOptions, requestId],
   )
 
-  useFetch({ client, active, url, keyOptions, snapshot, report })
+  useFetch({ client, active, url, keyOptions, view, report })
 
+  // Resolves with the new result, never rejects: errors land in it.
   const refetch = useCallback(() => {
     if (!active) {
-      return Promise.reject(
-        new CalmfetchError(`calmfetch/react: ${hookName}: refetch: the request waits (its url is null or enabled is false)`, {
-          kind: 'invalid',
-        }),
-      )
+      const error = new CalmfetchError(`calmfetch/react: ${hookName}: refetch: the request waits (its url is null or enabled is false)`, {
+        kind: 'invalid',
+      })
+      return Promise.resolve(result(IDLE, error, 'idle', refetch))
     }
-    return client.get(url, { ...keyOptions, fresh: true })
+    const done = (value, error) => {
+      let s
+      try {
+        s = client.peek(url, keyOptions)
+      } catch {
+        s = { stale: true, isFetching: false }
+      }
+      let data = error === undefined ? value : s.data
+      const sel = selected.current
+      if (data !== undefined && typeof sel === 'function') {
+        try {
+          data = sel(data)
+        } catch (e) {
+          error = e
+        }
+      }
+      const v = { data, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder: false }
+      return result(v, error, statusOf(true, data, error), refetch)
+    }
+    let pending
+    try {
+      pending = client.get(url, { ...keyOptions, fresh: true })
+    } catch (e) {
+      pending = Promise.reject(e)
+    }
+    return pending.then(
+      (value) => done(value, undefined),
+      (error) => done(undefined, error),
+    )
   }, [client, active, url, keyOptions, hookName])
 
-  let error = snapshot.error
+  let error = view.error
   if (
     error === undefined &&
     failure !== null &&
     failure.client === client &&
     failure.requestId === requestId &&
-    failure.updatedAt === snapshot.updatedAt &&
-    !snapshot.isFetching
+    failure.updatedAt === view.updatedAt &&
+    !view.isFetching
   ) {
     error = failure.error
   }
-  const data = snapshot.data
-  const status = !active ? 'idle' : error !== undefined ? 'error' : data !== undefined ? 'success' : 'pending'
-  const isFetching = snapshot.isFetching
-  const isStale = snapshot.stale
-  return useMemo(
-    () => ({ data, error, status, isFetching, isStale, refetch }),
-    [data, error, status, isFetching, isStale, refetch],
-  )
+  const status = statusOf(active, view.data, error)
+  return useMemo(() => track(result(view, error, status, refetch), tracked.current), [view, error, status, refetch])
 }
 
 // Cleanups run one macrotask late: StrictMode's unmount + remount (and a
@@ -217,21 +311,41 @@ function useEntry(url, options, hookName, useFetch) {
 // one's request or schedule and so keeps it alive.
 const later = (fn) => setTimeout(fn, 0)
 
-// `get` the key when the snapshot has no fresh data; abort it on cleanup
+// The page came back: it was shown (`focus`) or went online (`reconnect`).
+// The same page events the client's poller rides.
+function onPageBack(fn, focus, reconnect) {
+  const d = globalThis.document
+  const w = globalThis
+  const shown = () => d.visibilityState !== 'hidden' && fn()
+  const online = () => w.navigator?.onLine !== false && fn()
+  if (focus) d?.addEventListener?.('visibilitychange', shown)
+  if (reconnect) w.addEventListener?.('online', online)
+  return () => {
+    d?.removeEventListener?.('visibilitychange', shown)
+    w.removeEventListener?.('online', online)
+  }
+}
+
+// `get` the key when the view has no fresh data; abort it on cleanup
 // (the shared request is cancelled only when nobody else waits for it).
-function useGetWhenNeeded({ client, active, url, keyOptions, snapshot, report }, ttlMs, skip) {
+// When the page comes back, `get` again: the client answers fresh data from
+// the cache, so only stale data goes to the network, and components sharing a
+// key share one request.
+function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, skip) {
+  const { ttlMs, retry, refetchOnFocus = true, refetchOnReconnect = true } = o ?? {}
   const needsData =
     active &&
     !skip &&
-    (snapshot.data === undefined ||
-      snapshot.stale ||
-      (ttlMs !== undefined && (snapshot.updatedAt === undefined || Date.now() - snapshot.updatedAt >= ttlMs)))
+    (view.raw === undefined ||
+      view.isStale ||
+      (ttlMs !== undefined && (view.updatedAt === undefined || Date.now() - view.updatedAt >= ttlMs)))
 
   useEffect(() => {
     if (!needsData) return undefined
     const controller = new AbortController()
     const getOptions = { ...keyOptions, signal: controller.signal }
     if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
+    if (retry !== undefined) getOptions.retry = retry
     let pending
     try {
       pending = client.get(url, getOptions)
@@ -243,16 +357,61 @@ function useGetWhenNeeded({ client, active, url, keyOptions, snapshot, report },
       report(error)
     })
     return () => later(() => controller.abort())
-  }, [client, url, keyOptions, ttlMs, needsData, report])
+  }, [client, url, keyOptions, ttlMs, retry, needsData, report])
+
+  const focus = refetchOnFocus !== false
+  const reconnect = refetchOnReconnect !== false
+  useEffect(() => {
+    if (!active || skip || (!focus && !reconnect)) return undefined
+    return onPageBack(
+      () => {
+        const getOptions = { ...keyOptions }
+        if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
+        try {
+          client.get(url, getOptions).catch(noop) // a watched key shows its error
+        } catch {}
+      },
+      focus,
+      reconnect,
+    )
+  }, [client, active, skip, url, keyOptions, ttlMs, focus, reconnect])
+}
+
+// Poll the key while `on` (components and tabs polling one key share one schedule).
+function usePolling({ client, active, url, keyOptions, report }, on, intervalMs, inBackground) {
+  useEffect(() => {
+    if (!active || !on) return undefined
+    let handle
+    try {
+      handle = client.poll(url, { ...keyOptions, intervalMs, inBackground, onError: noop })
+    } catch (error) {
+      report(error) // bad interval or options
+      return undefined
+    }
+    return () => later(() => handle.stop())
+  }, [client, active, on, url, keyOptions, intervalMs, inBackground, report])
 }
 
 /**
- * Read `url` from the client: `{ data, error, status, isFetching, isStale, refetch }`.
- * A null url (or `enabled: false`) waits: status 'idle', no request.
+ * Read `url` from the client: `{ data, error, status, isFetching, isStale,
+ * isPlaceholder, updatedAt, refetch }`. A null url (or `enabled: false`)
+ * waits: status 'idle', no request. `pollMs` polls it through the shared
+ * poller; `select`, `keepPreviousData`, `refetchOnFocus`, `refetchOnReconnect`.
  */
 export function useRequest(url, options) {
-  const ttlMs = options?.ttlMs
-  return useEntry(url, options, 'useRequest', (entry) => useGetWhenNeeded(entry, ttlMs, false))
+  const pollMs = options?.pollMs
+  const polling = pollMs !== undefined && pollMs !== null
+  const fields = polling ? [] : options?.ttlMs === undefined ? FETCH_FIELDS : FETCH_TTL_FIELDS
+  return useEntry(
+    url,
+    options,
+    'useRequest',
+    (entry) => {
+      usePolling(entry, polling, pollMs, options?.inBackground)
+      useGetWhenNeeded(entry, options, polling)
+    },
+    fields,
+  )
 }
 
 /**
@@ -261,19 +420,7 @@ export function useRequest(url, options) {
  */
 export function usePoll(url, intervalMs, options) {
   const inBackground = options?.inBackground
-  return useEntry(url, options, 'usePoll', ({ client, active, url: u, keyOptions, report }) => {
-    useEffect(() => {
-      if (!active) return undefined
-      let handle
-      try {
-        handle = client.poll(u, { ...keyOptions, intervalMs, inBackground, onError: noop })
-      } catch (error) {
-        report(error) // bad interval or options
-        return undefined
-      }
-      return () => later(() => handle.stop())
-    }, [client, active, u, keyOptions, intervalMs, inBackground, report])
-  })
+  return useEntry(url, options, 'usePoll', (entry) => usePolling(entry, true, intervalMs, inBackground), [])
 }
 
 /**
@@ -283,19 +430,75 @@ export function usePoll(url, intervalMs, options) {
  * socket cannot carry), it reads like `useRequest`.
  */
 export function useLive(url, options) {
-  return useEntry(url, options, 'useLive', (entry) => {
-    // For a key the socket keeps live, subscribing (done by useEntry) is
-    // what fetches; any other key is fetched like useRequest.
-    let live = false
-    if (entry.active && typeof entry.client.isLive === 'function') {
-      try {
-        live = entry.client.isLive(entry.url, entry.keyOptions)
-      } catch {
-        live = false // a bad url: get() reports it
+  return useEntry(
+    url,
+    options,
+    'useLive',
+    (entry) => {
+      // For a key the socket keeps live, subscribing (done by useEntry) is
+      // what fetches; any other key is fetched like useRequest.
+      let live = false
+      if (entry.active && typeof entry.client.isLive === 'function') {
+        try {
+          live = entry.client.isLive(entry.url, entry.keyOptions)
+        } catch {
+          live = false // a bad url: get() reports it
+        }
       }
+      useGetWhenNeeded(entry, options, live)
+    },
+    FETCH_FIELDS,
+  )
+}
+
+// The promise a suspended component throws, per client and request: React
+// renders again once it settles, and finds it here instead of asking anew.
+const suspended = new WeakMap()
+
+/**
+ * `useRequest` for React Suspense: suspends (throws a promise cached per key)
+ * until there is data, and throws the error to the nearest error boundary
+ * when there is none. The result's `data` is always there.
+ */
+export function useSuspenseRequest(url, options) {
+  const client = useClient()
+  const r = useRequest(url, options)
+  if (r.status === 'idle') return r
+  const o = options ?? {}
+  const id = `${url}\n${keyIdentity(o.headers, o.partition, o.responseType)}`
+  let byId = suspended.get(client)
+  if (byId === undefined) suspended.set(client, (byId = new Map()))
+  if (r.data !== undefined && !r.isPlaceholder) {
+    byId.delete(id)
+    return r
+  }
+  let wait = byId.get(id)
+  if (wait === undefined) {
+    if (r.status === 'error') throw r.error
+    if (byId.size >= 256) byId.clear()
+    wait = { done: false }
+    let pending
+    try {
+      pending = client.get(url, keyOptionsOf(o.headers, o.partition, o.responseType))
+    } catch (e) {
+      pending = Promise.reject(e)
     }
-    useGetWhenNeeded(entry, undefined, live)
-  })
+    wait.promise = pending.then(
+      (value) => Object.assign(wait, { done: true, value }),
+      (error) => Object.assign(wait, { done: true, error }),
+    )
+    byId.set(id, wait)
+  }
+  if (!wait.done) throw wait.promise
+  if (wait.error !== undefined) {
+    // React may render again at once after an error (React 18 does): it gets
+    // the same one. Once that is over, an error boundary's reset asks anew.
+    later(() => byId.get(id) === wait && byId.delete(id))
+    throw wait.error
+  }
+  // Data that is not kept (no-store, too large): the answer itself.
+  const data = typeof o.select === 'function' ? o.select(wait.value) : wait.value
+  return { ...r, data, status: 'success', error: undefined, isPlaceholder: false }
 }
 
 /**
@@ -305,11 +508,11 @@ export function useLive(url, options) {
  */
 export function usePrefetch(url, options) {
   const client = useClient()
-  const { headers, partition, ttlMs } = options ?? {}
-  const keyId = keyIdentity(headers, partition)
+  const { headers, partition, ttlMs, responseType } = options ?? {}
+  const keyId = keyIdentity(headers, partition, responseType)
   const handlers = useMemo(() => {
     if (url === null || url === undefined) return IDLE_HANDLERS
-    const o = keyOptionsOf(headers, partition) ?? {}
+    const o = keyOptionsOf(headers, partition, responseType) ?? {}
     if (ttlMs !== undefined) o.ttlMs = ttlMs
     return client.prefetchHandlers(url, o)
     // eslint-disable-next-line react-hooks/exhaustive-deps

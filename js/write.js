@@ -25,14 +25,15 @@ export function bodyOf(body) {
 }
 
 /**
- * Send a write and read its answer like a get's, except that a 2xx body
- * that is not JSON is its text. Never rejects.
+ * Send a write with `go(url, init)` (the client's fetch, with its headers
+ * function) and read its answer like a get's, except that a 2xx body that
+ * is not JSON is its text. Never rejects.
  */
-export function send(w, signal, maxBody) {
+export function send(w, signal, maxBody, go) {
   let text
   let pending
   try {
-    pending = globalThis.fetch(w.url, { method: w.method, headers: w.headers, body: w.payload, credentials: w.mode, signal })
+    pending = go(w.url, { method: w.method, headers: w.headers, body: w.payload, credentials: w.mode, signal })
   } catch (e) {
     pending = Promise.reject(e)
   }

@@ -10,7 +10,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::core::{
-    Answer, BatchConfig, CircuitConfig, Config, Core, PollConfig, PrefetchConfig, SocketConfig,
+    Answer, BatchConfig, CircuitConfig, Config, Core, PollConfig, PrefetchConfig, RetryConfig,
+    SocketConfig,
 };
 
 #[global_allocator]
@@ -37,8 +38,8 @@ struct Client {
     stats: [f64; STATS],
 }
 
-const STATS: usize = 33;
-const CONFIG: usize = 26;
+const STATS: usize = 34;
+const CONFIG: usize = 29;
 
 struct Clients(Vec<Option<Box<Client>>>);
 
@@ -125,6 +126,11 @@ pub extern "C" fn cf_new() -> u32 {
             cool_down_ms: ms(c[24]),
         }),
         seed: c[25] as u64,
+        retry: RetryConfig {
+            retries: c[26] as u32,
+            base_ms: ms(c[27]),
+            max_ms: ms(c[28]),
+        },
     };
     let client = Box::new(Client {
         core: Core::new(config),
@@ -191,8 +197,12 @@ input!(
     /// A new key.
     fn cf_key(origin: u32, who: u32, item_bytes: f64) -> u32 => |c| c.core.key(origin, who, ms(item_bytes)));
 input!(
-    /// A get: 0 for a fresh hit, else the waiter.
-    fn cf_get(now: f64, key: u32, ttl: f64, fresh: u32) -> u32 => |c| c.core.get(ms(now), key, opt_ms(ttl), fresh != 0).unwrap_or(0));
+/// A get: 0 for a fresh hit, else the waiter.
+fn cf_get(now: f64, key: u32, ttl: f64, flags: u32) -> u32 => |c| {
+    // flags: bit 0 fresh; bits 1..: the call's retries + 1 (0: the client's).
+    let retries = (flags >> 1).checked_sub(1);
+    c.core.get_retry(ms(now), key, opt_ms(ttl), flags & 1 != 0, retries).unwrap_or(0)
+});
 input!(
     /// A get with the refresh debounce (250 ms).
     fn cf_refresh(now: f64, key: u32) -> u32 => |c| c.core.get(ms(now), key, Some(250), false).unwrap_or(0));

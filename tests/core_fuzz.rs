@@ -17,7 +17,9 @@
 
 mod common;
 
-use calmfetch::core::{Answer, BatchConfig, CircuitConfig, Config, PrefetchConfig, SocketConfig};
+use calmfetch::core::{
+    Answer, BatchConfig, CircuitConfig, Config, PrefetchConfig, RetryConfig, SocketConfig,
+};
 use common::{origin_id, status_answer, Call, Identity, Sim};
 use proptest::prelude::*;
 
@@ -205,6 +207,7 @@ proptest! {
         batching in any::<bool>(),
         socket in any::<bool>(),
         auto_lead in any::<bool>(),
+        retries in 0u32..3,
     ) {
         let h = origin_id("http://h.test");
         let batch = batching.then(|| BatchConfig { max_size: 3, ..BatchConfig::new(h) });
@@ -221,6 +224,7 @@ proptest! {
             socket,
             circuit,
             prefetch,
+            retry: RetryConfig { retries, base_ms: 100, max_ms: 400 },
             ..Config::default()
         });
         s.auto_lead = auto_lead;

@@ -26,12 +26,14 @@ mod batching;
 mod circuit;
 mod polling;
 mod prefetch;
+mod retry;
 mod socket;
 mod writes;
 pub use batching::BatchConfig;
 pub use circuit::{CircuitConfig, MAX_ORIGINS};
 pub use polling::PollConfig;
 pub use prefetch::PrefetchConfig;
+pub use retry::RetryConfig;
 pub use socket::{SocketConfig, SocketState};
 
 /// Client-wide settings.
@@ -60,6 +62,9 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Bound on the bytes of all the bodies kept.
     pub max_bytes: u64,
+    /// Retries of failed reads. The default here is none (the native tests
+    /// count single failures); the package's shell passes its own default.
+    pub retry: RetryConfig,
 }
 
 impl Default for Config {
@@ -76,6 +81,7 @@ impl Default for Config {
             circuit: Some(CircuitConfig::default()),
             max_body_bytes: 1 << 20,
             max_bytes: 16 << 20,
+            retry: RetryConfig::default(),
         }
     }
 }
@@ -188,6 +194,8 @@ pub struct Stats {
     pub circuit_stale: u64,
     /// Calls refused while a circuit was open.
     pub circuit_refused: u64,
+    /// Failed reads sent again after their backoff.
+    pub retries: u64,
     /// Entries in the cache now.
     pub cache_entries: u64,
     /// Network requests in flight now.
@@ -290,6 +298,8 @@ enum Route {
     Alone,
     Queued(u32),
     Sent(u32),
+    /// Failed; waiting for its retry (nothing is out).
+    Backoff,
 }
 
 #[derive(Debug)]
@@ -306,6 +316,10 @@ struct Flight {
     batched: bool,
     /// It is the probe of its origin's half-open circuit.
     probe: bool,
+    /// Retries left.
+    retries: u32,
+    /// Retries made.
+    attempt: u32,
 }
 
 /// The deterministic request engine. See the module docs.
@@ -400,6 +414,19 @@ impl Core {
     /// shell hands out the body it keeps for the key), else the waiter that a
     /// later [`Action::Resolve`] or [`Action::Reject`] settles.
     pub fn get(&mut self, now: u64, key: u32, ttl_ms: Option<u64>, fresh: bool) -> Option<u32> {
+        self.get_retry(now, key, ttl_ms, fresh, None)
+    }
+
+    /// [`Core::get`] with its own count of retries (`None`: the client's).
+    /// A caller that joins a flight raises the flight's retries to its own.
+    pub fn get_retry(
+        &mut self,
+        now: u64,
+        key: u32,
+        ttl_ms: Option<u64>,
+        fresh: bool,
+        retries: Option<u32>,
+    ) -> Option<u32> {
         self.stats.requested += 1;
         let ttl = ttl_ms.unwrap_or(self.config.default_ttl_ms);
         if !fresh && self.touch_fresh(now, key, ttl) {
@@ -411,6 +438,7 @@ impl Core {
             waits: Waits::Caller,
         });
         self.start(now, waiter, key, ttl, fresh);
+        self.want_retries(waiter, retries.unwrap_or(self.config.retry.retries));
         self.release_key(key);
         Some(waiter)
     }
@@ -473,6 +501,8 @@ impl Core {
             store: true,
             batched: false,
             probe,
+            retries: 0,
+            attempt: 0,
         });
         if let Some(t) = self.config.timeout_ms {
             self.timers
@@ -530,12 +560,30 @@ impl Core {
     /// Settle a flight with its outcome: `Ok(size, no_store, etag)` or why
     /// it failed.
     fn outcome(&mut self, now: u64, flight: u32, result: Result<(u64, bool, bool), Fail>) {
+        let Some(f) = self.flights.get(flight) else {
+            return;
+        };
+        let (key, probe) = (f.key, f.probe);
+        if let Err(fail) = result {
+            if self.retry_later(now, flight, fail) {
+                return;
+            }
+            self.stats.errors += 1;
+        }
+        self.circuit_record(now, key, result.err(), probe);
+        self.finish(now, flight, result);
+    }
+
+    /// Settle a flight for good: store its data or show its error, and
+    /// settle its waiters.
+    pub(super) fn finish(
+        &mut self,
+        now: u64,
+        flight: u32,
+        result: Result<(u64, bool, bool), Fail>,
+    ) {
         let f = self.remove_flight(now, flight);
         let key = f.key;
-        match result {
-            Ok(_) => self.circuit_record(now, key, None, f.probe),
-            Err(fail) => self.circuit_record(now, key, Some(fail), f.probe),
-        }
         match result {
             Ok((size, no_store, etag)) => {
                 if f.store {
@@ -556,7 +604,6 @@ impl Core {
                 self.data_changed(now, key);
             }
             Err(fail) => {
-                self.stats.errors += 1;
                 let watched = self.keys.get(key).is_some_and(|k| k.watchers > 0);
                 if f.store && watched {
                     self.put_error(key, fail);
@@ -765,7 +812,7 @@ impl Core {
         let left_batched = match f.route {
             Route::Sent(_) => true,
             Route::Alone => f.batched,
-            Route::Queued(_) => false,
+            Route::Queued(_) | Route::Backoff => false,
         };
         if left_batched {
             // It left through the batch scheduler: the server does the work
@@ -798,6 +845,7 @@ impl Core {
                     let ms = self.config.timeout_ms.unwrap_or(0);
                     self.write_end(now, write, Some(Fail::Timeout { ms }))
                 }
+                Timer::Retry(flight) => self.retry_due(now, flight),
                 t => self.socket_deadline(now, t),
             }
         }
@@ -880,6 +928,7 @@ impl Core {
         for (_, f) in self.flights.iter_mut() {
             f.store = false;
         }
+        self.cancel_retries(now);
         // A new request of a key must not join one whose answer is not kept.
         // Its flight still names the key: the key lives until it is done.
         for (_, k) in self.keys.iter_mut() {
@@ -981,13 +1030,14 @@ impl Core {
             }
         }
         self.timers.stop(Timer::Flight(flight));
+        self.timers.stop(Timer::Retry(flight));
         for w in &f.waiters {
             if let Some(w) = self.waiters.get_mut(*w) {
                 w.flight = 0;
             }
         }
         match f.route {
-            Route::Alone => {}
+            Route::Alone | Route::Backoff => {}
             Route::Queued(b) => self.unqueue(b, flight),
             Route::Sent(b) => self.leave_sent_batch(b, flight),
         }

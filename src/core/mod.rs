@@ -13,7 +13,7 @@ pub mod timers;
 pub use action::{Action, Fail, Item, Src, STAGED};
 pub use engine::{
     Answer, BatchConfig, CircuitConfig, Config, Core, KeyRec, PollConfig, PrefetchConfig,
-    SocketConfig, SocketState, Stats, MAX_ORIGINS,
+    RetryConfig, SocketConfig, SocketState, Stats, MAX_ORIGINS,
 };
 
 /// The longest wait a `Retry-After` can ask for: a day.

@@ -9,6 +9,8 @@ use alloc::vec::Vec;
 pub enum Timer {
     /// A flight's timeout.
     Flight(u32),
+    /// A failed flight's retry.
+    Retry(u32),
     /// A batch window closing.
     Window(u32),
     /// A poll group's next tick.

@@ -20,7 +20,8 @@ async function openCircuit(t) {
     '/text': (req, res) => reply(res, 200, '<html>maintenance</html>', { 'Content-Type': 'text/html' }),
     '/hang': () => {},
   }))
-  const client = clientOf(srv, { circuit: { failures: 2, coolDownMs: COOL_DOWN_MS }, timeoutMs: 5_000 })
+  // retry: 0: each get is one request here, so the failures that open the circuit are counted one by one.
+  const client = clientOf(srv, { circuit: { failures: 2, coolDownMs: COOL_DOWN_MS }, timeoutMs: 5_000, retry: 0 })
   for (let i = 0; i < 2; i++) {
     const e = await rejection(client.get('/fail', { fresh: true }), 'a get of /fail')
     assert.equal(e.status, 503)

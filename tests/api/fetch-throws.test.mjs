@@ -7,7 +7,8 @@ import { CalmfetchError, clientOf, patchGlobal, rejection, reply, serve, within 
 
 test('a fetch that throws synchronously rejects as network and leaves no dead request', { timeout: 5_000 }, async (t) => {
   const srv = await serve(t, (req, res) => reply(res, 200, { ok: true }))
-  const client = clientOf(srv, { timeoutMs: 0, circuit: false })
+  // retry: 0: a throwing fetch is a network failure, which reads retry by default (tests/api/retry.test.mjs).
+  const client = clientOf(srv, { timeoutMs: 0, circuit: false, retry: 0 })
   let calls = 0
   const restore = patchGlobal(t, 'fetch', () => () => {
     calls++

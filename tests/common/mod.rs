@@ -77,6 +77,8 @@ pub struct Req {
     pub who: Identity,
     pub ttl_ms: Option<u64>,
     pub fresh: bool,
+    /// The call's own count of retries (`None`: the client's).
+    pub retries: Option<u32>,
 }
 
 /// A test-side call: what `Sim::get` returns (a waiter id, or a fresh hit
@@ -253,7 +255,10 @@ impl Sim {
         let key = self.key_as(url, &r.who);
         let call = self.calls;
         self.calls += 1;
-        match self.core.get(self.now, key, r.ttl_ms, r.fresh) {
+        match self
+            .core
+            .get_retry(self.now, key, r.ttl_ms, r.fresh, r.retries)
+        {
             None => {
                 let body = *self
                     .bodies

@@ -2,11 +2,11 @@
 // into a fresh root with a fresh client, watches what they render, unmounts,
 // and returns what it saw (tags, render logs, client stats). tests/hooks/run.mjs
 // asserts on that and on the reference server's per-tag counters.
-import { Component, StrictMode, useEffect, useState } from 'react'
+import { Component, StrictMode, Suspense, useEffect, useState } from 'react'
 import { createRoot, hydrateRoot } from 'react-dom/client'
 import { renderToString } from 'react-dom/server.browser'
 import { createClient, CalmfetchError } from 'calmfetch'
-import { CalmfetchProvider, useClient, useLive, useMutation, usePoll, usePrefetch, useRequest } from 'calmfetch/react'
+import { CalmfetchProvider, useClient, useLive, useMutation, usePoll, usePrefetch, useRequest, useSuspenseRequest } from 'calmfetch/react'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const uid = (name) => `hooks-${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`
@@ -68,8 +68,9 @@ function Probe({ url, options, log }) {
   useEffect(() => {
     log.effects++
   }, [log])
+  // (The hook re-renders for the fields a component reads: this one shows them all.)
   return (
-    <div className="probe">
+    <div className="probe" data-fetching={r.isFetching} data-stale={r.isStale}>
       {r.status}:{r.data === undefined ? '' : `${r.data.query.tag}#${r.data.n}`}
     </div>
   )
@@ -154,6 +155,36 @@ function slowPosts(ms) {
     window.fetch = real
   }
 }
+
+// Calls `use()` (a hook) and records what `read(result)` reads of it, at every render.
+function Use({ use, read, log }) {
+  const r = use()
+  log.renders++
+  log.last = r
+  log.seen.push(read(r))
+  return <div className="use">{String(read(r)?.tag ?? read(r)?.status ?? '')}</div>
+}
+
+// Lets the test set the props of a `Use` from outside.
+function Settable({ initial, log, children }) {
+  const [props, setProps] = useState(initial)
+  log.set = setProps
+  return children(props)
+}
+
+function SuspenseProbe({ url, log }) {
+  const r = useSuspenseRequest(url, { retry: 0 })
+  log.renders++
+  log.seen.push(r.data.query.tag)
+  return <div className="suspense">{r.data.query.tag}</div>
+}
+
+// Hide and show the page as a tab switch does.
+function setVisibility(state) {
+  Object.defineProperty(document, 'visibilityState', { value: state, configurable: true })
+  document.dispatchEvent(new Event('visibilitychange'))
+}
+const restoreVisibility = () => delete document.visibilityState
 
 class Boundary extends Component {
   constructor(props) {
@@ -300,7 +331,8 @@ const tests = {
 
   async httpError() {
     const tag = uid('error')
-    const client = createClient()
+    // A 500 is retried (twice by default): short waits keep the test short.
+    const client = createClient({ retryDelayMs: 20 })
     const log = newLog()
     return withMount(mount(provide(client, <Probe url={echo(tag, '&status=500')} log={log} />)), async (m) => {
       await waitFor(() => log.last?.status === 'error', "status 'error'")
@@ -358,10 +390,9 @@ const tests = {
         counts: [await count(tagNull), await count(tagOff)],
         networkRequests: client.stats().networkRequests,
       }
-      let refetchError = null
-      await a.last.refetch().catch((e) => {
-        refetchError = { isCalmfetchError: e instanceof CalmfetchError, kind: e.kind }
-      })
+      // refetch never rejects: the error is in its result.
+      const idle = await a.last.refetch()
+      const refetchError = { isCalmfetchError: idle.error instanceof CalmfetchError, kind: idle.error?.kind, status: idle.status }
       a.setUrl(echo(tagNull))
       b.setEnabled(true)
       await waitFor(() => a.last.status === 'success' && b.last.status === 'success', 'both fetch once they have a url')
@@ -386,7 +417,7 @@ const tests = {
       const firstN = log.last.data.n
       const staleBefore = log.last.isStale
       const refetch = log.last.refetch
-      const body = await refetch()
+      const body = (await refetch()).data
       await waitFor(() => log.last.data.n === body.n, 'the refetched data renders')
       await sleep(100)
       return { tag, firstN, staleBefore, refetchedN: body.n, renderedN: log.last.data.n, text: m.div.textContent }
@@ -691,6 +722,322 @@ const tests = {
       root.unmount()
       div.remove()
     }
+  },
+
+  // A poll tick that brings equal JSON keeps the data's identity: a component
+  // that reads `data` does not render again; one that reads `isFetching` does.
+  async pollEqualRendersNothing() {
+    const client = createClient()
+    const quiet = newLog()
+    const busy = newLog()
+    const url = '/const.json'
+    return withMount(
+      mount(
+        provide(
+          client,
+          <>
+            <Use use={() => useRequest(url, { pollMs: 150 })} read={(r) => r.data} log={quiet} />
+            <Use use={() => useRequest(url, { pollMs: 150 })} read={(r) => [r.data, r.isFetching]} log={busy} />
+          </>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => quiet.last?.data !== undefined, 'the data')
+        await sleep(100)
+        const before = { quiet: quiet.renders, busy: busy.renders, ticks: client.stats().pollTicks }
+        await sleep(900)
+        return {
+          quietRenders: quiet.renders - before.quiet,
+          busyRenders: busy.renders - before.busy,
+          ticks: client.stats().pollTicks - before.ticks,
+          requests: client.stats().networkRequests,
+          sameObject: quiet.seen.filter((d) => d !== undefined).every((d, _, all) => d === all[0]),
+        }
+      },
+    )
+  },
+
+  // keepPreviousData: the old url's data stays, marked as a placeholder, until the new url's comes.
+  async keepPrevious() {
+    const client = createClient()
+    const log = newLog()
+    const first = uid('prev-a')
+    const next = uid('prev-b')
+    return withMount(
+      mount(
+        provide(
+          client,
+          <Settable initial={{ url: echo(first) }} log={log}>
+            {({ url }) => <Use use={() => useRequest(url, { keepPreviousData: true })} read={(r) => ({ tag: r.data?.query.tag, isPlaceholder: r.isPlaceholder, status: r.status })} log={log} />}
+          </Settable>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => log.last?.data?.query.tag === first, 'the first data')
+        log.set({ url: echo(next, '&delay=300') })
+        await sleep(150)
+        const during = { tag: log.last.data?.query.tag, isPlaceholder: log.last.isPlaceholder, status: log.last.status }
+        await waitFor(() => log.last.data?.query.tag === next, 'the new data')
+        const after = { tag: log.last.data.query.tag, isPlaceholder: log.last.isPlaceholder }
+        // Without the option the data goes at once.
+        return { first, next, during, after, seen: log.seen }
+      },
+    )
+  },
+
+  async noKeepPrevious() {
+    const client = createClient()
+    const log = newLog()
+    const first = uid('noprev-a')
+    return withMount(
+      mount(
+        provide(
+          client,
+          <Settable initial={{ url: echo(first) }} log={log}>
+            {({ url }) => <Use use={() => useRequest(url)} read={(r) => r.data} log={log} />}
+          </Settable>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => log.last?.data !== undefined, 'the first data')
+        log.set({ url: echo(uid('noprev-b'), '&delay=300') })
+        await sleep(150)
+        return { during: log.last.data === undefined ? 'undefined' : 'defined', isPlaceholder: log.last.isPlaceholder }
+      },
+    )
+  },
+
+  // select: the component renders again only when the selected value changes.
+  async selectRendersOnChange() {
+    const client = createClient()
+    const byTag = newLog()
+    const byN = newLog()
+    const tag = uid('select')
+    const url = echo(tag)
+    return withMount(
+      mount(
+        provide(
+          client,
+          <>
+            <Use use={() => useRequest(url, { select: (d) => ({ tag: d.query.tag }) })} read={(r) => r.data} log={byTag} />
+            <Use use={() => useRequest(url, { select: (d) => d.n })} read={(r) => r.data} log={byN} />
+          </>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => byTag.last?.data !== undefined && byN.last?.data !== undefined, 'the data')
+        await sleep(50)
+        const before = { tag: byTag.renders, n: byN.renders }
+        const firstSelected = byTag.last.data
+        for (let i = 0; i < 3; i++) {
+          await client.get(url, { fresh: true })
+          await sleep(50)
+        }
+        return {
+          tagRenders: byTag.renders - before.tag,
+          nRenders: byN.renders - before.n,
+          sameSelected: byTag.last.data === firstSelected,
+          selected: byTag.last.data,
+          lastN: byN.last.data,
+          tag,
+        }
+      },
+    )
+  },
+
+  // A select that throws: its error is the result's, and nothing loops.
+  async selectThrows() {
+    const client = createClient()
+    const log = newLog()
+    const boom = () => {
+      throw new Error('bad select')
+    }
+    const url = echo(uid('select-throws'))
+    return withMount(
+      mount(provide(client, <Use use={() => useRequest(url, { select: boom })} read={(r) => r.status} log={log} />)),
+      async () => {
+        await waitFor(() => log.last?.status === 'error', "status 'error'")
+        await sleep(200)
+        return { message: log.last.error?.message, renders: log.renders }
+      },
+    )
+  },
+
+  // Suspense: the fallback, then the data; an error goes to the boundary.
+  async suspense() {
+    const client = createClient()
+    const log = newLog()
+    const tag = uid('suspense')
+    const shown = []
+    const m = mount(
+      provide(
+        client,
+        <Boundary log={log}>
+          <Suspense fallback={<div className="fallback">loading</div>}>
+            <SuspenseProbe url={echo(tag, '&delay=200')} log={log} />
+          </Suspense>
+        </Boundary>,
+      ),
+    )
+    return withMount(m, async () => {
+      await sleep(50)
+      shown.push(m.div.textContent)
+      await waitFor(() => m.div.textContent === tag, 'the data after the fallback')
+      shown.push(m.div.textContent)
+      const failing = newLog()
+      const f = mount(
+        provide(
+          client,
+          <Boundary log={failing}>
+            <Suspense fallback={<div>loading</div>}>
+              <SuspenseProbe url={echo(uid('suspense-404'), '&status=404')} log={failing} />
+            </Suspense>
+          </Boundary>,
+        ),
+      )
+      await withMount(f, () => waitFor(() => failing.caught !== undefined, 'the error boundary'))
+      return { shown, tag, renders: log.renders, requests: await count(tag), caught: failing.caught, failedRenders: failing.renders }
+    })
+  },
+
+  // pollMs can be switched off and on: the data stays meanwhile.
+  async pollToggle() {
+    const client = createClient()
+    const log = newLog()
+    const tag = uid('toggle')
+    const url = echo(tag)
+    return withMount(
+      mount(
+        provide(
+          client,
+          <Settable initial={{ pollMs: 150 }} log={log}>
+            {({ pollMs }) => <Use use={() => useRequest(url, { pollMs })} read={(r) => r.data} log={log} />}
+          </Settable>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => log.last?.data?.n >= 3, 'three polls')
+        log.set({ pollMs: undefined })
+        await sleep(100)
+        const offAt = await count(tag)
+        const dataWhenOff = log.last.data?.n
+        await sleep(600)
+        const offAfter = await count(tag)
+        const dataStill = log.last.data?.n
+        log.set({ pollMs: 150 })
+        await sleep(600)
+        return { offAt, offAfter, dataWhenOff, dataStill, onAgain: await count(tag) }
+      },
+    )
+  },
+
+  // refetch resolves with the new result, errors included, never rejecting.
+  async refetchResolves() {
+    const client = createClient()
+    const ok = newLog()
+    const bad = newLog()
+    const tag = uid('refetch-ok')
+    const badUrl = echo(uid('refetch-bad'), '&status=404')
+    return withMount(
+      mount(
+        provide(
+          client,
+          <>
+            <Use use={() => useRequest(echo(tag))} read={(r) => r.data} log={ok} />
+            <Use use={() => useRequest(badUrl)} read={(r) => r.status} log={bad} />
+          </>,
+        ),
+      ),
+      async () => {
+        await waitFor(() => ok.last?.data !== undefined && bad.last?.status === 'error', 'both settle')
+        const good = await ok.last.refetch()
+        const failed = await bad.last.refetch()
+        await sleep(50)
+        return {
+          good: { status: good.status, n: good.data?.n, error: good.error === undefined },
+          failed: { status: failed.status, kind: failed.error?.kind, httpStatus: failed.error?.status },
+          unhandled: [...unhandled],
+        }
+      },
+    )
+  },
+
+  // Focus refetches stale data only, once for all the components of a key.
+  async focusRefetch() {
+    const client = createClient({ cache: { ttlMs: 400 } })
+    const logs = [newLog(), newLog(), newLog()]
+    const tag = uid('focus')
+    const url = echo(tag)
+    return withMount(
+      mount(provide(client, logs.map((log, i) => <Use key={i} use={() => useRequest(url)} read={(r) => r.data} log={log} />))),
+      async () => {
+        try {
+          await waitFor(() => logs.every((l) => l.last?.data !== undefined), 'the data')
+          setVisibility('hidden')
+          setVisibility('visible')
+          await sleep(100)
+          const whileFresh = await count(tag)
+          await sleep(400)
+          setVisibility('hidden')
+          setVisibility('visible')
+          await waitFor(() => logs[0].last.data.n === 2, 'the refetched data')
+          await sleep(100)
+          const afterStale = await count(tag)
+          // refetchOnFocus: false stays put.
+          return { whileFresh, afterStale, rendered: logs.map((l) => l.last.data.n) }
+        } finally {
+          restoreVisibility()
+        }
+      },
+    )
+  },
+
+  // Back online: stale data is fetched again, once for the key.
+  async reconnectRefetch() {
+    const client = createClient({ cache: { ttlMs: 200 } })
+    const logs = [newLog(), newLog()]
+    const tag = uid('online')
+    const url = echo(tag)
+    return withMount(
+      mount(provide(client, logs.map((log, i) => <Use key={i} use={() => useRequest(url, { refetchOnFocus: false })} read={(r) => r.data} log={log} />))),
+      async () => {
+        try {
+          await waitFor(() => logs.every((l) => l.last?.data !== undefined), 'the data')
+          Object.defineProperty(navigator, 'onLine', { value: true, configurable: true })
+          window.dispatchEvent(new Event('online'))
+          await sleep(100)
+          const whileFresh = await count(tag)
+          await sleep(250)
+          window.dispatchEvent(new Event('online'))
+          await waitFor(() => logs[1].last.data.n === 2, 'the refetched data')
+          await sleep(100)
+          return { whileFresh, afterStale: await count(tag) }
+        } finally {
+          delete navigator.onLine
+        }
+      },
+    )
+  },
+
+  async focusRefetchOff() {
+    const client = createClient({ cache: { ttlMs: 100 } })
+    const log = newLog()
+    const tag = uid('focus-off')
+    return withMount(
+      mount(provide(client, <Use use={() => useRequest(echo(tag), { refetchOnFocus: false })} read={(r) => r.data} log={log} />)),
+      async () => {
+        try {
+          await waitFor(() => log.last?.data !== undefined, 'the data')
+          await sleep(200)
+          setVisibility('hidden')
+          setVisibility('visible')
+          await sleep(200)
+          return { requests: await count(tag) }
+        } finally {
+          restoreVisibility()
+        }
+      },
+    )
   },
 
   unhandledRejections() {

@@ -30,6 +30,8 @@ if (react18) {
 rmSync(site, { recursive: true, force: true })
 mkdirSync(site, { recursive: true })
 cpSync(join(here, 'index.html'), join(site, 'index.html'))
+// A body that never changes, for the poll tick that must render nothing.
+writeFileSync(join(site, 'const.json'), JSON.stringify({ list: [{ id: 1 }, { id: 2 }], meta: { v: 1 } }))
 await build({
   entryPoints: [join(here, 'main.jsx')],
   outfile: join(site, 'main.js'),
@@ -51,7 +53,10 @@ const consoleErrors = []
 // React 18's development build also reports the error the no-provider test's
 // boundary catches, as a page error and on the console: that one is expected.
 const expectedError = (text) =>
-  text.includes('calmfetch/react: no client') || text.startsWith('The above error occurred in the <NoProvider> component')
+  text.includes('calmfetch/react: no client') ||
+  text.includes('hooks-suspense-404') ||
+  text.startsWith('The above error occurred in the <NoProvider> component') ||
+  text.startsWith('The above error occurred in the <SuspenseProbe> component')
 page.on('pageerror', (e) => expectedError(String(e)) || consoleErrors.push(`during ${current}: ${e.stack ?? e}`))
 page.on('console', (m) => {
   const expected = m.text().startsWith('Failed to load resource') || expectedError(m.text())
@@ -119,7 +124,7 @@ try {
     const r = await run('nullUrlWaits')
     assert(r.waiting.statuses.join() === 'idle,idle', `statuses ${r.waiting.statuses}`)
     assert(r.waiting.counts.join() === '0,0' && r.waiting.networkRequests === 0, JSON.stringify(r.waiting))
-    assert(r.refetchError?.isCalmfetchError && r.refetchError.kind === 'invalid', `refetch: ${JSON.stringify(r.refetchError)}`)
+    assert(r.refetchError?.isCalmfetchError && r.refetchError.kind === 'invalid' && r.refetchError.status === 'idle', `refetch: ${JSON.stringify(r.refetchError)}`)
     assert(r.seen[0] === r.tagNull && r.seen[1] === r.tagOff, `seen ${r.seen}`)
     assert(r.networkRequests === 2, `network requests ${r.networkRequests}`)
   })
@@ -267,6 +272,73 @@ try {
     assert(r.recoverable.length === 0, `hydration errors: ${r.recoverable.join('\n')}`)
     // The next page's newer state replaced the data on show (after the render: no warning).
     assert(r.text === `success:${tag}#2` && r.networkRequests === 0 && r.serverCount === 2, JSON.stringify(r))
+  })
+
+  await t.check('a poll tick with equal data renders nothing (but a component reading isFetching renders)', async () => {
+    const r = await run('pollEqualRendersNothing')
+    assert(r.ticks >= 3, `poll ticks: ${r.ticks}`)
+    assert(r.quietRenders === 0, `the component reading data rendered ${r.quietRenders} times`)
+    assert(r.busyRenders >= 2 * r.ticks - 2, `the component reading isFetching rendered ${r.busyRenders} times for ${r.ticks} ticks`)
+    assert(r.sameObject, 'the data kept its identity')
+  })
+
+  await t.check('keepPreviousData keeps the old data as a placeholder until the new data comes', async () => {
+    const r = await run('keepPrevious')
+    assert(r.during.tag === r.first && r.during.isPlaceholder === true && r.during.status === 'success', `while loading: ${JSON.stringify(r.during)}`)
+    assert(r.after.tag === r.next && r.after.isPlaceholder === false, `after: ${JSON.stringify(r.after)}`)
+    const n = await run('noKeepPrevious')
+    assert(n.during === 'undefined' && n.isPlaceholder === false, `without the option: ${JSON.stringify(n)}`)
+  })
+
+  await t.check('select: a component renders again only when its selected value changes', async () => {
+    const r = await run('selectRendersOnChange')
+    assert(r.tagRenders === 0, `the tag selector rendered ${r.tagRenders} times for 3 equal refetches`)
+    assert(r.sameSelected && r.selected.tag === r.tag, `selected ${JSON.stringify(r.selected)}`)
+    assert(r.nRenders >= 3, `the n selector rendered ${r.nRenders} times for 3 changes`)
+    assert(r.lastN === 4, `last n ${r.lastN}`)
+  })
+
+  await t.check('a select that throws puts its error in the result, without a render loop', async () => {
+    const r = await run('selectThrows')
+    assert(r.message === 'bad select', `error: ${r.message}`)
+    assert(r.renders <= 6, `rendered ${r.renders} times`)
+  })
+
+  await t.check('useSuspenseRequest: the fallback, then the data; an error reaches the error boundary', async () => {
+    const r = await run('suspense')
+    assert(r.shown[0] === 'loading' && r.shown[1] === r.tag, `shown ${JSON.stringify(r.shown)}`)
+    assert(r.requests === 1, `requests: ${r.requests} (a suspense loop refetches)`)
+    assert(/HTTP 404/.test(r.caught ?? ''), `caught: ${r.caught}`)
+    assert(r.failedRenders === 0, `the failing component rendered ${r.failedRenders} times`)
+  })
+
+  await t.check('useRequest pollMs: switched off the data stays and polls stop; switched on they resume', async () => {
+    const r = await run('pollToggle')
+    assert(r.offAfter === r.offAt, `requests while off: ${r.offAt} -> ${r.offAfter}`)
+    assert(r.dataStill === r.dataWhenOff && r.dataStill >= 3, `data while off: ${r.dataWhenOff} -> ${r.dataStill}`)
+    assert(r.onAgain >= r.offAfter + 2, `requests once on again: ${r.offAfter} -> ${r.onAgain}`)
+  })
+
+  await t.check('refetch resolves with the new result, errors in it, never an unhandled rejection', async () => {
+    const r = await run('refetchResolves')
+    assert(r.good.status === 'success' && r.good.n === 2 && r.good.error, JSON.stringify(r.good))
+    assert(r.failed.status === 'error' && r.failed.kind === 'http' && r.failed.httpStatus === 404, JSON.stringify(r.failed))
+    assert(r.unhandled.length === 0, `unhandled: ${r.unhandled}`)
+  })
+
+  await t.check('focus refetches stale data only, once for every component of the key', async () => {
+    const r = await run('focusRefetch')
+    assert(r.whileFresh === 1, `a focus with fresh data sent ${r.whileFresh - 1} requests`)
+    assert(r.afterStale === 2, `a focus with stale data sent ${r.afterStale - 1} requests (3 components)`)
+    assert(r.rendered.every((n) => n === 2), `rendered ${r.rendered}`)
+    const off = await run('focusRefetchOff')
+    assert(off.requests === 1, `refetchOnFocus: false sent ${off.requests - 1} requests`)
+  })
+
+  await t.check('back online, stale data is fetched again once for the key; fresh data is not', async () => {
+    const r = await run('reconnectRefetch')
+    assert(r.whileFresh === 1, `online with fresh data sent ${r.whileFresh - 1} requests`)
+    assert(r.afterStale === 2, `online with stale data sent ${r.afterStale - 1} requests (2 components)`)
   })
 
   await t.check('no unhandled rejections and no console errors', async () => {

@@ -101,7 +101,7 @@ test('bad input is refused with a named error', async () => {
   assert.match(await msg(client.get('http://u:s3cret@h.test/')), /user name or password/)
   assert.doesNotMatch(await msg(client.get('http://u:s3cret@h.test/')), /s3cret/)
   assert.throws(() => client.subscribe('/x', 5), /subscribe: the listener must be a function, got 5/)
-  assert.throws(() => client.peek('/x', { nope: 1 }), /calmfetch: peek: unknown option `nope` in subscribe options \(known: headers, partition\)/)
+  assert.throws(() => client.peek('/x', { nope: 1 }), /calmfetch: peek: unknown option `nope` in subscribe options \(known: headers, partition, responseType\)/)
   assert.throws(() => client.poll('/x', {}), /poll: option `poll.intervalMs` is required/)
   assert.throws(() => client.poll('/x', { intervalMs: 5, onData: 1 }), /poll: option `poll.onData` must be a function/)
   assert.throws(() => create({ timeout: 5 }, () => fake), /createClient: unknown option `timeout`/)

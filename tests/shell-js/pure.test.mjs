@@ -102,7 +102,8 @@ test('errors: messages, names and bodies', () => {
 test('client options: defaults, and every refusal names the option', () => {
   const c = clientOptions(undefined)
   assert.deepEqual(c.nums.slice(0, 5), [2000, 500, 1048576, 16777216, 30000])
-  assert.equal(c.nums.length, 26)
+  assert.equal(c.nums.length, 29)
+  assert.deepEqual(c.nums.slice(26), [2, 1000, 30000], 'retries, retryDelayMs and the longest wait')
   assert.deepEqual(c.nums.slice(20, 25), [65, 4, 1, 5, 10000])
   const bad = [
     ['nope', /createClient options must be an object, got "nope"/],
@@ -122,6 +123,10 @@ test('client options: defaults, and every refusal names the option', () => {
     [{ baseUrl: 'http://h.test', batch: { endpoint: 5 } }, /option `batch.endpoint` must be a string, got 5/],
     [{ circuit: { failures: 0 } }, /option `circuit.failures` must be a whole number >= 1/],
     [{ credentialHeaders: 'x' }, /credentialHeaders` must be an array of header names/],
+    [{ headers: () => ({}) }, /option `createClient.headers` is a function: set `partition` too/],
+    [{ fetch: {} }, /option `createClient.fetch` must be a function, got an object/],
+    [{ retry: 1.5 }, /option `createClient.retry` must be a whole number >= 0, got 1.5/],
+    [{ retryDelayMs: -5 }, /option `createClient.retryDelayMs` must be a whole number >= 0, got -5/],
   ]
   for (const [o, want] of bad) assert.match(refusal(() => clientOptions(o)), want)
   const s = clientOptions({ baseUrl: 'https://h.test/app/', socket: { url: '/ws' }, batch: true, headers: { Authorization: 'a', 'X-T': '1' } })
@@ -138,12 +143,23 @@ test('call options: merged with the defaults, credentials in the key', () => {
   const r = callOptions({ headers: { 'x-t': '2', Cookie: 'sid=1', 'X-Api-Key': 'k' }, ttlMs: 5, fresh: true }, GET, 'get', d)
   assert.deepEqual(r.plain, { 'x-t': '2' })
   assert.deepEqual(r.send, { 'x-t': '2', Authorization: 'Bearer a', cookie: 'sid=1', 'x-api-key': 'k' })
-  assert.equal(r.who, ['same-origin', '8:Bearer a', '1:p', '6:cookie', '5:sid=1', '9:x-api-key', '1:k'].join(SEP))
+  // A partition is the identity: the credentials are sent but left out of the key.
+  assert.equal(r.who, ['same-origin', '-', '1:p'].join(SEP))
+  const u = callOptions({ headers: { Authorization: 'Bearer b', Cookie: 'sid=1' } }, GET, 'get', clientOptions({ credentialHeaders: ['X-Api-Key'] }).defaults)
+  assert.equal(u.who, ['same-origin', '8:Bearer b', '-', '6:cookie', '5:sid=1'].join(SEP))
   assert.deepEqual([r.ttl, r.fresh, r.extra], [5, 1, 3 + 1 + 6])
   assert.equal(callOptions(undefined, KEY, 'subscribe', d).ttl, -1)
   assert.equal(callOptions({ partition: 'é' }, KEY, 'subscribe', d).who.split(SEP)[2], '2:é')
-  assert.match(refusal(() => callOptions({ ttl: 5 }, GET, 'get', d)), /unknown option `ttl` in get options \(known: signal, ttlMs, headers, fresh, partition\)/)
+  assert.match(refusal(() => callOptions({ ttl: 5 }, GET, 'get', d)), /unknown option `ttl` in get options \(known: signal, ttlMs, headers, fresh, partition, retry, responseType\)/)
   assert.match(refusal(() => callOptions({ ttlMs: -1 }, GET, 'get', d)), /option `get.ttlMs` must be a whole number >= 0, got -1/)
+  assert.match(refusal(() => callOptions({ retry: -1 }, GET, 'get', d)), /option `get.retry` must be a whole number >= 0, got -1/)
+  assert.match(refusal(() => callOptions({ responseType: 'blob' }, GET, 'get', d)), /option `get.responseType` must be "json" or "text", got "blob"/)
+  // cf_get's flags: fresh in bit 0, the call's retries + 1 above it.
+  assert.equal(callOptions({ retry: 3, fresh: true }, GET, 'get', d).fresh, 1 | (4 << 1))
+  assert.equal(callOptions({ retry: 0 }, GET, 'get', d).fresh, 1 << 1)
+  const withFn = clientOptions({ partition: 'u', headers: () => ({}) })
+  assert.equal(typeof withFn.headersFn, 'function')
+  assert.equal(withFn.defaults.id.partition, 'u')
   assert.match(refusal(() => callOptions({ headers: [] }, KEY, 'subscribe', d)), /option `subscribe.headers` must be an object of strings, got an array/)
 })
 
@@ -238,4 +254,37 @@ test('the loader: base64 of raw deflate back to an instantiated module', async (
   assert.deepEqual(bytesOf(Buffer.from('hello').toString('base64')), new Uint8Array(Buffer.from('hello')))
   const exports = await instantiate(b64, { cf_panic() {} })
   assert.equal(exports.answer(), 42)
+})
+
+test('structural sharing: equal is identical, unchanged parts keep their identity', async () => {
+  const { share } = await import('../../js/share.js')
+  const prev = { list: [{ id: 1 }, { id: 2 }], meta: { v: 1 }, s: 'x' }
+  const copy = () => JSON.parse(JSON.stringify(prev))
+  assert.equal(share(prev, copy()), prev)
+  const changed = copy()
+  changed.meta.v = 2
+  const out = share(prev, changed)
+  assert.notEqual(out, prev)
+  assert.equal(out.list, prev.list)
+  assert.equal(out.list[1], prev.list[1])
+  assert.deepEqual(out.meta, { v: 2 })
+  // A key more or less, an array for an object, a shorter array: new.
+  assert.notEqual(share(prev, { ...copy(), extra: 1 }), prev)
+  const { s, ...fewer } = copy()
+  assert.notEqual(share(prev, fewer), prev)
+  assert.deepEqual(share({ a: [1, 2] }, { a: { 0: 1, 1: 2 } }).a, { 0: 1, 1: 2 })
+  assert.deepEqual(share([1, 2, 3], [1, 2]), [1, 2])
+  // An own `__proto__` (from JSON.parse) stays an own property; no prototype is set.
+  const p = share(JSON.parse('{"__proto__":{"x":1}}'), JSON.parse('{"__proto__":{"x":1}}'))
+  assert.equal(Object.getPrototypeOf(p), Object.prototype)
+  assert.deepEqual(Object.getOwnPropertyDescriptor(p, '__proto__').value, { x: 1 })
+  // Not plain JSON values: left as they are.
+  const d = new Date(0)
+  assert.equal(share(new Date(0), d), d)
+  assert.equal(share(null, 5), 5)
+  // Nested deeper than any stack: compared down to a bound, never a RangeError.
+  const deep = () => JSON.parse('['.repeat(100_000) + ']'.repeat(100_000))
+  const a = deep()
+  const b = deep()
+  assert.notEqual(share(a, b), a)
 })

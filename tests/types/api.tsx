@@ -1,7 +1,7 @@
 // Compile-time checks of the published types (tsc -p tests/types). Each
 // `@ts-expect-error` line must be an error: tsc fails if it compiles.
-import { createClient, CalmfetchError, type DehydratedState, type Snapshot, type Stats } from 'calmfetch'
-import { CalmfetchProvider, useLive, useMutation, usePoll, usePrefetch, useRequest, type MutationResult, type RequestResult } from 'calmfetch/react'
+import { createClient, CalmfetchError, replaceEqualDeep, type DehydratedState, type Snapshot, type Stats } from 'calmfetch'
+import { CalmfetchProvider, useLive, useMutation, usePoll, usePrefetch, useRequest, useSuspenseRequest, type MutationResult, type RequestResult } from 'calmfetch/react'
 import type { MutateOptions } from 'calmfetch'
 
 interface Game {
@@ -21,7 +21,32 @@ const client = createClient({
   poll: { jitter: 0.2, maxBackoffMs: 30000 },
   persist: { name: 'app', maxEntries: 200 },
   circuit: { failures: 5, coolDownMs: 10000 },
+  retry: 3,
+  retryDelayMs: 500,
+  fetch: (url, init) => fetch(url, init),
 })
+
+// Token refresh: a headers function (sync or async) with the partition it needs.
+createClient({ partition: 'user-1', headers: async () => ({ Authorization: 'Bearer fresh' }) })
+createClient({ partition: 'user-1', headers: () => new Headers({ Authorization: 'Bearer fresh' }) })
+// @ts-expect-error a headers function needs a partition
+createClient({ headers: () => ({ Authorization: 'Bearer fresh' }) })
+// @ts-expect-error fetch must be a function
+createClient({ fetch: 'fetch' })
+
+async function reads(): Promise<void> {
+  const text: string = await client.get('/README.md', { responseType: 'text', retry: 0 })
+  void text
+  // @ts-expect-error a text read is a string
+  const notJson: Game = await client.get('/README.md', { responseType: 'text' })
+  void notJson
+  // @ts-expect-error not a response type
+  await client.get('/x', { responseType: 'blob' })
+  const retries: number = client.stats().retries
+  const shared: Game = replaceEqualDeep({ id: 1, name: 'a' }, { id: 1, name: 'a' })
+  void [retries, shared]
+}
+void reads
 
 async function calls(signal: AbortSignal): Promise<void> {
   const game: Game = await client.get<Game>('/api/games/1', { signal, ttlMs: 1000, fresh: true })
@@ -139,6 +164,16 @@ function GamePage({ id }: { id: number | null }) {
   void sure
   const activity = usePoll<{ n: number }>('/api/activity', 5000, { inBackground: true })
   const live = useLive<Game>('/api/games/1')
+  const names = useRequest<Game[], string[]>('/api/games', { select: (games) => games.map((g) => g.name), keepPreviousData: true })
+  const firstName: string | undefined = names.data?.[0]
+  const placeholder: boolean = names.isPlaceholder
+  // @ts-expect-error the selected data is string[]
+  const notGames: Game[] | undefined = names.data
+  void [firstName, placeholder, notGames]
+  const polled = useRequest<Game>('/api/games/1', { pollMs: 2000, refetchOnFocus: false, refetchOnReconnect: true, placeholderData: 'previous', retry: 1 })
+  void polled.refetch().then((r: RequestResult<Game>) => r.error?.kind)
+  // @ts-expect-error placeholderData takes 'previous' only
+  useRequest('/x', { placeholderData: { id: 1 } })
   const link = usePrefetch('/api/games/2')
   return (
     <a href="/games/2" {...link}>
@@ -147,10 +182,17 @@ function GamePage({ id }: { id: number | null }) {
   )
 }
 
+function Suspended() {
+  const game = useSuspenseRequest<Game>('/api/games/1')
+  const sure: Game = game.data
+  return <span>{sure.name}</span>
+}
+
 export function App() {
   return (
     <CalmfetchProvider client={client} state={client.dehydrate()}>
       <GamePage id={1} />
+      <Suspended />
     </CalmfetchProvider>
   )
 }

@@ -75,6 +75,14 @@ impl Core {
         Ok(true)
     }
 
+    /// Is the circuit of `origin` open (or half-open with its probe out) at `now`?
+    pub(super) fn circuit_open(&mut self, now: u64, origin: u32) -> bool {
+        self.config.circuit.is_some()
+            && self
+                .circuit_mut(origin)
+                .is_some_and(|c| c.probing || c.open_until.is_some_and(|t| now < t))
+    }
+
     /// The probe of `key`'s origin left without an answer: the next request
     /// probes.
     pub(super) fn circuit_probe_gone(&mut self, key: u32) {
