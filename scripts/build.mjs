@@ -68,7 +68,7 @@ writeFileSync(join(pkg, 'core_wasm.js'),
   `export default ${JSON.stringify(packed.toString('base64'))}\n`)
 rmSync(wasmPath)
 
-for (const f of ['index.d.ts', 'react.d.ts']) copyFileSync(join(root, 'js', f), join(pkg, f))
+for (const f of ['index.d.ts', 'react.d.ts', 'server.d.ts']) copyFileSync(join(root, 'js', f), join(pkg, f))
 
 // One minified module for the entry (the shell's files, bundled), and the
 // React entry, which imports the package's entry. (`CalmfetchError` sets
@@ -81,6 +81,13 @@ esbuild.buildSync({
 writeFileSync(join(pkg, 'react.js'), esbuild.transformSync(readFileSync(join(root, 'js', 'react.js'), 'utf8'), {
   format: 'esm', minify: true, legalComments: 'none',
 }).code)
+// calmfetch/server, the backend half for Node: its own entry point, which no
+// browser bundle reaches. Bundled (it shares errors.js) but not minified;
+// light-my-request (a dependency) and ws (an optional peer) stay imports.
+esbuild.buildSync({
+  entryPoints: [join(root, 'js', 'server', 'index.js')], outfile: join(pkg, 'server.js'), bundle: true,
+  format: 'esm', platform: 'node', target: 'node20', legalComments: 'none', external: ['light-my-request', 'ws'],
+})
 const manifest = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8'))
 if (!existsSync(join(root, 'js', 'react.js'))) {
   // The React entry point is not written yet: do not promise it.
@@ -90,8 +97,9 @@ if (!existsSync(join(root, 'js', 'react.js'))) {
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
 copyFileSync(join(root, 'README.md'), join(pkg, 'README.md'))
 
-// What a user's bundle gets: the files the entry points pull in.
-const shipped = manifest.files.filter((f) => f.endsWith('.js'))
+// What a user's bundle gets: the files the browser entry points pull in
+// (server.js runs in Node only).
+const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js')
 const all = Buffer.concat(shipped.map((f) => readFileSync(join(pkg, f))))
 const sizes = {
   wasm: wasm.length,
