@@ -1,3 +1,4 @@
+/// <reference types="node" />
 // Types of calmfetch/server: the backend half of calmfetch, for Node.
 // (docs/server.md describes every option.)
 import type { IncomingMessage, ServerResponse, Server } from 'node:http'

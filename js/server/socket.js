@@ -113,7 +113,7 @@ export function socketHandler(options) {
       const ctrl = new AbortController()
       const timer = setTimeout(() => ctrl.abort(), o.timeoutMs)
       try {
-        const r = answerOf(await replay(o.listener, req, key, itemHeaders({}, req, FORWARD), ctrl.signal), [])
+        const r = answerOf(await replay(o.listener, req, key, itemHeaders({}, req, FORWARD), ctrl.signal), ['content-type'])
         return r.status === 200 ? { body: r.body } : { message: `GET ${key} answered ${r.status}` }
       } finally {
         clearTimeout(timer)
