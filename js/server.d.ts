@@ -89,6 +89,8 @@ export interface SocketHandlerOptions {
   pingMs?: number
   /** A `listener` GET that has not answered within this many ms fails. Default 10000. */
   timeoutMs?: number
+  /** `refresh` loads at most this many keys' data at a time. Default 8. */
+  concurrency?: number
   /** A connection with more than this many bytes waiting to be sent is dropped. Default 4194304 (4 MB). */
   maxBufferedBytes?: number
   /** `ws`'s WebSocketServer class; by default the `ws` package is loaded. */

@@ -141,7 +141,11 @@ export function batchHandler(listener, options = {}) {
     try {
       await handle(req, res)
     } catch (e) {
-      if (e instanceof Refusal) return send(res, e.status, { error: e.message })
+      if (e instanceof Refusal) {
+        // The rest of a body too large is not read: the connection ends with the answer.
+        if (e.status === 413 && !res.headersSent) res.setHeader('Connection', 'close')
+        return send(res, e.status, { error: e.message })
+      }
       if (res.headersSent) res.destroy()
       else send(res, 500, { error: 'the batch failed' })
     }
@@ -191,6 +195,7 @@ export function batchHandler(listener, options = {}) {
     const gone = () => stop.abort()
     res.once('close', gone)
     const open = () => !res.destroyed && !res.writableEnded
+    if (!open()) return
     const answers = new Array(items.length)
     if (ndjson) {
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' })

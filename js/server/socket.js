@@ -5,7 +5,14 @@
 import { createRequire } from 'node:module'
 import { FORWARD, answerOf, checked, fail, isPath, itemHeaders, replay } from './inject.js'
 
-const DEFAULTS = { maxSubscriptions: 100, maxPayload: 64 * 1024, pingMs: 30_000, timeoutMs: 10_000, maxBufferedBytes: 4 * 1024 * 1024 }
+const DEFAULTS = {
+  maxSubscriptions: 100,
+  maxPayload: 64 * 1024,
+  pingMs: 30_000,
+  timeoutMs: 10_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  concurrency: 8,
+}
 const HOOKS = ['onOpen', 'onClose', 'onMessage', 'onSend']
 const OPTIONS = [...Object.keys(DEFAULTS), ...HOOKS, 'authorize', 'load', 'listener', 'origins', 'WebSocketServer']
 
@@ -265,17 +272,25 @@ export function socketHandler(options) {
 
     /** Load the key(s) again for each subscribed connection, with its own credentials, and send the data. */
     async refresh(match) {
-      const sent = await Promise.all(
-        [...matching(match)].map(async ([conn, key]) => {
+      const todo = [...matching(match)]
+      let sent = 0
+      // At most `concurrency` loads at a time, however many subscribers.
+      const worker = async () => {
+        while (todo.length > 0) {
+          const [conn, key] = todo.shift()
           const entry = conn.keys.get(key)
+          if (entry === undefined) continue
           const data = await load(key, conn.req)
-          if (data === null || conn.keys.get(key) !== entry) return 0
-          if (data.message !== undefined) return sendError(conn, key, data.message) ? 1 : 0
-          entry.pushed = true
-          return send(conn, { type: 'data', key, body: data.body }) ? 1 : 0
-        }),
-      )
-      return sent.reduce((a, b) => a + b, 0)
+          if (data === null || conn.keys.get(key) !== entry) continue
+          if (data.message !== undefined) sent += sendError(conn, key, data.message) ? 1 : 0
+          else {
+            entry.pushed = true
+            sent += send(conn, { type: 'data', key, body: data.body }) ? 1 : 0
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(o.concurrency, todo.length) }, worker))
+      return sent
     },
 
     /** Open connections now. */

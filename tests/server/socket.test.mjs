@@ -183,6 +183,32 @@ test('protocol edges: malformed messages, unknown keys, unsubscribe, too many su
   await until(() => s.live.connections === 0 && s.live.subscriptions === 0, 3000, 'the cleanup on close')
 })
 
+test('refresh loads at most `concurrency` subscriptions\' data at a time, and each gets its own', T, async (t) => {
+  let inFlight = 0
+  let peak = 0
+  const s = await start(t, {
+    concurrency: 3,
+    load: async (key, req) => {
+      inFlight++
+      peak = Math.max(peak, inFlight)
+      await sleep(20)
+      inFlight--
+      return { user: userOf(req) }
+    },
+  })
+  const socks = []
+  for (let i = 0; i < 10; i++) {
+    const c = await raw(t, `${s.ws}?user=u${i}`)
+    c.send({ type: 'subscribe', key: '/me' })
+    socks.push(c)
+  }
+  for (const [i, c] of socks.entries()) assert.deepEqual(await c.next(), { type: 'data', key: '/me', body: { user: `u${i}` } })
+  peak = 0
+  assert.equal(await s.live.refresh('/me'), 10)
+  assert.equal(peak, 3)
+  for (const [i, c] of socks.entries()) assert.deepEqual(await c.next(), { type: 'data', key: '/me', body: { user: `u${i}` } })
+})
+
 test('an unsubscribe while authorize is pending wins; the subscription is never made', T, async (t) => {
   let release
   const gate = new Promise((r) => (release = r))

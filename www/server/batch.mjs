@@ -57,6 +57,7 @@ function injectFault(res, fault, firstId) {
       // The plain answer, in request order.
       if (fault === 'truncated-json') return end(data.slice(0, Math.floor(data.length / 2)), ...rest);
       const doc = JSON.parse(data);
+      if (!Array.isArray(doc.responses)) return end(data, ...rest); // a refusal: no ids to edit
       const list = [];
       for (const entry of doc.responses) {
         if (fault === 'missing-id' && entry.id === firstId) continue;
