@@ -101,6 +101,7 @@ export function replay(listener, outer, url, headers, signal, item) {
     headers,
     remoteAddress: outer.socket?.remoteAddress ?? '127.0.0.1',
     signal,
+    validate: false, // built here, always valid: skip light-my-request's schema check
   })
 }
 
