@@ -191,11 +191,11 @@ export function batchHandler(listener, options = {}) {
   async function run(req, res, items) {
     const ndjson = /application\/x-ndjson/i.test(req.headers.accept ?? '')
     const self = new URL(req.originalUrl ?? req.url ?? '/', 'http://x').pathname
+    const open = () => !res.destroyed && !res.writableEnded
+    if (!open()) return
     const stop = new AbortController()
     const gone = () => stop.abort()
     res.once('close', gone)
-    const open = () => !res.destroyed && !res.writableEnded
-    if (!open()) return
     const answers = new Array(items.length)
     if (ndjson) {
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' })
