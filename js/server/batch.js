@@ -193,9 +193,14 @@ export function batchHandler(listener, options = {}) {
     const self = new URL(req.originalUrl ?? req.url ?? '/', 'http://x').pathname
     const open = () => !res.destroyed && !res.writableEnded
     if (!open()) return
-    const stop = new AbortController()
-    const gone = () => stop.abort()
-    res.once('close', gone)
+    // The client left: start no more items, abort the running ones.
+    let gone = false
+    const running = new Set()
+    const leave = () => {
+      gone = true
+      for (const abort of running) abort()
+    }
+    res.once('close', leave)
     const answers = new Array(items.length)
     if (ndjson) {
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' })
@@ -218,18 +223,17 @@ export function batchHandler(listener, options = {}) {
         return error(item.id, 400, 'url is not a valid path')
       }
       if (path === self) return error(item.id, 400, 'a batch item cannot be a batch')
-      const ctrl = new AbortController()
-      const abort = () => ctrl.abort()
-      stop.signal.addEventListener('abort', abort)
+      const headers = itemHeaders(item.headers, req, o.forward)
+      const { answer, abort } = replay(listener, req, item.url, headers, { id: item.id, batch: req })
+      running.add(abort)
       let timer
       const late = new Promise((resolve) => {
         timer = setTimeout(() => {
-          ctrl.abort()
+          abort()
           resolve(error(item.id, 504, `no answer within ${o.timeoutMs} ms`))
         }, o.timeoutMs)
       })
-      const headers = itemHeaders(item.headers, req, o.forward)
-      const answered = replay(listener, req, item.url, headers, ctrl.signal, { id: item.id, batch: req }).then(
+      const answered = answer.then(
         (r) => ({ id: item.id, ...answerOf(r, o.keep) }),
         () => error(item.id, 502, 'the item\'s handler failed before it answered'),
       )
@@ -237,13 +241,13 @@ export function batchHandler(listener, options = {}) {
         return await Promise.race([answered, late])
       } finally {
         clearTimeout(timer)
-        stop.signal.removeEventListener('abort', abort)
+        running.delete(abort)
       }
     }
 
     let next = 0
     const worker = async () => {
-      while (next < items.length && !stop.signal.aborted) {
+      while (next < items.length && !gone) {
         const i = next++
         const item = items[i]
         let a
@@ -257,7 +261,7 @@ export function batchHandler(listener, options = {}) {
       }
     }
     await Promise.all(Array.from({ length: Math.min(o.concurrency, items.length) }, worker))
-    res.off('close', gone)
+    res.off('close', leave)
     if (!open()) return
     if (ndjson) res.end()
     else {

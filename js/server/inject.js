@@ -86,23 +86,30 @@ function own(req, res) {
 /**
  * GET `url` through `listener` with `headers` (lower-case names, a fresh
  * object), on behalf of `outer` (the request whose credentials and address
- * it carries). Resolves with light-my-request's response; rejects when the
- * listener throws, the response is destroyed, or `signal` aborts.
+ * it carries). `answer` resolves with light-my-request's response, or rejects
+ * when the listener throws or the response is destroyed; `abort()` destroys
+ * the request and its response (the handler sees both close).
  */
-export function replay(listener, outer, url, headers, signal, item) {
+export function replay(listener, outer, url, headers, item) {
+  let pair = null
   const dispatch = (req, res) => {
     own(req, res)
+    pair = [req, res]
     if (item !== undefined) items.set(req, item)
     listener(req, res)
   }
-  return inject(dispatch, {
+  const answer = inject(dispatch, {
     method: 'GET',
     url,
     headers,
     remoteAddress: outer.socket?.remoteAddress ?? '127.0.0.1',
-    signal,
     validate: false, // built here, always valid: skip light-my-request's schema check
   })
+  const abort = () => {
+    pair?.[0].destroy()
+    pair?.[1].destroy()
+  }
+  return { answer, abort }
 }
 
 /** The headers of a replayed GET: the item's own, minus hop and forwarded ones, plus the outer request's. */

@@ -117,10 +117,10 @@ export function socketHandler(options) {
     try {
       if (o.load !== undefined) return { body: await o.load(key, req) }
       if (o.listener === undefined) return null
-      const ctrl = new AbortController()
-      const timer = setTimeout(() => ctrl.abort(), o.timeoutMs)
+      const { answer, abort } = replay(o.listener, req, key, itemHeaders({}, req, FORWARD))
+      const timer = setTimeout(abort, o.timeoutMs)
       try {
-        const r = answerOf(await replay(o.listener, req, key, itemHeaders({}, req, FORWARD), ctrl.signal), ['content-type'])
+        const r = answerOf(await answer, ['content-type'])
         return r.status === 200 ? { body: r.body } : { message: `GET ${key} answered ${r.status}` }
       } finally {
         clearTimeout(timer)

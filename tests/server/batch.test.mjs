@@ -210,6 +210,7 @@ test('per-item refusals: a non-GET, another origin, the batch itself, a timeout;
   assert.equal(by.ok.status, 200)
   assert.ok(ms < 1500, `the batch took ${ms} ms: the timed-out item held it`)
   assert.equal(app.rec.count('/batch'), 0)
+  assert.equal(app.rec.aborted, 1, 'the timed-out item\'s response was closed under its handler')
 })
 
 test('a batch item that reaches a batchHandler by another path is refused, not run as a batch', T, async (t) => {
@@ -248,6 +249,7 @@ test('a client that leaves mid-batch stops the items that have not started', T, 
   await sleep(400)
   const ran = [...app.rec.hits.values()].reduce((a, b) => a + b, 0)
   assert.ok(ran <= 3, `${ran} items ran after the client left`)
+  assert.equal(app.rec.aborted, 1, 'the item running when the client left was aborted')
   assert.equal(app.rec.inFlight, 0)
 })
 

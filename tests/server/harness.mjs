@@ -20,10 +20,11 @@ export const server = await import(pathToFileURL(join(PKG, 'server.js')).href)
 
 /**
  * What the item routes saw: `hits` per path, every request's headers
- * (`seen`), and the most items in flight at once (`peak`).
+ * (`seen`), the most items in flight at once (`peak`), and how many were
+ * closed before they answered (`aborted`).
  */
 export function recorder() {
-  const rec = { hits: new Map(), seen: [], inFlight: 0, peak: 0, notModified: 0 }
+  const rec = { hits: new Map(), seen: [], inFlight: 0, peak: 0, notModified: 0, aborted: 0 }
   rec.count = (path) => rec.hits.get(path) ?? 0
   rec.enter = (req) => {
     const path = req.url.split('?')[0]
@@ -46,8 +47,11 @@ function routes(rec) {
   return async (req, res) => {
     const url = new URL(req.url, 'http://x')
     rec.enter(req)
+    let answered = false
+    res.once('close', () => answered || rec.aborted++)
     try {
       await sleep(Number(url.searchParams.get('delay') ?? 0))
+      answered = true
       const json = (status, body, headers = {}) => {
         res.writeHead(status, { 'Content-Type': 'application/json', ...headers })
         res.end(body === undefined ? undefined : JSON.stringify(body))
