@@ -92,7 +92,7 @@ writeFileSync(join(pkg, 'core_wasm.js'),
   `export default ${JSON.stringify(packed.toString('base64'))}\n`)
 rmSync(wasmPath)
 
-for (const f of ['index.d.ts', 'react.d.ts']) copyFileSync(join(root, 'js', f), join(pkg, f))
+for (const f of ['index.d.ts', 'react.d.ts', 'server.d.ts']) copyFileSync(join(root, 'js', f), join(pkg, f))
 
 // One minified module for the entry (the shell's files, bundled), and the
 // React entry, which imports the package's entry. (`CalmfetchError` sets
@@ -109,6 +109,13 @@ if (!esbuildDirective(join(pkg, 'react.js'))) {
   console.error("build: pkg/react.js does not start with 'use client'")
   process.exit(1)
 }
+// calmfetch/server, the backend half for Node: its own entry point, which no
+// browser bundle reaches. Bundled (it shares errors.js) but not minified;
+// light-my-request (a dependency) and ws (an optional peer) stay imports.
+esbuild.buildSync({
+  entryPoints: [join(root, 'js', 'server', 'index.js')], outfile: join(pkg, 'server.js'), bundle: true,
+  format: 'esm', platform: 'node', target: 'node20', legalComments: 'none', external: ['light-my-request', 'ws'],
+})
 const manifest = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8'))
 if (!existsSync(join(root, 'js', 'react.js'))) {
   // The React entry point is not written yet: do not promise it.
@@ -127,8 +134,9 @@ writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n
 // (scripts/check-package.mjs checks that no relative link is left.)
 writeFileSync(join(pkg, 'README.md'), absoluteLinks(readFileSync(join(root, 'README.md'), 'utf8'), repository.url))
 
-// What a user's bundle gets: the files the entry points pull in.
-const shipped = manifest.files.filter((f) => f.endsWith('.js'))
+// What a user's bundle gets: the files the browser entry points pull in
+// (server.js runs in Node only).
+const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js')
 const all = Buffer.concat(shipped.map((f) => readFileSync(join(pkg, f))))
 const sizes = {
   wasm: wasm.length,

@@ -2,8 +2,9 @@
 # Every calmfetch test, from a fresh machine or a warm one:
 #   set-up (idempotent) → lint → native core tests → package build and its checks
 #   (publint, attw) → reference-server self-test → public API in Node → shell tests in
-#   headless Chromium → install-as-a-user test (Vite, webpack, Node) →
-#   server rendering with Next.js → type check → hook tests → size budget →
+#   headless Chromium → calmfetch/server (Node and Chromium) → install-as-a-user test
+#   (Vite, webpack, Node) → server rendering with Next.js → type check → hook tests →
+#   size budget →
 #   the browser tests again in Firefox ESR and WebKitGTK (BROWSERS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,9 @@ node --test tests/api/
 step "shell tests in headless Chromium: the public API against two reference servers (one with a 6 s socket handshake)"
 node tests/shell/run.mjs
 
+step "calmfetch/server: batchHandler and socketHandler behind Express and a plain listener, the built client in Node and in headless Chromium"
+node --test tests/server/
+
 step "the package installed into fresh apps built with Vite and with webpack 5, and imported from Node"
 node tests/install/run.mjs
 
@@ -66,8 +70,9 @@ node tests/fallbacks/run.mjs
 step "soak: 100,000 gets over 100,000 keys with maxEntries 1,000, memory flat (SOAK_GETS=1000000 for the full run)"
 SOAK_GETS="${SOAK_GETS:-100000}" node tests/soak/run.mjs
 
-step "type check of the public API (tests/types)"
+step "type check of the public API (tests/types) and of calmfetch/server"
 node_modules/.bin/tsc -p tests/types
+node_modules/.bin/tsc -p tests/types/tsconfig.server.json
 
 step "React hooks in headless Chromium, on React 19 and React 18"
 node tests/hooks/run.mjs

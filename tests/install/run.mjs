@@ -87,6 +87,31 @@ try {
     const [a, b] = await Promise.all([client.get(`/test/echo?tag=${tag}`), client.get(`/test/echo?tag=${tag}`)])
     assert(a === b && a.query.tag === tag, JSON.stringify(a))
   })
+  await t.check('Node can import calmfetch/server from the installed package, with its light-my-request', async () => {
+    assert(installed.exports['./server']?.node === './server.js', 'exports["./server"].node')
+    assert(installed.dependencies?.['light-my-request'] !== undefined, 'light-my-request is a dependency')
+    const { batchHandler } = await import(pathToFileURL(join(app, 'node_modules', 'calmfetch', 'server.js')).href)
+    const listener = (req, res) => {
+      if (req.method === 'POST') return batch(req, res)
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify({ url: req.url }))
+    }
+    const batch = batchHandler(listener)
+    const { createServer } = await import('node:http')
+    const srv = createServer(listener).listen(0, '127.0.0.1')
+    try {
+      await new Promise((r) => srv.once('listening', r))
+      const res = await fetch(`http://127.0.0.1:${srv.address().port}/batch`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ requests: [{ id: '1', url: '/x' }] }),
+      })
+      const body = await res.json()
+      assert(body.responses?.[0]?.body?.url === '/x', JSON.stringify(body))
+    } finally {
+      srv.close()
+    }
+  })
 } finally {
   await browser.close()
   await server.close()

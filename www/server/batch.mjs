@@ -1,13 +1,14 @@
-// POST /batch: many GETs in one HTTP request.
+// POST /batch: many GETs in one HTTP request, answered by calmfetch/server's
+// batchHandler, which replays each item through this server's own request
+// listener (server.mjs runs an item like a direct GET, minus the latency and
+// the auth query: `batchItemOf(req)`).
 //
-// The batch costs one auth query; every item then goes through the very same
-// route runner as a direct GET (routes.run), with at most
-// `batchItemConcurrency` items in flight per batch. The answer is either a
-// single JSON document, or NDJSON (one line per item, written as soon as the
-// item completes) when the client sends `Accept: application/x-ndjson`.
-//
-// Test-only fault injection is selected with `?fault=` on the POST url.
+// This file adds what only the reference server has: the whole batch's one
+// auth query, the batch counters (onItem), and test-only fault injection,
+// selected with `?fault=` on the POST url, which edits the library's answer
+// on its way out.
 
+import { batchHandler } from '../../js/server/index.js';
 import { bump, PoolTimeoutError } from './model.mjs';
 import { parseUrl, tagOf } from './routes.mjs';
 
@@ -21,11 +22,7 @@ const FAULTS = new Set([
   'garbage',
 ]);
 
-/** Request headers an item inherits from the outer POST unless it sets them. */
-const INHERITED_HEADERS = ['authorization', 'cookie'];
-
-/** Thrown by validation; carries the 400 message. */
-class BatchError extends Error {}
+const EXTRA = { id: '__unexpected__', status: 200, headers: {}, body: { extra: true } };
 
 function send(res, status, body, headers = {}) {
   if (res.destroyed || res.writableEnded) return;
@@ -38,190 +35,116 @@ function send(res, status, body, headers = {}) {
   res.end(raw);
 }
 
-/** Validate the parsed body and return normalised items. */
-function parseItems(bodyText, maxItems) {
-  let doc;
+/** The id of the first item of a batch body, if it has one. */
+function firstIdOf(bodyText) {
   try {
-    doc = JSON.parse(bodyText);
-  } catch (err) {
-    throw new BatchError(`request body is not valid JSON (${err.message})`);
+    return JSON.parse(bodyText)?.requests?.[0]?.id;
+  } catch {
+    return undefined;
   }
-  if (doc === null || typeof doc !== 'object' || !Array.isArray(doc.requests)) {
-    throw new BatchError('request body must be an object with a "requests" array');
-  }
-  const list = doc.requests;
-  if (list.length > maxItems) {
-    throw new BatchError(`batch has ${list.length} items; this server accepts at most ${maxItems}`);
-  }
-  const seen = new Set();
-  return list.map((item, i) => {
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      throw new BatchError(`requests[${i}] must be an object`);
-    }
-    if (typeof item.id !== 'string') throw new BatchError(`requests[${i}].id must be a string`);
-    if (typeof item.url !== 'string' || item.url === '') {
-      throw new BatchError(`requests[${i}].url must be a non-empty string`);
-    }
-    if (seen.has(item.id)) throw new BatchError(`requests[${i}].id "${item.id}" is used twice`);
-    seen.add(item.id);
-    if (item.method !== undefined && typeof item.method !== 'string') {
-      throw new BatchError(`requests[${i}].method must be a string`);
-    }
-    if (item.headers !== undefined && (item.headers === null || typeof item.headers !== 'object')) {
-      throw new BatchError(`requests[${i}].headers must be an object`);
-    }
-    // Header names are case-insensitive: lower-case them like node does.
-    const headers = {};
-    for (const [name, value] of Object.entries(item.headers ?? {})) {
-      headers[name.toLowerCase()] = String(value);
-    }
-    return { id: item.id, method: (item.method ?? 'GET').toUpperCase(), url: item.url, headers };
-  });
-}
-
-/** Turn a route result into a batch response entry. */
-function toEntry(id, result) {
-  if (result.mode === 'reset') {
-    // A connection reset cannot happen inside a batch; report it as 502.
-    return { id, status: 502, headers: { 'Content-Type': 'application/json' }, body: { error: 'upstream reset mid-body' } };
-  }
-  const entry = { id, status: result.status, headers: result.headers };
-  if (result.status !== 304) entry.body = result.body;
-  return entry;
 }
 
 /**
- * Handle an already-counted POST /batch.
- * ctx = { state, routes, url (URL of the POST), headers (lower-case), bodyText }
+ * Make `res` apply an id-level fault to the answer the library writes: the
+ * plain answer is one `res.end(json)`, the NDJSON answer one `res.write(line)`
+ * per item and a final `res.end()`.
  */
-export async function handleBatch(ctx, res) {
-  const { state, routes, url, headers } = ctx;
-  const { knobs } = state;
-
-  if (!knobs.batchEnabled) return send(res, 404, { error: 'batching is disabled on this server' });
-
-  const fault = url.searchParams.get('fault');
-  if (fault !== null && !FAULTS.has(fault)) {
-    return send(res, 400, { error: `unknown fault "${fault}"; known: ${[...FAULTS].join(', ')}` });
-  }
-
-  let items;
-  try {
-    items = parseItems(ctx.bodyText, knobs.batchMaxItems);
-  } catch (err) {
-    if (err instanceof BatchError) return send(res, 400, { error: err.message });
-    throw err;
-  }
-
-  if (fault === 'status-500') return send(res, 500, { error: 'injected batch failure' });
-  if (fault === 'garbage') return send(res, 200, '<html>oops</html>', { 'Content-Type': 'text/html' });
-
-  // One auth query for the whole batch.
-  try {
-    await state.pool.query('auth');
-  } catch (err) {
-    if (!(err instanceof PoolTimeoutError)) throw err;
-    state.stats.status503++;
-    return send(res, 503, { error: 'db pool exhausted' }, { 'Retry-After': '1' });
-  }
-
-  const wantsNdjson = /application\/x-ndjson/i.test(headers.accept ?? '');
-  const ndjson = fault === 'truncated-ndjson' || (wantsNdjson && fault !== 'truncated-json');
-  const out = ndjson ? ndjsonWriter(res, fault) : plainWriter(res, fault);
-  const firstId = items[0]?.id;
-
-  // Emit one entry, applying the id-level faults.
-  const emit = (entry, index) => {
-    if (fault === 'missing-id' && entry.id === firstId) return;
-    out.add(entry, index);
-    if (fault === 'duplicate-id' && entry.id === firstId) out.add(entry, index);
+function injectFault(res, fault, firstId) {
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  res.end = (data, ...rest) => {
+    if (typeof data === 'string' && data !== '') {
+      // The plain answer, in request order.
+      if (fault === 'truncated-json') return end(data.slice(0, Math.floor(data.length / 2)), ...rest);
+      const doc = JSON.parse(data);
+      if (!Array.isArray(doc.responses)) return end(data, ...rest); // a refusal: no ids to edit
+      const list = [];
+      for (const entry of doc.responses) {
+        if (fault === 'missing-id' && entry.id === firstId) continue;
+        list.push(entry);
+        if (fault === 'duplicate-id' && entry.id === firstId) list.push(entry);
+      }
+      if (fault === 'extra-id') list.push(EXTRA);
+      return end(JSON.stringify({ responses: list }), ...rest);
+    }
+    if (fault === 'extra-id' && !res.writableEnded) write(JSON.stringify(EXTRA) + '\n');
+    return end(data, ...rest);
   };
+  let lines = 0;
+  res.write = (line, ...rest) => {
+    const { id } = JSON.parse(line);
+    lines++;
+    if (fault === 'truncated-ndjson' && lines === 2) {
+      // Half of the second line, then end the answer.
+      end(line.slice(0, Math.floor(line.length / 2)));
+      return true;
+    }
+    if (fault === 'missing-id' && id === firstId) return true;
+    if (fault === 'duplicate-id' && id === firstId) write(line);
+    return write(line, ...rest);
+  };
+}
 
-  // Run one item through the shared route runner and count it.
-  const runItem = async (item, index) => {
+/**
+ * The reference server's batch endpoint. `listener` is the server's request
+ * listener; the library's handler is rebuilt when the knobs it reads change.
+ */
+export function createBatch(state, routes, listener) {
+  let built = null;
+  const onItem = (item) => {
+    const { stats } = state;
+    stats.batchItems++;
     let parsed;
     try {
       parsed = parseUrl(item.url);
     } catch {
-      parsed = null;
+      return;
     }
-    const { stats } = state;
-    stats.batchItems++;
-    if (parsed) {
-      bump(stats.itemsByPath, parsed.pathname);
-      const tag = tagOf(parsed, item.headers);
-      if (tag !== null && routes.isCounted(parsed.pathname)) bump(stats.byTag, tag);
+    bump(stats.itemsByPath, parsed.pathname);
+    const tag = tagOf(parsed, item.headers);
+    if (tag !== null && routes.isCounted(parsed.pathname)) bump(stats.byTag, tag);
+  };
+  const handlerFor = ({ batchMaxItems, batchItemConcurrency }) => {
+    if (built?.maxItems !== batchMaxItems || built.concurrency !== batchItemConcurrency) {
+      built = {
+        maxItems: batchMaxItems,
+        concurrency: batchItemConcurrency,
+        handle: batchHandler(listener, {
+          maxItems: batchMaxItems,
+          concurrency: batchItemConcurrency,
+          maxBytes: 1024 * 1024,
+          onItem,
+        }),
+      };
     }
-    const itemHeaders = { ...item.headers };
-    for (const name of INHERITED_HEADERS) {
-      if (itemHeaders[name] === undefined && headers[name] !== undefined) itemHeaders[name] = headers[name];
-    }
-    const result = await routes.run(item.method, item.url, itemHeaders);
-    emit(toEntry(item.id, result), index);
+    return built.handle;
   };
 
-  // Simple worker pool: `batchItemConcurrency` workers pull items in order.
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      try {
-        await runItem(items[index], index);
-      } catch (err) {
-        if (state.signal.aborted) return; // server is closing
-        emit({ id: items[index].id, status: 500, headers: {}, body: { error: String(err?.message ?? err) } }, index);
-      }
+  /** Handle an already-counted POST /batch whose body is `bodyText`. */
+  return async function handleBatch(req, res, url, bodyText) {
+    const { knobs } = state;
+    if (!knobs.batchEnabled) return send(res, 404, { error: 'batching is disabled on this server' });
+
+    const fault = url.searchParams.get('fault');
+    if (fault !== null && !FAULTS.has(fault)) {
+      return send(res, 400, { error: `unknown fault "${fault}"; known: ${[...FAULTS].join(', ')}` });
     }
-  };
-  const workers = Math.min(knobs.batchItemConcurrency, items.length);
-  await Promise.all(Array.from({ length: workers }, worker));
-  if (state.signal.aborted) return;
+    if (fault === 'status-500') return send(res, 500, { error: 'injected batch failure' });
+    if (fault === 'garbage') return send(res, 200, '<html>oops</html>', { 'Content-Type': 'text/html' });
 
-  if (fault === 'extra-id') out.add({ id: '__unexpected__', status: 200, headers: {}, body: { extra: true } }, items.length);
-  out.finish();
-}
+    // One auth query for the whole batch.
+    try {
+      await state.pool.query('auth');
+    } catch (err) {
+      if (!(err instanceof PoolTimeoutError)) throw err;
+      state.stats.status503++;
+      return send(res, 503, { error: 'db pool exhausted' }, { 'Retry-After': '1' });
+    }
 
-/** Collects entries and writes one JSON document at the end (request order). */
-function plainWriter(res, fault) {
-  const entries = [];
-  return {
-    add(entry, index) {
-      entries.push({ entry, index, seq: entries.length });
-    },
-    finish() {
-      entries.sort((a, b) => a.index - b.index || a.seq - b.seq);
-      let raw = JSON.stringify({ responses: entries.map((e) => e.entry) });
-      if (fault === 'truncated-json') raw = raw.slice(0, Math.floor(raw.length / 2));
-      send(res, 200, raw);
-    },
-  };
-}
-
-/** Streams one JSON line per entry as soon as it is available. */
-function ndjsonWriter(res, fault) {
-  let lines = 0;
-  let done = false;
-  const open = () => !done && !res.destroyed && !res.writableEnded;
-  if (open()) {
-    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-store' });
-    res.flushHeaders();
-  }
-  return {
-    add(entry) {
-      if (!open()) return;
-      const line = JSON.stringify(entry) + '\n';
-      lines++;
-      if (fault === 'truncated-ndjson' && lines === 2) {
-        // Half of the second line, then end the response.
-        res.end(line.slice(0, Math.floor(line.length / 2)));
-        done = true;
-        return;
-      }
-      res.write(line);
-    },
-    finish() {
-      if (open()) res.end();
-      done = true;
-    },
+    if (fault === 'truncated-ndjson') req.headers.accept = 'application/x-ndjson';
+    if (fault === 'truncated-json') req.headers.accept = 'application/json';
+    if (fault !== null) injectFault(res, fault, firstIdOf(bodyText));
+    req.body = bodyText;
+    await handlerFor(knobs)(req, res);
   };
 }

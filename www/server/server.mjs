@@ -17,7 +17,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DbPool, DEFAULT_KNOBS, PoolTimeoutError, bump, emptyStats, sleep, validateKnobs } from './model.mjs';
 import { createRoutes, jsonResult, parseUrl, tagOf } from './routes.mjs';
-import { handleBatch } from './batch.mjs';
+import { batchItemOf } from '../../js/server/index.js';
+import { createBatch } from './batch.mjs';
 import { createSocketHub } from './socket.mjs';
 
 export { DEFAULT_KNOBS };
@@ -196,6 +197,7 @@ export async function startServer(opts = {}) {
   state.pool = new DbPool(state);
   const routes = createRoutes(state);
   const hub = createSocketHub(state, routes);
+  const handleBatch = createBatch(state, routes, listener);
   const staticRoot = opts.staticDir ? path.resolve(opts.staticDir) : null;
 
   // --- public operations (also reachable over HTTP) ---
@@ -275,7 +277,7 @@ export async function startServer(opts = {}) {
       if (url.pathname === '/batch') {
         if (req.method !== 'POST') throw new HttpError(405, 'use POST for /batch');
         const bodyText = await readBody(req);
-        await handleBatch({ state, routes, url, headers: req.headers, bodyText }, res);
+        await handleBatch(req, res, url, bodyText);
         return;
       }
 
@@ -326,7 +328,20 @@ export async function startServer(opts = {}) {
     res.end(req.method === 'HEAD' ? undefined : data);
   }
 
+  /**
+   * One item of a POST /batch, replayed here by calmfetch/server: the same
+   * route runner as a direct GET, but not counted as a request (the batch
+   * counts its items), with no latency and no auth query of its own (the
+   * batch ran one). A connection reset cannot happen inside a batch: 502.
+   */
+  async function batchItem(req, res) {
+    const result = await routes.run(req.method, req.url, req.headers);
+    if (result.mode === 'reset') return sendJson(res, 502, { error: 'upstream reset mid-body' });
+    writeResult(res, { ...result, mode: undefined });
+  }
+
   async function handle(req, res) {
+    if (batchItemOf(req) !== undefined) return batchItem(req, res);
     applyCors(req, res);
 
     if (req.method === 'OPTIONS') {
@@ -355,7 +370,7 @@ export async function startServer(opts = {}) {
     return serveStatic(req, res, url);
   }
 
-  const server = http.createServer((req, res) => {
+  function listener(req, res) {
     handle(req, res).catch((err) => {
       if (res.headersSent || res.destroyed) {
         res.destroy();
@@ -366,7 +381,9 @@ export async function startServer(opts = {}) {
       console.error('[calmfetch server] unexpected error:', err);
       sendJson(res, 500, { error: 'internal server error' });
     });
-  });
+  }
+
+  const server = http.createServer(listener);
   server.on('upgrade', hub.handleUpgrade);
   server.on('clientError', (err, socket) => socket.destroy());
 

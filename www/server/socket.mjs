@@ -1,117 +1,79 @@
-// WebSocket push channel at /ws (built on the `ws` package, sharing the HTTP
-// server). Clients subscribe to keys (API GET paths); the server sends the
-// current body right away and again every time the key is bumped.
+// WebSocket push channel at /ws, served by calmfetch/server's socketHandler
+// (docs/socket-protocol.md) on the HTTP server's upgrade. Clients subscribe to
+// keys (API GET paths); the server sends the current body right away and again
+// every time the key is bumped.
 //
-//   client -> server  {"type":"subscribe","key":"/api/games/1"}
-//                     {"type":"unsubscribe","key":"/api/games/1"}
-//   server -> client  {"type":"data","key":"/api/games/1","body":{...}}
-//                     {"type":"error","key":<key or null>,"message":"..."}
+// This file adds what only the reference server has: the /ws path check, the
+// handshake delay and flap knobs, the socket counters, and the test hooks
+// that drop every socket or send raw text to them.
 
-import { WebSocketServer } from 'ws';
+import { socketHandler } from '../../js/server/index.js';
 import { parseUrl } from './routes.mjs';
 
 /** Close codes used by the server. */
 export const CLOSE_DROPPED = 1012; // POST /__socket/drop ("service restart")
 export const CLOSE_FLAP = 1001; // socketFlapMs knob ("going away")
 
+const pathOf = (key) => {
+  try {
+    return parseUrl(key).pathname;
+  } catch {
+    return null;
+  }
+};
+
 export function createSocketHub(state, routes) {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  /** ws -> { keys: Set<string>, headers, flapTimer } */
-  const clients = new Map();
+  /** Open connections (the library's) -> their flap timer. */
+  const open = new Map();
   /** Raw sockets whose handshake is being delayed by socketDelayMs. */
   const pending = new Map(); // socket -> timer
-  let subscriptions = 0;
-
   const socketStats = () => state.stats.socket;
 
-  function setSubscriptions(n) {
-    subscriptions = n;
+  function syncSubscriptions() {
     const s = socketStats();
-    s.subscriptions = n;
-    if (n > s.peakSubscriptions) s.peakSubscriptions = n;
+    s.subscriptions = live.subscriptions;
+    if (s.subscriptions > s.peakSubscriptions) s.peakSubscriptions = s.subscriptions;
   }
 
-  function send(ws, message) {
-    if (ws.readyState !== ws.OPEN) return;
-    ws.send(JSON.stringify(message));
-    socketStats().messagesOut++;
-  }
-
-  function sendError(ws, key, message) {
-    send(ws, { type: 'error', key: key ?? null, message });
-  }
-
-  function sendData(ws, client, key) {
-    const snap = routes.snapshot(key, client.headers);
-    if (snap.ok) send(ws, { type: 'data', key, body: snap.body });
-    else sendError(ws, key, snap.message);
-    return snap.ok;
-  }
-
-  function onMessage(ws, client, data, isBinary) {
-    socketStats().messagesIn++;
-    let msg;
-    try {
-      msg = JSON.parse(isBinary ? Buffer.from(data).toString('utf8') : data.toString());
-    } catch {
-      return sendError(ws, null, 'malformed message: not JSON');
-    }
-    if (msg === null || typeof msg !== 'object' || typeof msg.type !== 'string') {
-      return sendError(ws, null, 'malformed message: missing "type"');
-    }
-    const key = msg.key;
-    if (msg.type === 'subscribe') {
-      socketStats().subscribeMessages++;
-      if (typeof key !== 'string' || key === '') return sendError(ws, null, 'subscribe needs a string "key"');
-      // Only remember keys that resolve; the first data message follows now.
-      if (sendData(ws, client, key) && !client.keys.has(key)) {
-        client.keys.add(key);
-        setSubscriptions(subscriptions + 1);
-      }
-      return;
-    }
-    if (msg.type === 'unsubscribe') {
-      if (typeof key !== 'string') return sendError(ws, null, 'unsubscribe needs a string "key"');
-      if (client.keys.delete(key)) setSubscriptions(subscriptions - 1);
-      return;
-    }
-    sendError(ws, typeof key === 'string' ? key : null, `unknown message type "${msg.type}"`);
-  }
-
-  function onConnection(ws, req) {
-    const client = {
-      keys: new Set(),
-      // Auth of the upgrade request is used for per-user keys like /api/user.
-      headers: { authorization: req.headers.authorization },
-      flapTimer: null,
-    };
-    clients.set(ws, client);
-    const s = socketStats();
-    s.connections++;
-    s.open = clients.size;
-
-    const flapMs = state.knobs.socketFlapMs;
-    if (flapMs > 0) client.flapTimer = setTimeout(() => ws.close(CLOSE_FLAP, 'flap'), flapMs);
-
-    ws.on('message', (data, isBinary) => onMessage(ws, client, data, isBinary));
-    ws.on('error', () => {}); // protocol errors end in 'close' anyway
-    ws.on('close', () => {
-      clearTimeout(client.flapTimer);
-      if (!clients.delete(ws)) return;
-      setSubscriptions(subscriptions - client.keys.size);
-      socketStats().open = clients.size;
-    });
-  }
+  const live = socketHandler({
+    // Every key is public except /api/user, whose body is the connection's
+    // own user (the upgrade request's Authorization): nothing to refuse.
+    authorize: () => true,
+    load(key, req) {
+      const snap = routes.snapshot(key, { authorization: req.headers.authorization });
+      if (snap.ok) return snap.body;
+      throw Object.assign(new Error(snap.message), { expose: true });
+    },
+    origins: '*', // the test pages come from other origins; auth is by header, not cookie
+    maxPayload: 64 * 1024,
+    onOpen(conn) {
+      const s = socketStats();
+      s.connections++;
+      const flapMs = state.knobs.socketFlapMs;
+      open.set(conn, flapMs > 0 ? setTimeout(() => conn.ws.close(CLOSE_FLAP, 'flap'), flapMs) : null);
+      s.open = open.size;
+    },
+    onClose(conn) {
+      clearTimeout(open.get(conn));
+      open.delete(conn);
+      socketStats().open = open.size;
+      syncSubscriptions();
+    },
+    onMessage(msg) {
+      const s = socketStats();
+      s.messagesIn++;
+      if (msg?.type === 'subscribe') s.subscribeMessages++;
+      syncSubscriptions();
+    },
+    onSend() {
+      socketStats().messagesOut++;
+      syncSubscriptions();
+    },
+  });
 
   /** HTTP 'upgrade' handler. */
   function handleUpgrade(req, socket, head) {
-    let pathname;
-    try {
-      pathname = parseUrl(req.url).pathname;
-    } catch {
-      pathname = '';
-    }
-    if (pathname !== '/ws' || state.signal.aborted) {
+    if (pathOf(req.url) !== '/ws' || state.signal.aborted) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -119,7 +81,7 @@ export function createSocketHub(state, routes) {
     const complete = () => {
       pending.delete(socket);
       if (socket.destroyed || state.signal.aborted) return;
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+      live.upgrade(req, socket, head);
     };
     const delay = state.knobs.socketDelayMs;
     if (delay > 0) {
@@ -135,33 +97,22 @@ export function createSocketHub(state, routes) {
 
   /** Push fresh data to every subscription whose key has this pathname. */
   function notify(path) {
-    for (const [ws, client] of clients) {
-      for (const key of client.keys) {
-        let keyPath;
-        try {
-          keyPath = parseUrl(key).pathname;
-        } catch {
-          continue;
-        }
-        if (keyPath === path) sendData(ws, client, key);
-      }
-    }
+    live.refresh((key) => pathOf(key) === path).catch((err) => console.error('[calmfetch server] push failed:', err));
   }
 
   /** Close every open socket with code 1012; returns how many. */
   function dropAll() {
-    const n = clients.size;
-    for (const ws of clients.keys()) ws.close(CLOSE_DROPPED, 'dropped by server');
-    return n;
+    for (const conn of open.keys()) conn.ws.close(CLOSE_DROPPED, 'dropped by server');
+    return open.size;
   }
 
   /** Send `text` as is to every open socket (tests: malformed messages); returns how many. */
   function sendRaw(text) {
-    for (const ws of clients.keys()) {
-      ws.send(text);
+    for (const conn of open.keys()) {
+      conn.ws.send(text);
       socketStats().messagesOut++;
     }
-    return clients.size;
+    return open.size;
   }
 
   /** Terminate everything (server shutdown). */
@@ -171,14 +122,11 @@ export function createSocketHub(state, routes) {
       socket.destroy();
     }
     pending.clear();
-    for (const [ws, client] of clients) {
-      clearTimeout(client.flapTimer);
-      ws.terminate();
-    }
-    wss.close();
+    for (const timer of open.values()) clearTimeout(timer);
+    live.close();
   }
 
-  const gauges = () => ({ openSockets: clients.size, subscriptions });
+  const gauges = () => ({ openSockets: live.connections, subscriptions: live.subscriptions });
 
   return { handleUpgrade, notify, dropAll, sendRaw, close, gauges };
 }
