@@ -5,12 +5,11 @@
 // persist.js). The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, fetcher, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
 import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
-import { Persisted, persistOptions } from './persist.js'
 import { instantiate } from './load.js'
 import { bodyOf, layered, METHODS, MUTATE, send, sizeOf, writeError } from './write.js'
 import { share, SHARE_MAX } from './share.js'
@@ -67,6 +66,22 @@ function load(wasm) {
 /** Panics inside the core on purpose (tests/faults): not public API. */
 export function panicForTests() {
   core?.cf_test_panic()
+}
+
+/**
+ * IndexedDB persistence (persist.js), a module of its own that only a client
+ * with `persist` loads. Calls made before it is loaded run in order once it
+ * is (so a `wipe` still ends the reads and writes begun before it); if it
+ * cannot load, nothing is kept or restored.
+ */
+function lazyPersisted(name, maxEntries) {
+  const p = import('./persist.js').then((m) => new m.Persisted(name, maxEntries), () => null)
+  const call = (f) => p.then((x) => (x === null ? undefined : f(x)))
+  return {
+    read: (key) => call((x) => x.read(key)),
+    write: (key, body, at, size) => call((x) => x.write(key, body, at, size)),
+    wipe: () => call((x) => x.wipe()).catch(noop),
+  }
 }
 
 let freed // FinalizationRegistry: cf_free when a client is garbage-collected
@@ -183,7 +198,7 @@ class Client {
 
   constructor(cfg, persist) {
     this.#cfg = cfg
-    this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : new Persisted(persist.name, persist.maxEntries)
+    this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : lazyPersisted(persist.name, persist.maxEntries)
     this.#R0 = this.#prep(callOptions(undefined, KEY, '', cfg.defaults))
     this.#R0.W.n++ // the client's own identity stays interned
     if (cfg.socket !== null) {

@@ -2,7 +2,7 @@
 // wrong types and out-of-range numbers are refused with a message that names
 // the option and the value. Problems are thrown as message strings; the
 // caller wraps them in an `invalid` CalmfetchError with its own prefix.
-import { describe } from './errors.js'
+import { CalmfetchError, describe } from './errors.js'
 import { origin, pageUrl, Refused, resolve } from './url.js'
 
 const CLIENT = ['baseUrl', 'credentialHeaders', 'batch', 'circuit', 'cache', 'timeoutMs', 'headers', 'credentials', 'partition', 'poll', 'prefetch', 'socket', 'fetch', 'retry', 'retryDelayMs']
@@ -354,3 +354,41 @@ export function hydration(state) {
     return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
   })
 }
+
+// Does the client say whose data it fetches? (A partition, or a header that
+// carries credentials.)
+function hasIdentity(options) {
+  if (typeof options.partition === 'string' && options.partition !== '') return true
+  const headers = options.headers
+  if (headers === null || typeof headers !== 'object') return false
+  const names = ['authorization', 'cookie', 'proxy-authorization']
+  if (Array.isArray(options.credentialHeaders)) {
+    for (const n of options.credentialHeaders) if (typeof n === 'string') names.push(n.toLowerCase())
+  }
+  const present = typeof headers.keys === 'function' && !Array.isArray(headers) ? [...headers.keys()] : Object.keys(headers)
+  return present.some((n) => names.includes(n.toLowerCase()))
+}
+
+/** `persist`'s options, checked when the client is made (persist.js loads later). */
+export function persistOptions(persist, options) {
+  if (persist === undefined || persist === false) return null
+  const cache = options.cache
+  const fail = (what) => {
+    throw new CalmfetchError(`calmfetch: createClient: option \`persist\` ${what}`, { kind: 'invalid' })
+  }
+  if (persist !== true && (persist === null || typeof persist !== 'object')) fail('must be true, false or { name, maxEntries }')
+
+  const { name = 'calmfetch', maxEntries = cache?.maxEntries ?? 500, ...unknown } = persist === true ? {} : persist
+  const extra = Object.keys(unknown)
+  if (extra.length > 0) fail(`has unknown option \`${extra[0]}\` (known: name, maxEntries)`)
+  if (typeof name !== 'string' || name === '') fail('`name` must be a non-empty string')
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) fail('`maxEntries` must be a positive integer')
+  if (!hasIdentity(options)) {
+    fail(
+      'needs to know whose data it keeps: set `partition` (the user id, for cookie sessions) or an ' +
+        '`Authorization` header; otherwise the next user of this browser would be shown the last one\'s data',
+    )
+  }
+  return { name, maxEntries }
+}
+

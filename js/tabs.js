@@ -64,9 +64,16 @@ export function lock(name, granted, alone, steal = false, lost = alone) {
 const clients = new Set() // WeakRef<{ clearHere(): void }>
 let clearChannel
 
+/**
+ * Are there tabs here? A page or a worker has; a server (Node, where
+ * request-scoped clients of different users share one process) has none:
+ * one user's `clear()` there must not empty the others' clients.
+ */
+const tabbed = () => typeof window === 'object' || typeof WorkerGlobalScope === 'function'
+
 function openClear() {
   if (clearChannel === undefined) {
-    clearChannel = typeof WeakRef === 'function' ? channel('calmfetch-clear', (m) => {
+    clearChannel = typeof WeakRef === 'function' && tabbed() ? channel('calmfetch-clear', (m) => {
       if (m?.t !== 'clear') return
       for (const ref of clients) {
         const c = ref.deref()

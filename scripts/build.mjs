@@ -100,7 +100,13 @@ for (const f of ['index.d.ts', 'react.d.ts', 'server.d.ts']) copyFileSync(join(r
 const esbuild = await import('esbuild')
 esbuild.buildSync({
   entryPoints: [join(root, 'js', 'index.js')], outfile: join(pkg, 'index.js'), bundle: true,
-  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js'],
+  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', './persist.js'],
+})
+// IndexedDB persistence is its own module, imported dynamically by a client
+// with `persist`: bundlers ship it as a lazy chunk that other apps never load.
+esbuild.buildSync({
+  entryPoints: [join(root, 'js', 'persist.js')], outfile: join(pkg, 'persist.js'), bundle: true,
+  format: 'esm', minify: true, legalComments: 'none',
 })
 writeFileSync(join(pkg, 'react.js'), esbuild.transformSync(readFileSync(join(root, 'js', 'react.js'), 'utf8'), {
   format: 'esm', minify: true, legalComments: 'none',
@@ -135,15 +141,18 @@ writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n
 writeFileSync(join(pkg, 'README.md'), absoluteLinks(readFileSync(join(root, 'README.md'), 'utf8'), repository.url))
 
 // What a user's bundle gets: the files the browser entry points pull in
-// (server.js runs in Node only).
-const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js')
+// (server.js runs in Node only; persist.js is a lazy chunk, counted apart).
+const LAZY = ['persist.js']
+const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js' && !LAZY.includes(f))
 const all = Buffer.concat(shipped.map((f) => readFileSync(join(pkg, f))))
+const lazy = Buffer.concat(LAZY.map((f) => readFileSync(join(pkg, f))))
 const sizes = {
   wasm: wasm.length,
   raw: all.length,
   gzip: gzipSync(all, { level: 9 }).length,
   brotli: brotliCompressSync(all, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  lazyGzip: gzipSync(lazy, { level: 9 }).length,
 }
 writeFileSync(join(pkg, 'size.json'), JSON.stringify(sizes, null, 2))
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`
-console.log(`calmfetch ${version}: wasm ${kb(sizes.wasm)}; package JS (wasm inlined) ${kb(sizes.raw)} raw, ${kb(sizes.gzip)} gzip, ${kb(sizes.brotli)} brotli`)
+console.log(`calmfetch ${version}: wasm ${kb(sizes.wasm)}; package JS (wasm inlined) ${kb(sizes.raw)} raw, ${kb(sizes.gzip)} gzip, ${kb(sizes.brotli)} brotli; lazy persist.js ${kb(sizes.lazyGzip)} gzip`)

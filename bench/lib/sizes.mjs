@@ -1,8 +1,9 @@
-// Bundle sizes: what each library adds to an app, built the same way (esbuild,
-// minified ESM for the browser, react and react-dom left out) and compressed
+// Bundle sizes: what each library adds to an app's start-up code, built the same
+// way (esbuild, minified ESM for the browser with code splitting, react and
+// react-dom left out) and compressed
 // with node:zlib (gzip level 9, brotli quality 11).
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { gzipSync, brotliCompressSync, constants, inflateRawSync } from 'node:zlib'
 import * as esbuild from 'esbuild'
 
@@ -14,12 +15,21 @@ function measure(buf) {
   }
 }
 
+/**
+ * The code an app loads at start: the entry chunk and the chunks it imports
+ * statically. Code splitting is on, as in Vite, webpack and Next.js, so a
+ * module imported dynamically (calmfetch's `persist.js`) is a lazy chunk,
+ * counted apart (`lazy`).
+ */
 async function bundle(contents, root) {
   const out = await esbuild.build({
     stdin: { contents, resolveDir: root, loader: 'js' },
     bundle: true,
     minify: true,
     format: 'esm',
+    splitting: true,
+    outdir: join(root, '.size-out'),
+    metafile: true,
     platform: 'browser',
     target: 'es2022',
     write: false,
@@ -27,7 +37,16 @@ async function bundle(contents, root) {
     logLevel: 'silent',
     define: { 'process.env.NODE_ENV': '"production"' },
   })
-  return Buffer.from(out.outputFiles[0].contents)
+  const byPath = new Map(out.outputFiles.map((f) => [relative(root, f.path), Buffer.from(f.contents)]))
+  const outputs = out.metafile.outputs
+  const entry = Object.keys(outputs).find((p) => outputs[p].entryPoint !== undefined)
+  const initial = new Set([entry])
+  for (const p of initial) for (const i of outputs[p].imports) if (i.kind === 'import-statement' && outputs[i.path]) initial.add(i.path)
+  const lazy = [...byPath.keys()].filter((p) => p.endsWith('.js') && !initial.has(p))
+  return {
+    code: Buffer.concat([...initial].map((p) => byPath.get(p))),
+    lazy: lazy.length === 0 ? undefined : measure(Buffer.concat(lazy.map((p) => byPath.get(p)))),
+  }
 }
 
 /** [{ name, raw, gzip, brotli, entry }] */
@@ -44,7 +63,10 @@ export async function bundleSizes({ root, pkg }) {
     ['dataloader', `export { default } from 'dataloader'`],
   ]
   const out = []
-  for (const [name, entry] of entries) out.push({ name, entry, ...measure(await bundle(entry, root)) })
+  for (const [name, entry] of entries) {
+    const { code, lazy } = await bundle(entry, root)
+    out.push({ name, entry, ...measure(code), ...(lazy && { lazyGzip: lazy.gzip }) })
+  }
   // The wasm module alone. The package inlines it (core_wasm.js) as base64
   // of raw deflate, which js/load.js inflates with DecompressionStream.
   const bytesJs = readFileSync(join(pkg, 'core_wasm.js'), 'utf8')

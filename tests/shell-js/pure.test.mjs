@@ -10,7 +10,7 @@ import { clientOptions, callOptions, GET, KEY, SEP } from '../../js/options.js'
 import { batchBody, envelope, item, itemResult, line, Lines, answer, NO_STORE, HAS_ETAG, NOT_JSON, NETWORK, EMPTY } from '../../js/fetch.js'
 import { decode, encode } from '../../js/socket.js'
 import { hash } from '../../js/tabs.js'
-import { persistOptions } from '../../js/persist.js'
+import { persistOptions } from '../../js/options.js'
 import { bytesOf, instantiate } from '../../js/load.js'
 
 const refusal = (f) => {
