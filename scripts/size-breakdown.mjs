@@ -131,7 +131,7 @@ function groupOf(name) {
   const own = /calmfetch(?:::|\.\.)(core|exports)(?:::|\.\.)(\w+)/.exec(name)
   if (own) return `calmfetch ${own[1]}::${own[2]}`
   if (/^cf_/.test(name)) return 'calmfetch exports (cf_*, the core inlined into them)'
-  if (/lol_alloc|__rdl|__rust_(alloc|dealloc|realloc)/.test(name)) return 'allocator (lol_alloc)'
+  if (/heap::|SizeClasses|__rdl|__rust_(alloc|dealloc|realloc)/.test(name)) return 'allocator (src/heap.rs)'
   if (/fmt|Formatter|Debug|Display|printable|escape|panic/.test(name)) return 'formatting and panics (core::fmt)'
   if (/hashbrown|alloc::|RawVec|Vec<|String|collections|sort/.test(name)) return 'collections, strings, sorting (alloc)'
   if (/^(core|std)|core\[|std\[/.test(name)) return 'other core/std'

@@ -15,9 +15,7 @@ use crate::core::{
 };
 
 #[global_allocator]
-static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    // SAFETY: wasm32 without threads: one thread only.
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+static ALLOC: crate::heap::SizeClasses = crate::heap::SizeClasses;
 
 extern "C" {
     fn cf_panic(file: *const u8, len: usize, line: u32);

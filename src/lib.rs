@@ -14,3 +14,5 @@ pub mod core;
 
 #[cfg(all(target_arch = "wasm32", not(test)))]
 mod exports;
+#[cfg(all(target_arch = "wasm32", not(test)))]
+mod heap;
