@@ -364,6 +364,11 @@ async function measureStart(pages) {
   return { elu: performance.eventLoopUtilization(), cpu: process.cpuUsage(), chromium: childCpuMs(), t: Date.now() }
 }
 
+/** Each page's calmfetch counters, read after its main-thread time was (see scenarios.js). */
+async function takeCalm(pages, parts) {
+  for (const [i, p] of pages.entries()) parts[i].calm = await p.page.evaluate(() => window.__bench.takeCalm())
+}
+
 async function measureStop(pages, start) {
   const out = { mainThreadMs: 0, scriptMs: 0, heapPeakDeltaBytes: 0, longTasks: 0, longTaskMs: 0, wasmMemoryBytes: 0 }
   const elu = performance.eventLoopUtilization(start.elu)
@@ -488,6 +493,7 @@ async function runStorm(kind, name = 'storm') {
     )
     stuckNow = await drain(`${name}/${kind}`)
     const m = await measureStop(pages, m0)
+    await takeCalm(pages, parts)
     const times = parts.flatMap((x) => x.times)
     const errs = mergeCounts(parts, 'errors')
     return {
@@ -535,6 +541,7 @@ async function runChurn(kind, name = 'churn') {
     )
     stuckNow = await drain(`${name}/${kind}`)
     const m = await measureStop(pages, m0)
+    await takeCalm(pages, parts)
     const times = parts.flatMap((r) => r.times)
     return {
       ...serverCounts(server.stats()),
@@ -595,6 +602,7 @@ async function runPoll(kind) {
       stuckNow = await drain(`poll/${kind}`)
       const stats = server.stats()
       const m = await measureStop(pages, m0)
+      await takeCalm(pages, parts)
       // Requests per user, from each tab's own count of what it sent.
       const sentByUser = new Map()
       for (const x of parts) for (const [u, n] of Object.entries(x.net.byUser)) sentByUser.set(Number(u), (sentByUser.get(Number(u)) ?? 0) + n)

@@ -2,7 +2,7 @@
 // Playwright through `window.__bench`. Importing net.js first wraps `fetch`.
 import { cannedAnswer, net, netSnapshot, resetNet } from './net.js'
 import { calmState, makeClient, setPort } from './clients.js'
-import { storm, churn, pollTab, stormPage } from './scenarios.js'
+import { storm, churn, pollTab, stormPage, takeCalm } from './scenarios.js'
 import { hoverSetup, hoverResult, hoverTeardown } from './hover.js'
 import { microHot, microHotNames, microConcurrent, microStartup } from './micro.js'
 import { probeStart, probeStop } from './probe.js'
@@ -75,6 +75,7 @@ window.__bench = {
   storm,
   churn,
   pollTab,
+  takeCalm,
   hoverSetup,
   hoverResult,
   hoverTeardown,

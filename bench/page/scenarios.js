@@ -16,6 +16,23 @@ function calmStats(clients) {
   return Object.keys(sum).length ? sum : null
 }
 
+// The calmfetch clients of the last scenario run in this page. Their counters
+// are summed by `takeCalm`, which the driver calls after it has read the
+// page's main-thread time: reading 100 clients' stats costs milliseconds that
+// no peer pays, so it must not count as the scenario's work.
+let measured = []
+const keep = (clients) => {
+  measured = clients.filter((c) => c.client)
+  return null
+}
+
+/** The summed counters of the last scenario's calmfetch clients (null for peers). */
+export function takeCalm() {
+  const calm = calmStats(measured)
+  measured = []
+  return calm
+}
+
 /** A calmfetch snapshot as plain data. */
 function describe(snap) {
   return { hasData: snap.data !== undefined, error: snap.error ? String(snap.error.message) : undefined, stale: snap.stale, isFetching: snap.isFetching }
@@ -85,7 +102,7 @@ export async function storm({ kind, lo, hi, users, t0, rampMs, socketTimeoutMs, 
       for (const f of failed) countInto(errors, errorClass(f.reason))
     }),
   )
-  const calm = calmStats(clients)
+  const calm = keep(clients)
   for (const c of clients) c.destroy()
   return { times, errors, incomplete, stuck, pagesWithErrors, users: hi - lo, calm, net: netSnapshot() }
 }
@@ -184,7 +201,7 @@ export async function churn({ kind, lo, hi, pages, dwellMs, t0, clientOpts = {},
       for (const f of unmount) f()
     }),
   )
-  const calm = calmStats(clients)
+  const calm = keep(clients)
   // Let late answers arrive (and be counted as wasted) before tearing down.
   await sleep(lingerMs)
   for (const c of clients) c.destroy()
@@ -225,7 +242,7 @@ export async function pollTab({ kind, userList, t0, durationMs, validateMs, acti
   }
   await sleep(t0 + durationMs - Date.now())
   for (const s of stops) s()
-  const calm = calmStats(clients)
+  const calm = keep(clients)
   for (const c of clients) c.destroy()
   return {
     updates,
