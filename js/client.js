@@ -15,6 +15,8 @@ import { bodyOf, layered, METHODS, MUTATE, send, sizeOf, writeError } from './wr
 import { share, SHARE_MAX } from './share.js'
 
 const NONE = 0xffffffff
+/** cf_get's flag: the call has no signal, so it may share the promise of another such call. */
+const SHARE = 0x80000000
 const MAX_DELAY = 2 ** 31 - 1
 const MEMO = 1024
 const EMPTY = Object.freeze({ data: undefined, error: undefined, updatedAt: undefined, stale: true, isFetching: false })
@@ -361,7 +363,7 @@ class Client {
         const rec = urls(R, R.W).get(url)
         if (rec !== undefined && (o == null || o.signal === undefined)) {
           rec.req = R
-          const w = core.cf_get(h, now(), rec.id, R.ttl, R.fresh)
+          const w = core.cf_get(h, now(), rec.id, R.ttl, R.fresh | SHARE)
           return w === 0 ? Promise.resolve(this.#bodies[rec.id]) : this.#wait(w, rec.url)
         }
       }
@@ -405,7 +407,7 @@ class Client {
     }
     const rec = this.#key(url, abs, R)
     const h = this.#h
-    const w = what === 'get' ? core.cf_get(h, now(), rec.id, R.ttl, R.fresh) : core.cf_refresh(h, now(), rec.id)
+    const w = what === 'get' ? core.cf_get(h, now(), rec.id, R.ttl, signal === undefined ? R.fresh | SHARE : R.fresh) : core.cf_refresh(h, now(), rec.id)
     if (w === 0) {
       this.#run()
       return Promise.resolve(this.#bodies[rec.id])
@@ -415,12 +417,15 @@ class Client {
 
   /** A promise for `waiter`, settled by the core's actions. */
   #wait(waiter, url, signal) {
+    // A call that cannot abort joined one that cannot either: one promise.
+    const joined = this.#waiters[waiter]
+    if (joined !== undefined) return joined.p
     let res, rej
     const p = new Promise((a, b) => {
       res = a
       rej = b
     })
-    const w = { res, rej, signal, off: undefined }
+    const w = { res, rej, signal, off: undefined, p }
     this.#waiters[waiter] = w
     w.url = url
     if (signal !== undefined) {

@@ -197,9 +197,15 @@ input!(
 input!(
 /// A get: 0 for a fresh hit, else the waiter.
 fn cf_get(now: f64, key: u32, ttl: f64, flags: u32) -> u32 => |c| {
-    // flags: bit 0 fresh; bits 1..: the call's retries + 1 (0: the client's).
-    let retries = (flags >> 1).checked_sub(1);
-    c.core.get_retry(ms(now), key, opt_ms(ttl), flags & 1 != 0, retries).unwrap_or(0)
+    // flags: bit 0 fresh; bits 1..30: the call's retries + 1 (0: the
+    // client's); bit 31: the call cannot abort, so it may share a waiter.
+    let retries = ((flags & 0x7fff_ffff) >> 1).checked_sub(1);
+    let fresh = flags & 1 != 0;
+    match retries {
+        None if flags >> 31 == 1 => c.core.get_shared(ms(now), key, opt_ms(ttl), fresh),
+        _ => c.core.get_retry(ms(now), key, opt_ms(ttl), fresh, retries),
+    }
+    .unwrap_or(0)
 });
 input!(
     /// A get with the refresh debounce (250 ms).

@@ -528,3 +528,56 @@ fn a_stale_key_id_is_refused_without_a_panic() {
     assert_eq!(s.core.pending_waiters(), 0);
     assert_eq!(s.core.live_keys(), 0);
 }
+
+#[test]
+fn callers_that_cannot_abort_share_one_waiter_and_others_keep_their_own() {
+    use calmfetch::core::{Action, Core};
+    let mut core = Core::new(Config::default());
+    let key = core.key(0, 0, 64);
+    let actions = |core: &mut Core| std::iter::from_fn(|| core.poll_action()).collect::<Vec<_>>();
+    let a = core.get_shared(0, key, None, false).unwrap();
+    let flight = match actions(&mut core).as_slice() {
+        [Action::Fetch { flight, .. }, ..] => *flight,
+        other => panic!("expected a fetch, got {other:?}"),
+    };
+    let b = core.get_shared(0, key, None, false).unwrap();
+    let c = core.get_shared(0, key, None, true).unwrap();
+    assert_eq!(
+        (b, c),
+        (a, a),
+        "calls without a signal share the first one's waiter"
+    );
+    // A caller with a signal has its own waiter, and aborting it leaves the others alone.
+    let d = core.get(0, key, None, false).unwrap();
+    assert_ne!(d, a);
+    core.abort(0, d);
+    assert_eq!(core.get_shared(0, key, None, false), Some(a));
+    actions(&mut core);
+    let st = core.stats();
+    assert_eq!(
+        (st.requested, st.dedup_hits, st.network_requests),
+        (5, 4, 1)
+    );
+    core.fetch_done(
+        1,
+        flight,
+        Answer {
+            status: 200,
+            size: 10,
+            flags: 0,
+            retry_after: None,
+        },
+    );
+    let resolved: Vec<u32> = actions(&mut core)
+        .into_iter()
+        .filter_map(|x| match x {
+            Action::Resolve { waiter, .. } => Some(waiter),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resolved, vec![a], "one waiter settles for the four calls");
+    assert_eq!(core.pending_waiters(), 0);
+    // The flight is over: the next call is a cache hit, a fresh one a new request and waiter.
+    assert_eq!(core.get_shared(2, key, None, false), None);
+    assert!(core.get_shared(2, key, None, true).is_some());
+}

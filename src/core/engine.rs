@@ -320,6 +320,8 @@ struct Flight {
     retries: u32,
     /// Retries made.
     attempt: u32,
+    /// The waiter that callers who cannot abort share (0: none yet).
+    shared: u32,
 }
 
 /// The deterministic request engine. See the module docs.
@@ -417,8 +419,39 @@ impl Core {
         self.get_retry(now, key, ttl_ms, fresh, None)
     }
 
+    /// [`Core::get`] for a caller that cannot abort (no signal): joining a
+    /// flight that such a caller already waits on gives back that caller's
+    /// waiter, so the shell settles one promise for all of them (10,000
+    /// identical calls are one waiter, not 10,000).
+    pub fn get_shared(
+        &mut self,
+        now: u64,
+        key: u32,
+        ttl_ms: Option<u64>,
+        fresh: bool,
+    ) -> Option<u32> {
+        let ttl = ttl_ms.unwrap_or(self.config.default_ttl_ms);
+        let flight = self.keys.get(key).map_or(0, |k| k.flight);
+        let shared = self.flights.get(flight).map_or(0, |f| f.shared);
+        let joinable = self.waiters.get(shared).is_some_and(|w| w.flight == flight);
+        if joinable && (fresh || !self.keys.get(key).unwrap().is_fresh(now, ttl)) {
+            self.stats.requested += 1;
+            self.stats.dedup_hits += 1;
+            return Some(shared);
+        }
+        let waiter = self.get(now, key, ttl_ms, fresh)?;
+        let flight = self.waiters.get(waiter).map_or(0, |w| w.flight);
+        if let Some(f) = self.flights.get_mut(flight) {
+            if f.shared == 0 {
+                f.shared = waiter;
+            }
+        }
+        Some(waiter)
+    }
+
     /// [`Core::get`] with its own count of retries (`None`: the client's).
     /// A caller that joins a flight raises the flight's retries to its own.
+    #[inline(never)] // (two exports' paths call it: one copy in the wasm)
     pub fn get_retry(
         &mut self,
         now: u64,
@@ -503,6 +536,7 @@ impl Core {
             probe,
             retries: 0,
             attempt: 0,
+            shared: 0,
         });
         if let Some(t) = self.config.timeout_ms {
             self.timers
@@ -806,6 +840,9 @@ impl Core {
             return;
         };
         f.waiters.retain(|x| *x != waiter);
+        if f.shared == waiter {
+            f.shared = 0;
+        }
         if !f.waiters.is_empty() {
             return;
         }

@@ -42,7 +42,7 @@ export function fakeCore(env) {
     cf_get(h, now, key, t, fresh) {
       stats.requested++
       const e = entry(key)
-      if (!fresh && e.at >= 0 && now < e.at + (t < 0 ? ttl : t)) {
+      if (!(fresh & 1) && e.at >= 0 && now < e.at + (t < 0 ? ttl : t)) {
         stats.hits++
         return 0
       }
