@@ -7,7 +7,6 @@ import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid,
 import { origin, pathOf, Refused, resolve, under } from './url.js'
 import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, fetcher, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
-import { decode, encode, Socket } from './socket.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { instantiate } from './load.js'
@@ -85,6 +84,19 @@ function lazyPersisted(name, maxEntries) {
     wipe: () => call((x) => x.wipe()).catch(noop),
   }
 }
+
+/**
+ * The realtime socket driver (socket.js), a module of its own that only a
+ * client with `socket` loads: `Socket` once loaded, null if it could not be
+ * (then the core's opens fail, and it stays on HTTP).
+ */
+let Socket
+let socketLoad = null
+const loadSocket = () =>
+  (socketLoad ??= import('./socket.js').then(
+    (m) => (Socket = m.Socket),
+    () => (Socket = null),
+  ))
 
 let freed // FinalizationRegistry: cf_free when a client is garbage-collected
 
@@ -203,22 +215,24 @@ class Client {
     this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : lazyPersisted(persist.name, persist.maxEntries)
     this.#R0 = this.#prep(callOptions(undefined, KEY, '', cfg.defaults))
     this.#R0.W.n++ // the client's own identity stays interned
-    if (cfg.socket !== null) {
-      this.#socket = new Socket(cfg.socket, {
-        open: () => this.#call((x, h) => x.cf_sock_open(h, now())),
-        close: () => this.#call((x, h) => x.cf_sock_close(h, now())),
-        message: (text) => this.#call(() => this.#message(text)),
-      })
-    }
     joinClear(this)
     keepWeak(clients, this) // every client, to stop them all on a panic
-    if (core !== null) this.#init()
-    else loading.then(() => core !== null && this.#init())
+    // The client is ready once the core is, and its socket driver if it has one.
+    const sock = cfg.socket !== null && Socket === undefined
+    if (core !== null && !sock) this.#init()
+    else Promise.all([loading, sock && loadSocket()]).then(() => core !== null && this.#init())
   }
 
   #init() {
     if (stopped !== null) return
     const c = this.#cfg
+    if (c.socket !== null && Socket !== null) {
+      this.#socket = new Socket(c.socket, {
+        open: () => this.#call((x, h) => x.cf_sock_open(h, now())),
+        close: () => this.#call((x, h) => x.cf_sock_close(h, now())),
+        message: (m, text) => this.#call(() => this.#message(m, text)),
+      })
+    }
     const x = core
     const pin = (names, text) => {
       const r = names.get(text)
@@ -1010,7 +1024,7 @@ class Client {
     out.memoryBytes = ready ? core.memory.buffer.byteLength : 0
     out.cacheEntries = f[n] ?? 0
     out.inFlight = f[n + 1] ?? 0
-    out.socketState = SOCKET_STATES[ready ? f[n + 2] : this.#socket === null ? 0 : 1] ?? 'none'
+    out.socketState = SOCKET_STATES[ready ? f[n + 2] : this.#cfg.socket === null ? 0 : 1] ?? 'none'
     out.socketSubscriptions = f[n + 3] ?? 0
     return out
   }
@@ -1127,7 +1141,7 @@ class Client {
       else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
       else if (op === 15) {
         // SOCKET_OPEN
-        if (this.#socket !== null && !this.#socket.open()) x.cf_sock_close(h, now())
+        if (this.#socket?.open() !== true) x.cf_sock_close(h, now())
       } else if (op === 16) this.#socket?.close() // SOCKET_CLOSE
       else if (op === undefined || LENGTHS[op] === undefined) throw internal('an unknown action from the wasm module', `opcode ${op}`)
       else if (rec === undefined) continue
@@ -1454,19 +1468,15 @@ class Client {
       rec.topic = topic
       this.#topics.set(topic, rec)
     } else if (this.#topics.get(topic) === rec) this.#topics.delete(topic)
-    this.#socket?.send(encode(on, topic))
+    this.#socket?.send(on, topic)
   }
 
-  /** A message from the socket. */
-  #message(text) {
+  /** A message from the socket, decoded (or why it is malformed). */
+  #message(m, text) {
     const x = core
     const h = this.#h
-    if (typeof text !== 'string') text = '<binary frame>'
-    const m = decode(text)
-    if (typeof m === 'string') {
-      x.cf_sock_malformed(h)
-      this.#socket.problem(`malformed socket message: ${m}: ${Array.from(text.slice(0, 160)).slice(0, 80).join('')}`)
-    } else if (m.error === undefined) {
+    if (typeof m === 'string') x.cf_sock_malformed(h)
+    else if (m.error === undefined) {
       const rec = this.#topics.get(m.data)
       if (rec !== undefined) this.#incoming.set(rec.id, { body: m.body, size: text.length })
       x.cf_sock_data(h, now(), rec?.id ?? NONE, text.length)

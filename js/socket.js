@@ -1,5 +1,6 @@
 // The realtime socket: a `WebSocket` of calmfetch's own, or an adapter over a
 // socket the app already has (`{ connect({ open, close, message }), send(text), close() }`).
+// A module of its own, which only a client with `socket` loads (client.js).
 //
 // Each connection has a generation: handlers of an old connection stay
 // callable (an app's socket may still fire them) and do nothing. The hooks
@@ -27,6 +28,7 @@ export function decode(text) {
   return typeof type === 'string' ? `unknown message type \`${type}\`` : 'no string `type`'
 }
 
+
 /** `subscribe` or `unsubscribe` a topic (path and query). */
 export const encode = (subscribe, key) => JSON.stringify({ type: subscribe ? 'subscribe' : 'unsubscribe', key })
 
@@ -38,7 +40,8 @@ export class Socket {
   #connected = false
   /**
    * @param {{ url?: string, adapter?: object, onError?: Function }} cfg
-   * @param {{ open(): void, close(): void, message(text: string): void }} hooks
+   * @param {{ open(): void, close(): void, message(m: object | string, text: string): void }} hooks
+   *   (`message` gets the decoded message, or why it is malformed, and its text)
    */
   constructor(cfg, hooks) {
     this.#cfg = cfg
@@ -52,7 +55,13 @@ export class Socket {
     const current = (f) => (e) => g === this.#generation && f(e)
     const open = current(() => this.#hooks.open())
     const close = current(() => this.#hooks.close())
-    const message = current((e) => this.#hooks.message(typeof e === 'string' ? e : e?.data))
+    const message = current((e) => {
+      let text = typeof e === 'string' ? e : e?.data
+      if (typeof text !== 'string') text = '<binary frame>'
+      const m = decode(text)
+      this.#hooks.message(m, text)
+      if (typeof m === 'string') this.problem(`malformed socket message: ${m}: ${Array.from(text.slice(0, 160)).slice(0, 80).join('')}`)
+    })
     this.#connected = true
     try {
       const { adapter, url } = this.#cfg
@@ -70,9 +79,10 @@ export class Socket {
     }
   }
 
-  /** Send a message on the open socket. */
-  send(text) {
+  /** `subscribe` (or not) a topic (path and query) on the open socket. */
+  send(subscribe, key) {
     const { adapter } = this.#cfg
+    const text = encode(subscribe, key)
     try {
       if (adapter !== undefined) adapter.send(text)
       else this.#ws?.send(text)

@@ -20,6 +20,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const outArg = process.argv.indexOf('--out')
 const pkg = outArg > 0 ? resolvePath(process.argv[outArg + 1]) : join(root, 'pkg')
 const wasmOpt = join(root, 'node_modules', '.bin', 'wasm-opt')
+/** The modules a client imports only when it uses them (lazy chunks). */
+const LAZY = ['persist.js', 'socket.js']
 const version = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8')).version
 
 /** The license files of `license` ("MIT OR Apache-2.0"), shipped in the package. */
@@ -170,7 +172,7 @@ for (const f of ['index.d.ts', 'react.d.ts', 'server.d.ts']) copyFileSync(join(r
 const esbuild = await import('esbuild')
 esbuild.buildSync({
   entryPoints: [join(root, 'js', 'index.js')], outfile: join(pkg, 'index.js'), bundle: true,
-  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', './persist.js'],
+  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', './persist.js', './socket.js'],
 })
 {
   const file = join(pkg, 'index.js')
@@ -185,12 +187,15 @@ esbuild.buildSync({
   })
   writeFileSync(file, js)
 }
-// IndexedDB persistence is its own module, imported dynamically by a client
-// with `persist`: bundlers ship it as a lazy chunk that other apps never load.
-esbuild.buildSync({
-  entryPoints: [join(root, 'js', 'persist.js')], outfile: join(pkg, 'persist.js'), bundle: true,
-  format: 'esm', minify: true, legalComments: 'none',
-})
+// IndexedDB persistence and the realtime socket are modules of their own,
+// imported dynamically by a client with `persist` or `socket`: bundlers ship
+// them as lazy chunks that other apps never load.
+for (const f of LAZY) {
+  esbuild.buildSync({
+    entryPoints: [join(root, 'js', f)], outfile: join(pkg, f), bundle: true,
+    format: 'esm', minify: true, legalComments: 'none',
+  })
+}
 writeFileSync(join(pkg, 'react.js'), esbuild.transformSync(readFileSync(join(root, 'js', 'react.js'), 'utf8'), {
   format: 'esm', minify: true, legalComments: 'none',
 }).code)
@@ -224,8 +229,7 @@ writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n
 writeFileSync(join(pkg, 'README.md'), absoluteLinks(readFileSync(join(root, 'README.md'), 'utf8'), repository.url))
 
 // What a user's bundle gets: the files the browser entry points pull in
-// (server.js runs in Node only; persist.js is a lazy chunk, counted apart).
-const LAZY = ['persist.js']
+// (server.js runs in Node only; the lazy chunks are counted apart).
 const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js' && !LAZY.includes(f))
 const all = Buffer.concat(shipped.map((f) => readFileSync(join(pkg, f))))
 const lazy = Buffer.concat(LAZY.map((f) => readFileSync(join(pkg, f))))
@@ -238,4 +242,4 @@ const sizes = {
 }
 writeFileSync(join(pkg, 'size.json'), JSON.stringify(sizes, null, 2))
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`
-console.log(`calmfetch ${version}: wasm ${kb(sizes.wasm)}; package JS (wasm inlined) ${kb(sizes.raw)} raw, ${kb(sizes.gzip)} gzip, ${kb(sizes.brotli)} brotli; lazy persist.js ${kb(sizes.lazyGzip)} gzip`)
+console.log(`calmfetch ${version}: wasm ${kb(sizes.wasm)}; package JS (wasm inlined) ${kb(sizes.raw)} raw, ${kb(sizes.gzip)} gzip, ${kb(sizes.brotli)} brotli; lazy ${LAZY.join(' + ')} ${kb(sizes.lazyGzip)} gzip`)
