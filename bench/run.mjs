@@ -155,7 +155,10 @@ CONFIG.storm.restOnly = Boolean(args['storm-rest-only'])
 // asks for calmfetch's main-thread time at or below TanStack Query +
 // DataLoader's: those two only (plain fetch and TanStack Query alone send
 // 8,000 requests and add minutes). --storm-rest-only makes `storm` this too.
-CONFIG['storm-rest'] = { ...CONFIG.storm, restOnly: true, clients: ['tanstack+dataloader', 'calmfetch'] }
+// Its main thread time is a goal, and one run of it varies by 10-25% on this
+// machine: it runs `rounds` times, the clients alternating, and each client's
+// run with the median main-thread time is the one reported.
+CONFIG['storm-rest'] = { ...CONFIG.storm, restOnly: true, clients: ['tanstack+dataloader', 'calmfetch'], rounds: QUICK ? 1 : 5 }
 for (const c of [CONFIG.churn, CONFIG['churn-real']]) {
   const k = c.slowMotion
   c.knobs = {
@@ -868,13 +871,31 @@ try {
     }
     results.scenarios[scenario] = entry
     log(`${scenario}:`)
-    for (const kind of RUN_KINDS.filter((k) => !cfg.clients || cfg.clients.includes(k))) {
-      await step(`${scenario}/${kind}`, async () => {
-        const run = { storm: runStorm, 'storm-rest': (k) => runStorm(k, 'storm-rest'), churn: runChurn, 'churn-real': (k) => runChurn(k, 'churn-real'), poll: runPoll }[scenario]
-        entry.clients[kind] = await run(kind)
-        const prof = entry.clients[kind].profile
-        if (prof) log(`    profile of the first page, ${prof.totalMs} ms sampled:\n` + prof.top.map((x) => `      ${String(x.ms).padStart(6)} ms  ${x.fn}`).join('\n'))
-      })
+    const kinds = RUN_KINDS.filter((k) => !cfg.clients || cfg.clients.includes(k))
+    const rounds = cfg.rounds ?? 1
+    const runs = Object.fromEntries(kinds.map((k) => [k, []]))
+    for (let r = 0; r < rounds; r++) {
+      // The clients alternate who goes first, round by round.
+      for (const kind of r % 2 === 0 ? kinds : kinds.toReversed()) {
+        await step(`${scenario}/${kind}${rounds > 1 ? ` (round ${r + 1} of ${rounds})` : ''}`, async () => {
+          const run = { storm: runStorm, 'storm-rest': (k) => runStorm(k, 'storm-rest'), churn: runChurn, 'churn-real': (k) => runChurn(k, 'churn-real'), poll: runPoll }[scenario]
+          const out = await run(kind)
+          runs[kind].push(out)
+          const prof = out.profile
+          if (prof) log(`    profile of the first page, ${prof.totalMs} ms sampled:\n` + prof.top.map((x) => `      ${String(x.ms).padStart(6)} ms  ${x.fn}`).join('\n'))
+        })
+      }
+    }
+    for (const kind of kinds) {
+      const list = runs[kind]
+      if (list.length === 0) continue
+      // The run with the median main-thread time (the lower middle of an even count).
+      const sorted = list.toSorted((a, b) => a.mainThreadMs - b.mainThreadMs)
+      entry.clients[kind] = sorted[Math.floor((sorted.length - 1) / 2)]
+      if (rounds > 1) {
+        entry.clients[kind].mainThreadMsRounds = list.map((x) => Math.round(x.mainThreadMs))
+        entry.clients[kind].incompleteRounds = list.map((x) => x.incomplete)
+      }
     }
   }
   if (ONLY.has('hover')) {
@@ -913,7 +934,7 @@ for (const e of pageErrors) errors.push(`page error: ${e}`)
 // calmfetch must settle every promise: a page left without data is a defect.
 for (const name of ['storm', 'storm-rest']) {
   const stormCalm = results.scenarios[name]?.clients.calmfetch
-  if (stormCalm && stormCalm.incomplete > 0) errors.push(`${name}/calmfetch: ${stormCalm.incomplete} pages still without data after ${CONFIG[name].maxMs / 1000} s`)
+  if (stormCalm && Math.max(stormCalm.incomplete, ...(stormCalm.incompleteRounds ?? [])) > 0) errors.push(`${name}/calmfetch: ${Math.max(stormCalm.incomplete, ...(stormCalm.incompleteRounds ?? []))} pages still without data after ${CONFIG[name].maxMs / 1000} s`)
 }
 
 // ---------------------------------------------------------------------------
