@@ -9,9 +9,11 @@ import { runScript } from './helpers.mjs'
 
 const scenario = `
 // Refuse calmfetch's module only (Node's own fetch compiles wasm too).
-const instantiate = WebAssembly.instantiate
-WebAssembly.instantiate = (bytes, imports) =>
-  imports?.env?.cf_panic ? Promise.reject(new Error('wasm is not allowed here')) : instantiate(bytes, imports)
+for (const name of ['instantiate', 'instantiateStreaming']) {
+  const real = WebAssembly[name]
+  WebAssembly[name] = (bytes, imports) =>
+    imports?.env?.cf_panic ? Promise.reject(new Error('wasm is not allowed here')) : real(bytes, imports)
+}
 const { createClient } = await import(process.env.CALMFETCH_ENTRY)
 const c = createClient({ baseUrl: 'http://127.0.0.1:9' })
 const kinds = (ps) => Promise.all(ps.map((p) => p.then(() => 'resolved', (e) => e.kind)))

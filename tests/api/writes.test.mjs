@@ -365,8 +365,10 @@ test('writes and setData made before the module is ready are queued, and settle;
   const { srv } = await counter(t)
   // A fresh process: the first client's module is still loading when the calls are made.
   const scenario = (refuse) => `
-${refuse ? `const instantiate = WebAssembly.instantiate
-WebAssembly.instantiate = (bytes, imports) => imports?.env?.cf_panic ? Promise.reject(new Error('no wasm')) : instantiate(bytes, imports)` : ''}
+${refuse ? `for (const name of ['instantiate', 'instantiateStreaming']) {
+  const real = WebAssembly[name]
+  WebAssembly[name] = (bytes, imports) => imports?.env?.cf_panic ? Promise.reject(new Error('no wasm')) : real(bytes, imports)
+}` : ''}
 const { createClient } = await import(process.env.CALMFETCH_ENTRY)
 const c = createClient({ baseUrl: ${JSON.stringify(srv.url)} })
 const set = c.setData('/counter', { value: 5 })
