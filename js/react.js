@@ -46,15 +46,21 @@ export function CalmfetchProvider({ client, state, children }) {
 export function useClient() {
   const client = useContext(ClientContext)
   if (client === null || client === undefined) {
-    throw new Error(
-      'calmfetch/react: no client: wrap the component in <CalmfetchProvider client={createClient()}> ' +
-        '(useClient and useRequest need it)',
-    )
+    throw new Error('calmfetch/react: no client: wrap the component in <CalmfetchProvider client={createClient()}>')
   }
   return client
 }
 
 const noop = () => {}
+
+// `fn()`'s promise; a rejected one if it throws.
+function attempt(fn) {
+  try {
+    return fn()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
 
 // The view of a request that waits (null url, enabled: false), and the
 // server's one for a request without data. Constant, so React sees no change.
@@ -69,9 +75,11 @@ const IDLE = Object.freeze({
   raw: undefined,
 })
 
-// A value-based identity for the key options, so that inline literals
-// (`{ headers: { ... } }` written in the render) do not resubscribe each render.
-function keyIdentity(headers, partition, responseType) {
+// The key options of a hook's options (undefined: none), and a value-based
+// identity of them, so that inline literals (`{ headers: { ... } }` written
+// in the render) do not resubscribe each render.
+function keyOf(o) {
+  const { headers, partition, responseType } = o ?? {}
   let h = null
   if (headers !== undefined && headers !== null) {
     if (typeof Headers !== 'undefined' && headers instanceof Headers) {
@@ -83,16 +91,8 @@ function keyIdentity(headers, partition, responseType) {
     }
     h.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
-  return JSON.stringify([h, partition ?? null, responseType ?? null])
-}
-
-function keyOptionsOf(headers, partition, responseType) {
-  if (headers === undefined && partition === undefined && responseType === undefined) return undefined
-  const options = {}
-  if (headers !== undefined) options.headers = headers
-  if (partition !== undefined) options.partition = partition
-  if (responseType !== undefined) options.responseType = responseType
-  return options
+  const none = headers === undefined && partition === undefined && responseType === undefined
+  return [JSON.stringify([h, partition ?? null, responseType ?? null]), none ? undefined : { headers, partition, responseType }]
 }
 
 // Errors equal for rendering: the same object, or the same refusal of bad input
@@ -149,13 +149,13 @@ const statusOf = (active, data, error) => (!active ? 'idle' : error !== undefine
 function useEntry(url, options, hookName, useFetch, fields) {
   const client = useClient()
   const o = options ?? {}
-  const { headers, partition, responseType, enabled = true, select } = o
+  const { enabled = true, select } = o
   const placeholder = o.keepPreviousData === true || o.placeholderData === 'previous'
   const active = enabled !== false && url !== null && url !== undefined
-  const keyId = keyIdentity(headers, partition, responseType)
-  // Rebuilt only when the options change by value.
+  const [keyId, latest] = keyOf(o)
+  // Kept until the options change by value.
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const keyOptions = useMemo(() => keyOptionsOf(headers, partition, responseType), [keyId])
+  const keyOptions = useMemo(() => latest, [keyId])
   const requestId = active ? `${url}\n${keyId}` : null
 
   // The fields the component read, and those the hook reads.
@@ -279,13 +279,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
       const v = { data, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder: false }
       return result(v, error, statusOf(true, data, error), refetch)
     }
-    let pending
-    try {
-      pending = client.get(url, { ...keyOptions, fresh: true })
-    } catch (e) {
-      pending = Promise.reject(e)
-    }
-    return pending.then(
+    return attempt(() => client.get(url, { ...keyOptions, fresh: true })).then(
       (value) => done(value, undefined),
       (error) => done(undefined, error),
     )
@@ -346,13 +340,7 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
     const getOptions = { ...keyOptions, signal: controller.signal }
     if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
     if (retry !== undefined) getOptions.retry = retry
-    let pending
-    try {
-      pending = client.get(url, getOptions)
-    } catch (error) {
-      pending = Promise.reject(error)
-    }
-    pending.then(noop, (error) => {
+    attempt(() => client.get(url, getOptions)).then(noop, (error) => {
       if (controller.signal.aborted || (error && error.kind === 'abort')) return
       report(error)
     })
@@ -464,8 +452,8 @@ export function useSuspenseRequest(url, options) {
   const client = useClient()
   const r = useRequest(url, options)
   if (r.status === 'idle') return r
-  const o = options ?? {}
-  const id = `${url}\n${keyIdentity(o.headers, o.partition, o.responseType)}`
+  const [keyId, keyOptions] = keyOf(options)
+  const id = `${url}\n${keyId}`
   let byId = suspended.get(client)
   if (byId === undefined) suspended.set(client, (byId = new Map()))
   if (r.data !== undefined && !r.isPlaceholder) {
@@ -477,13 +465,7 @@ export function useSuspenseRequest(url, options) {
     if (r.status === 'error') throw r.error
     if (byId.size >= 256) byId.clear()
     wait = { done: false }
-    let pending
-    try {
-      pending = client.get(url, keyOptionsOf(o.headers, o.partition, o.responseType))
-    } catch (e) {
-      pending = Promise.reject(e)
-    }
-    wait.promise = pending.then(
+    wait.promise = attempt(() => client.get(url, keyOptions)).then(
       (value) => Object.assign(wait, { done: true, value }),
       (error) => Object.assign(wait, { done: true, error }),
     )
@@ -497,7 +479,8 @@ export function useSuspenseRequest(url, options) {
     throw wait.error
   }
   // Data that is not kept (no-store, too large): the answer itself.
-  const data = typeof o.select === 'function' ? o.select(wait.value) : wait.value
+  const select = options?.select
+  const data = typeof select === 'function' ? select(wait.value) : wait.value
   return { ...r, data, status: 'success', error: undefined, isPlaceholder: false }
 }
 
@@ -508,11 +491,11 @@ export function useSuspenseRequest(url, options) {
  */
 export function usePrefetch(url, options) {
   const client = useClient()
-  const { headers, partition, ttlMs, responseType } = options ?? {}
-  const keyId = keyIdentity(headers, partition, responseType)
+  const ttlMs = options?.ttlMs
+  const [keyId, keyOptions] = keyOf(options)
   const handlers = useMemo(() => {
     if (url === null || url === undefined) return IDLE_HANDLERS
-    const o = keyOptionsOf(headers, partition, responseType) ?? {}
+    const o = { ...keyOptions }
     if (ttlMs !== undefined) o.ttlMs = ttlMs
     return client.prefetchHandlers(url, o)
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -562,13 +545,8 @@ export function useMutation(url, options) {
       set({ status: 'pending', data: undefined, error: undefined })
       const m = { method, body, headers, partition, invalidates: pick(invalidates, body) }
       if (optimistic) m.optimistic = { url: pick(optimistic.url, body), update: optimistic.update }
-      let p
-      try {
-        p = client.mutate(pick(u, body), m)
-      } catch (e) {
-        p = Promise.reject(e) // a url function that threw
-      }
-      return p.then(
+      // (A url function may throw.)
+      return attempt(() => client.mutate(pick(u, body), m)).then(
         (data) => {
           set({ status: 'success', data, error: undefined })
           onSuccess?.(data, body)
