@@ -2,7 +2,7 @@
 // wrong types and out-of-range numbers are refused with a message that names
 // the option and the value. Problems are thrown as message strings; the
 // caller wraps them in an `invalid` CalmfetchError with its own prefix.
-import { CalmfetchError, describe } from './errors.js'
+import { CalmfetchError, describe, isObject } from './errors.js'
 import { origin, pageUrl, Refused, resolve } from './url.js'
 
 // Each group's options, in the order messages list them, with how each is
@@ -29,7 +29,6 @@ export const POLL_CALL = ['intervalMs', 'inBackground', 'headers', 'partition', 
 /** The key's separator between the URL and the identity's parts. */
 export const SEP = '\u001f'
 
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const get = (o, name) => (o !== null && (typeof o === 'object' || typeof o === 'function') ? o[name] : undefined)
 
 /** Refuse option names outside `allowed`. */
