@@ -62,18 +62,25 @@ function attempt(fn) {
   }
 }
 
+// A view of the client's snapshot `s` of a key (`{ data, error, updatedAt,
+// stale, isFetching }`) showing `data` and `error`. `raw` is the entry's data
+// (before `select`, never a placeholder).
+const viewOf = (s, data, error, isPlaceholder) => ({
+  data,
+  error,
+  updatedAt: s.updatedAt,
+  isStale: s.stale,
+  isFetching: s.isFetching,
+  isPlaceholder,
+  raw: s.data,
+})
+
+// The snapshot of a key the client cannot read (bad url or options).
+const UNREADABLE = { stale: true, isFetching: false }
+
 // The view of a request that waits (null url, enabled: false), and the
 // server's one for a request without data. Constant, so React sees no change.
-// `raw` is the entry's data (before `select`, never a placeholder).
-const IDLE = Object.freeze({
-  data: undefined,
-  error: undefined,
-  updatedAt: undefined,
-  isStale: true,
-  isFetching: false,
-  isPlaceholder: false,
-  raw: undefined,
-})
+const IDLE = Object.freeze(viewOf(UNREADABLE, undefined, undefined, false))
 
 // The key options of a hook's options (undefined: none), and a value-based
 // identity of them, so that inline literals (`{ headers: { ... } }` written
@@ -183,7 +190,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
     try {
       s = client.peek(url, keyOptions)
     } catch (error) {
-      s = { data: undefined, error, updatedAt: undefined, stale: true, isFetching: false }
+      s = { ...UNREADABLE, error }
     }
     const prev = last.current
     const mine = prev !== null && prev.client === client && prev.requestId === requestId
@@ -217,7 +224,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
       data = before.data
       isPlaceholder = true
     }
-    const fresh = { data, error, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder, raw: s.data }
+    const fresh = viewOf(s, data, error, isPlaceholder)
     const view = mine && ![...tracked.current, ...compared.current].some((f) => differs(prev.view, fresh, f)) ? prev.view : fresh
     last.current = { client, requestId, snap: s, sel, view, fresh, data: picked, thrown }
     return view
@@ -265,7 +272,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
       try {
         s = client.peek(url, keyOptions)
       } catch {
-        s = { stale: true, isFetching: false }
+        s = UNREADABLE
       }
       let data = error === undefined ? value : s.data
       const sel = selected.current
@@ -276,8 +283,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
           error = e
         }
       }
-      const v = { data, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder: false }
-      return result(v, error, statusOf(true, data, error), refetch)
+      return result(viewOf(s, data, undefined, false), error, statusOf(true, data, error), refetch)
     }
     return attempt(() => client.get(url, { ...keyOptions, fresh: true })).then(
       (value) => done(value, undefined),
@@ -337,10 +343,8 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
   useEffect(() => {
     if (!needsData) return undefined
     const controller = new AbortController()
-    const getOptions = { ...keyOptions, signal: controller.signal }
-    if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
-    if (retry !== undefined) getOptions.retry = retry
-    attempt(() => client.get(url, getOptions)).then(noop, (error) => {
+    // (An option left undefined is as good as absent.)
+    attempt(() => client.get(url, { ...keyOptions, signal: controller.signal, ttlMs, retry })).then(noop, (error) => {
       if (controller.signal.aborted || (error && error.kind === 'abort')) return
       report(error)
     })
@@ -352,13 +356,7 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
   useEffect(() => {
     if (!active || skip || (!focus && !reconnect)) return undefined
     return onPageBack(
-      () => {
-        const getOptions = { ...keyOptions }
-        if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
-        try {
-          client.get(url, getOptions).catch(noop) // a watched key shows its error
-        } catch {}
-      },
+      () => attempt(() => client.get(url, { ...keyOptions, ttlMs })).catch(noop), // a watched key shows its error
       focus,
       reconnect,
     )
@@ -495,9 +493,7 @@ export function usePrefetch(url, options) {
   const [keyId, keyOptions] = keyOf(options)
   const handlers = useMemo(() => {
     if (url === null || url === undefined) return IDLE_HANDLERS
-    const o = { ...keyOptions }
-    if (ttlMs !== undefined) o.ttlMs = ttlMs
-    return client.prefetchHandlers(url, o)
+    return client.prefetchHandlers(url, { ...keyOptions, ttlMs })
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, url, keyId, ttlMs])
   // A hover in progress when the link goes away (or its url changes) is cancelled.
@@ -516,7 +512,8 @@ const IDLE_HANDLERS = Object.freeze({
 
 // --- writes -------------------------------------------------------------------
 
-const MUTATION_IDLE = Object.freeze({ status: 'idle', data: undefined, error: undefined })
+const mutation = (status, data, error) => ({ status, data, error })
+const MUTATION_IDLE = Object.freeze(mutation('idle'))
 const pick = (v, body) => (typeof v === 'function' ? v(body) : v)
 
 /**
@@ -542,18 +539,18 @@ export function useMutation(url, options) {
       const { method, invalidates, optimistic, onSuccess, onError, headers, partition } = o
       const n = call.current && ++call.current
       const set = (s) => n !== 0 && call.current === n && setState(s)
-      set({ status: 'pending', data: undefined, error: undefined })
+      set(mutation('pending'))
       const m = { method, body, headers, partition, invalidates: pick(invalidates, body) }
       if (optimistic) m.optimistic = { url: pick(optimistic.url, body), update: optimistic.update }
       // (A url function may throw.)
       return attempt(() => client.mutate(pick(u, body), m)).then(
         (data) => {
-          set({ status: 'success', data, error: undefined })
+          set(mutation('success', data))
           onSuccess?.(data, body)
           return data
         },
         (error) => {
-          set({ status: 'error', data: undefined, error })
+          set(mutation('error', undefined, error))
           onError?.(error, body)
           throw error
         },
