@@ -19,6 +19,8 @@ const PREFETCH = { intentMs: [0, 65], concurrency: [1, 4], respectSaveData: true
 const POLL = { jitter: null, maxBackoffMs: [1, 60000] }
 const SOCKET = { url: null, adapter: null, connectTimeoutMs: [0, 5000], reconnect: null, lingerMs: [0, 1000], resyncMs: [0, 1500], onError: 'function' }
 const RECONNECT = { minMs: [1, 1000], maxMs: [1, 30000] }
+/** An entry of a `dehydrate()` output. */
+const ENTRY = { url: 'string', data: null, updatedAt: [0], ttlMs: [0], etag: 'string' }
 /** What each call takes, and the name its messages use. */
 export const GET = ['signal', 'ttlMs', 'headers', 'fresh', 'partition', 'retry', 'responseType']
 export const KEY = ['headers', 'partition', 'responseType']
@@ -308,15 +310,12 @@ export function hydration(state) {
   return entries.map((e, i) => {
     const what = `entries[${i}]`
     if (!isObject(e)) throw `${what} must be an object, got ${describe(e)}`
-    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
-    const url = string(e, 'url', what)
-    const at = whole(e, 'updatedAt', what, 0)
-    const ttl = whole(e, 'ttlMs', what, 0)
-    const size = JSON.stringify(e.data)?.length
+    const [url, data, at, ttl, etag] = group(e, ENTRY, what, what)
+    const size = JSON.stringify(data)?.length
     if (url === undefined || at === undefined || ttl === undefined || size === undefined) {
       throw `${what} needs a \`url\`, JSON \`data\`, \`updatedAt\` and \`ttlMs\``
     }
-    return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
+    return { url, data, at, ttl, etag, size }
   })
 }
 

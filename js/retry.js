@@ -3,8 +3,8 @@
 
 export const MAX_RETRY_AFTER_MS = 86_400_000
 const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec'
-const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
-const LONG_DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']
+const LONG_DAYS = 'Monday Tuesday Wednesday Thursday Friday Saturday Sunday'.split(' ')
+const DAYS = LONG_DAYS.map((d) => d.slice(0, 3))
 const digits = (t, n) => (t.length === n && /^\d+$/.test(t) ? +t : NaN)
 
 /** An HTTP-date in ms since the epoch, or NaN. */

@@ -8,10 +8,15 @@ export class Refused {
   }
 }
 
+/** Where the authority of `url` starts: after `scheme://` (0 without one). */
+function hostStart(url) {
+  const i = url.indexOf('://')
+  return i < 0 ? 0 : i + 3
+}
+
 /** `url` fit to appear in an error: with a user name or password in it, only its scheme. */
 export function redact(url) {
-  const i = url.indexOf('://')
-  const start = i < 0 ? 0 : i + 3
+  const start = hostStart(url)
   const authority = url.slice(start).split(/[/?#]/, 1)[0]
   return authority.includes('@') ? url.slice(0, start) : url
 }
@@ -68,8 +73,7 @@ export function resolve(url, base) {
 
 /** The scheme, host and port of an absolute URL. */
 export function origin(url) {
-  const i = url.indexOf('://')
-  const start = i < 0 ? 0 : i + 3
+  const start = hostStart(url)
   const end = url.slice(start).search(/[/?]/)
   return end < 0 ? url : url.slice(0, start + end)
 }
