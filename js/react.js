@@ -152,7 +152,8 @@ const statusOf = (active, data, error) => (!active ? 'idle' : error !== undefine
 // The part every data hook shares: the key's view through
 // useSyncExternalStore (with `select` and placeholder data), errors of calls
 // the snapshot does not carry, and `refetch`. `useFetch(entry)` runs the
-// hook's own effects; `fields` are the view fields those read.
+// hook's own effects (`entry`: `[client, active, url, keyOptions, view,
+// report]`); `fields` are the view fields those read.
 function useEntry(url, options, hookName, useFetch, fields) {
   const client = useClient()
   const o = options ?? {}
@@ -257,7 +258,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
     [client, url, keyOptions, requestId],
   )
 
-  useFetch({ client, active, url, keyOptions, view, report })
+  useFetch([client, active, url, keyOptions, view, report])
 
   // Resolves with the new result, never rejects: errors land in it.
   const refetch = useCallback(() => {
@@ -331,7 +332,7 @@ function onPageBack(fn, focus, reconnect) {
 // When the page comes back, `get` again: the client answers fresh data from
 // the cache, so only stale data goes to the network, and components sharing a
 // key share one request.
-function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, skip) {
+function useGetWhenNeeded([client, active, url, keyOptions, view, report], o, skip) {
   const { ttlMs, retry, refetchOnFocus = true, refetchOnReconnect = true } = o ?? {}
   const needsData =
     active &&
@@ -364,7 +365,7 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
 }
 
 // Poll the key while `on` (components and tabs polling one key share one schedule).
-function usePolling({ client, active, url, keyOptions, report }, on, intervalMs, inBackground) {
+function usePolling([client, active, url, keyOptions, , report], on, intervalMs, inBackground) {
   useEffect(() => {
     if (!active || !on) return undefined
     let handle
@@ -424,9 +425,10 @@ export function useLive(url, options) {
       // For a key the socket keeps live, subscribing (done by useEntry) is
       // what fetches; any other key is fetched like useRequest.
       let live = false
-      if (entry.active && typeof entry.client.isLive === 'function') {
+      const [client, active, url, keyOptions] = entry
+      if (active && typeof client.isLive === 'function') {
         try {
-          live = entry.client.isLive(entry.url, entry.keyOptions)
+          live = client.isLive(url, keyOptions)
         } catch {
           live = false // a bad url: get() reports it
         }
