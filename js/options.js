@@ -322,15 +322,13 @@ export function hydration(state) {
 // Does the client say whose data it fetches? (A partition, or a header that
 // carries credentials.)
 function hasIdentity(options) {
-  if (typeof options.partition === 'string' && options.partition !== '') return true
-  const headers = options.headers
-  if (headers === null || typeof headers !== 'object') return false
-  const names = ['authorization', 'cookie', 'proxy-authorization']
-  if (Array.isArray(options.credentialHeaders)) {
-    for (const n of options.credentialHeaders) if (typeof n === 'string') names.push(n.toLowerCase())
+  let id
+  try {
+    id = clientOptions(options).defaults.id
+  } catch {
+    return true // createClient refuses these options: that is the error to show
   }
-  const present = typeof headers.keys === 'function' && !Array.isArray(headers) ? [...headers.keys()] : Object.keys(headers)
-  return present.some((n) => names.includes(n.toLowerCase()))
+  return (id.partition ?? '') !== '' || id.auth !== undefined || id.secrets.length > 0
 }
 
 /** `persist`'s options, checked when the client is made (persist.js loads later). */
