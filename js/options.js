@@ -24,9 +24,9 @@ const ENTRY = { url: 'string', data: null, updatedAt: [0], ttlMs: [0], etag: 'st
 /** What each call takes, and the name its messages use. */
 export const GET = ['signal', 'ttlMs', 'headers', 'fresh', 'partition', 'retry', 'responseType']
 export const KEY = ['headers', 'partition', 'responseType']
-export const REFRESH = ['headers', 'partition', 'signal', 'responseType']
-export const PREFETCH_CALL = ['headers', 'partition', 'ttlMs', 'responseType']
-export const POLL_CALL = ['intervalMs', 'inBackground', 'headers', 'partition', 'responseType']
+export const REFRESH = [...KEY, 'signal']
+export const PREFETCH_CALL = [...KEY, 'ttlMs']
+export const POLL_CALL = ['intervalMs', 'inBackground', ...KEY]
 
 /** The key's separator between the URL and the identity's parts. */
 export const SEP = '\u001f'
@@ -217,7 +217,7 @@ function circuitNums(v) {
 function wsUrl(url, base) {
   let u
   try {
-    u = base === undefined ? new URL(url) : new URL(url, base)
+    u = new URL(url, base) // (an undefined base is no base)
   } catch {
     throw `option \`socket.url\`: \`${url}\` is not a valid URL`
   }

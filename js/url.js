@@ -60,7 +60,7 @@ export function normalize(url) {
 export function resolve(url, base) {
   let href
   try {
-    href = (base === undefined ? new URL(url) : new URL(url, base)).href
+    href = new URL(url, base).href // (an undefined base is no base)
   } catch {
     return new Refused(
       base === undefined
