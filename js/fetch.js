@@ -138,14 +138,13 @@ const unexpected = (why) => `the answer is not the expected JSON (${why})`
 
 /** One NDJSON line: an answer object, or a string that says why not. */
 export function line(text, last) {
-  let v
+  let why = 'not an object'
   try {
-    v = JSON.parse(text)
+    const v = JSON.parse(text)
+    if (isObject(v)) return v
   } catch (e) {
-    v = e
+    why = messageOf(e)
   }
-  if (isObject(v) && !(v instanceof Error)) return v
-  const why = v instanceof Error ? messageOf(v) : 'not an object'
   return last ? `the NDJSON answer ended mid-line (${why})` : `an NDJSON line is not the expected JSON (${why})`
 }
 
