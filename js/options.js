@@ -31,9 +31,10 @@ export const POLL_CALL = ['intervalMs', 'inBackground', ...KEY]
 /** The key's separator between the URL and the identity's parts. */
 export const SEP = '\u001f'
 
-const get = (o, name) => (o !== null && (typeof o === 'object' || typeof o === 'function') ? o[name] : undefined)
-
-/** Refuse option names outside `allowed`. */
+/**
+ * Refuse option names outside `allowed`, and an `o` that is not an object,
+ * null or undefined (after this check, options are read as `o?.[name]`).
+ */
 export function known(o, allowed, what) {
   if (o === undefined || o === null) return
   if (!isObject(o)) throw `${what} must be an object, got ${describe(o)}`
@@ -54,7 +55,7 @@ const NEEDS = { boolean: 'true or false', string: 'a string', function: 'a funct
  * (its own code checks it). Undefined when absent without a default.
  */
 function value(o, name, what, spec) {
-  const v = get(o, name)
+  const v = o?.[name]
   const range = Array.isArray(spec)
   if (v === undefined) return range ? spec[1] : typeof spec === 'boolean' ? spec : undefined
   if (spec === null) return v
@@ -76,7 +77,7 @@ function group(o, schema, what, label = `\`${what}\``) {
 
 /** Option `name`: one of the strings in `list` (the first when absent). */
 function oneOf(o, name, what, list) {
-  const v = get(o, name)
+  const v = o?.[name]
   if (v === undefined || list.includes(v)) return v ?? list[0]
   const quoted = list.map((s) => `"${s}"`)
   throw bad(what, name, `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`, v)
@@ -94,7 +95,7 @@ const check = (r, prefix) => {
 
 /** `headers`: an object of strings or a `Headers`; names compare case-insensitively, later ones win. */
 export function headers(o, what, into = []) {
-  const v = get(o, 'headers')
+  const v = o?.headers
   if (v === undefined) return into
   let pairs
   if (typeof Headers === 'function' && v instanceof Headers) pairs = [...v]
@@ -234,7 +235,7 @@ function socketConfig(v, base) {
   let url
   if (adapter !== undefined) {
     for (const m of ['connect', 'send']) {
-      if (typeof get(adapter, m) !== 'function') throw `option \`socket.adapter\` needs a \`${m}\` method`
+      if (typeof adapter?.[m] !== 'function') throw `option \`socket.adapter\` needs a \`${m}\` method`
     }
   } else {
     url = string(v, 'url', 'socket')
@@ -305,7 +306,7 @@ export function clientOptions(options) {
  */
 export function hydration(state) {
   if (state == null) return []
-  const entries = get(state, 'entries')
+  const entries = state.entries
   if (!Array.isArray(entries)) throw `the state must be what \`dehydrate()\` returns, got ${describe(state)}`
   return entries.map((e, i) => {
     const what = `entries[${i}]`
