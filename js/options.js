@@ -3,7 +3,7 @@
 // the option and the value. Problems are thrown as message strings; the
 // caller wraps them in an `invalid` CalmfetchError with its own prefix.
 import { CalmfetchError, describe, isObject } from './errors.js'
-import { origin, pageUrl, Refused, resolve } from './url.js'
+import { origin, pageUrl, redact, Refused, resolve } from './url.js'
 
 // Each group's options, in the order messages list them, with how each is
 // checked (see `value`) and its default.
@@ -214,17 +214,17 @@ function circuitNums(v) {
   return [1, Math.min(failures, 2 ** 32 - 1), coolDownMs]
 }
 
-/** `ws:`/`wss:` from a `ws:`, `http:` or relative URL. */
+/** `ws:`/`wss:` from a `ws:`, `http:` or relative URL (messages leave out a user name and password). */
 function wsUrl(url, base) {
   let u
   try {
     u = new URL(url, base) // (an undefined base is no base)
   } catch {
-    throw `option \`socket.url\`: \`${url}\` is not a valid URL`
+    throw `option \`socket.url\`: \`${redact(url)}\` is not a valid URL`
   }
   const p = u.protocol
   if (p === 'http:' || p === 'https:') u.protocol = p === 'http:' ? 'ws:' : 'wss:'
-  else if (p !== 'ws:' && p !== 'wss:') throw `option \`socket.url\`: \`${url}\` has the scheme \`${p}\``
+  else if (p !== 'ws:' && p !== 'wss:') throw `option \`socket.url\`: \`${redact(url)}\` has the scheme \`${p}\``
   return u.href
 }
 

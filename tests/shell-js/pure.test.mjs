@@ -129,6 +129,10 @@ test('client options: defaults, and every refusal names the option', () => {
     [{ retryDelayMs: -5 }, /option `createClient.retryDelayMs` must be a whole number >= 0, got -5/],
   ]
   for (const [o, want] of bad) assert.match(refusal(() => clientOptions(o)), want)
+  // A socket URL with a user name and password is refused without them.
+  const secret = refusal(() => clientOptions({ socket: { url: 'ftp://u:s3cret@h.test/ws' } }))
+  assert.match(secret, /option `socket.url`: `ftp:\/\/` has the scheme `ftp:`/)
+  assert.doesNotMatch(secret, /s3cret/)
   const s = clientOptions({ baseUrl: 'https://h.test/app/', socket: { url: '/ws' }, batch: true, headers: { Authorization: 'a', 'X-T': '1' } })
   assert.equal(s.socket.url, 'wss://h.test/ws')
   assert.equal(s.batch.endpoint, 'https://h.test/batch')
