@@ -365,7 +365,8 @@ function useGetWhenNeeded([client, active, url, keyOptions, view, report], o, sk
 }
 
 // Poll the key while `on` (components and tabs polling one key share one schedule).
-function usePolling([client, active, url, keyOptions, , report], on, intervalMs, inBackground) {
+function usePolling([client, active, url, keyOptions, , report], on, intervalMs, options) {
+  const inBackground = options?.inBackground
   useEffect(() => {
     if (!active || !on) return undefined
     let handle
@@ -394,7 +395,7 @@ export function useRequest(url, options) {
     options,
     'useRequest',
     (entry) => {
-      usePolling(entry, polling, pollMs, options?.inBackground)
+      usePolling(entry, polling, pollMs, options)
       useGetWhenNeeded(entry, options, polling)
     },
     fields,
@@ -406,8 +407,7 @@ export function useRequest(url, options) {
  * (and tabs) polling one key share one schedule at the smallest interval.
  */
 export function usePoll(url, intervalMs, options) {
-  const inBackground = options?.inBackground
-  return useEntry(url, options, 'usePoll', (entry) => usePolling(entry, true, intervalMs, inBackground), [])
+  return useEntry(url, options, 'usePoll', (entry) => usePolling(entry, true, intervalMs, options), [])
 }
 
 /**
@@ -527,7 +527,7 @@ export function useMutation(url, options) {
   const client = useClient()
   const [state, setState] = useState(MUTATION_IDLE)
   const latest = useRef(null)
-  latest.current = { url, options }
+  latest.current = [url, options]
   const call = useRef(0) // the latest call's number; 0 after unmount
   useEffect(() => {
     call.current = 1
@@ -537,7 +537,7 @@ export function useMutation(url, options) {
   }, [])
   const mutateAsync = useCallback(
     (body) => {
-      const { url: u, options: o = {} } = latest.current
+      const [u, o = {}] = latest.current
       const { method, invalidates, optimistic, onSuccess, onError, headers, partition } = o
       const n = call.current && ++call.current
       const set = (s) => n !== 0 && call.current === n && setState(s)
