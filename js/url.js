@@ -38,7 +38,7 @@ const byName = (a, b) => {
 export function normalize(url) {
   const lower = url.slice(0, 8).toLowerCase()
   const n = lower.startsWith('https://') ? 8 : lower.startsWith('http://') ? 7 : 0
-  if (n === 0) return new Refused(`\`${truncate(url)}\` is not an http: or https: URL`)
+  if (n === 0) return new Refused(`\`${truncate(redact(url))}\` is not an http: or https: URL`)
   const hash = url.indexOf('#')
   const whole = hash < 0 ? url : url.slice(0, hash)
   const rest = whole.slice(n)

@@ -42,7 +42,7 @@ test('URLs: fragment dropped, query sorted by name (stable), scheme lower-cased'
 })
 
 test('URLs with a user name or password are refused without repeating them', () => {
-  for (const u of ['http://user:s3cret@h.test/p', 'https://s3cret@h.test', 'http://u:s3cret@h.test?x=1']) {
+  for (const u of ['http://user:s3cret@h.test/p', 'https://s3cret@h.test', 'http://u:s3cret@h.test?x=1', 'ftp://u:s3cret@h.test/p', 'ws://u:s3cret@h.test/']) {
     const r = resolve(u, 'http://base.test/')
     assert.ok(r instanceof Refused)
     assert.doesNotMatch(r.why, /s3cret/)
