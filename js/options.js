@@ -100,7 +100,8 @@ export function headers(o, what, into = []) {
   let pairs
   if (typeof Headers === 'function' && v instanceof Headers) pairs = [...v]
   else if (isObject(v)) pairs = Object.entries(v)
-  else throw bad(what, 'headers', 'an object of strings', v)
+  // (A string is not shown: it may well be a token.)
+  else throw `option \`${what}.headers\` must be an object of strings, got ${typeof v === 'string' ? 'a string' : describe(v)}`
   for (const [name, value] of pairs) {
     if (typeof value !== 'string') throw `header \`${name}\` in \`${what}.headers\` must be a string, got ${describe(value)}`
     merge(into, name, value)

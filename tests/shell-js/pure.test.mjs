@@ -165,6 +165,9 @@ test('call options: merged with the defaults, credentials in the key', () => {
   assert.equal(typeof withFn.headersFn, 'function')
   assert.equal(withFn.defaults.id.partition, 'u')
   assert.match(refusal(() => callOptions({ headers: [] }, KEY, 'subscribe', d)), /option `subscribe.headers` must be an object of strings, got an array/)
+  const token = refusal(() => callOptions({ headers: 'Bearer s3cret' }, KEY, 'subscribe', d))
+  assert.match(token, /option `subscribe.headers` must be an object of strings, got a string/)
+  assert.doesNotMatch(token, /s3cret/)
 })
 
 test('persist options', () => {
