@@ -105,10 +105,7 @@ function keyOf(o) {
 // Errors equal for rendering: the same object, or the same refusal of bad input
 // (a peek that throws makes a new one each time).
 function sameError(a, b) {
-  return (
-    a === b ||
-    (a !== undefined && b !== undefined && a.kind === 'invalid' && b.kind === 'invalid' && a.message === b.message)
-  )
+  return a === b || (a?.kind === 'invalid' && b?.kind === 'invalid' && a.message === b.message)
 }
 
 // Does field `f` of the result differ between views `a` and `b`?
