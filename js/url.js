@@ -36,20 +36,15 @@ const byName = (a, b) => {
  * @returns {string | Refused}
  */
 export function normalize(url) {
-  const lower = url.slice(0, 8).toLowerCase()
-  const n = lower.startsWith('https://') ? 8 : lower.startsWith('http://') ? 7 : 0
-  if (n === 0) return new Refused(`\`${truncate(redact(url))}\` is not an http: or https: URL`)
-  const hash = url.indexOf('#')
-  const whole = hash < 0 ? url : url.slice(0, hash)
-  const rest = whole.slice(n)
-  if (rest === '' || rest[0] === '/' || rest[0] === '?') return new Refused(`\`${truncate(url)}\` has no host`)
-  if (rest.split(/[/?]/, 1)[0].includes('@')) {
+  const m = /^(https?:\/\/)([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(url) // scheme, authority, path, query
+  if (m === null) return new Refused(`\`${truncate(redact(url))}\` is not an http: or https: URL`)
+  const [, scheme, authority, path, query = ''] = m
+  if (authority === '') return new Refused(`\`${truncate(url)}\` has no host`)
+  if (authority.includes('@')) {
     return new Refused('a URL with a user name or password (`user:pass@host`) is refused; send credentials in headers')
   }
-  const q = whole.indexOf('?')
-  const base = lower.slice(0, n) + (q < 0 ? whole : whole.slice(0, q)).slice(n)
-  if (q < 0) return base
-  const params = whole.slice(q + 1).split('&').filter((p) => p !== '')
+  const base = scheme.toLowerCase() + authority + path
+  const params = query.split('&').filter((p) => p !== '')
   return params.length === 0 ? base : `${base}?${params.sort(byName).join('&')}`
 }
 
