@@ -90,7 +90,7 @@ function keyOf(o) {
   let h = null
   if (headers !== undefined && headers !== null) {
     if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-      h = [...headers.entries()]
+      h = [...headers]
     } else if (typeof headers === 'object') {
       h = Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])
     } else {
