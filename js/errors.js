@@ -16,6 +16,9 @@ export class CalmfetchError extends Error {
 /** A bad URL or option, refused before anything is sent. */
 export const invalid = (message) => new CalmfetchError(`calmfetch: ${message}`, { kind: 'invalid' })
 
+/** Is `v` an object, not null nor an array? */
+export const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+
 /** A short description of a value for error messages. */
 export function describe(v) {
   if (typeof v === 'string') return `"${Array.from(v).slice(0, 60).join('')}"`

@@ -1,7 +1,7 @@
 // The network: one GET and its answer, the `/batch` wire format (request
 // body, plain answers, NDJSON lines). Bodies are parsed here with
 // `JSON.parse` and never reach the wasm; the core gets sizes and flags.
-import { messageOf } from './errors.js'
+import { isObject, messageOf } from './errors.js'
 import { retryAfter } from './retry.js'
 
 /** Flags of `cf_done` / `cf_item`. */
@@ -18,7 +18,15 @@ export const EMPTY = 16
  */
 export const result = (status, size, flags, extra) => ({ status, size, flags, retryAfter: -1, ...extra })
 
-const noStore = (v) => v != null && /no-store/i.test(v)
+/** The flags of a good answer's ETag and Cache-Control (absent: null or undefined). */
+const okFlags = (etag, cacheControl) => (etag != null ? HAS_ETAG : 0) | (cacheControl != null && /no-store/i.test(cacheControl) ? NO_STORE : 0)
+
+/** A failed answer with the error's `text` (kept within `maxBody`) and its Retry-After (absent: null or undefined). */
+function failed(status, text, maxBody, after) {
+  const r = result(status, text.length, 0, { errorBody: text.length <= maxBody ? text : '' })
+  if (after != null) r.retryAfter = retryAfter(after, Date.now())
+  return r
+}
 
 /**
  * The client's `fetch` (option `fetch`), else the global one, looked up at
@@ -37,12 +45,7 @@ export async function answer(pending, maxBody, asText) {
   }
   const { status, headers } = res
   const size = text.length // UTF-16 units: at most the UTF-8 size
-  if (!res.ok) {
-    const r = result(status, size, 0, { errorBody: size <= maxBody ? text : '' })
-    const ra = headers.get('retry-after')
-    if (ra !== null) r.retryAfter = retryAfter(ra, Date.now())
-    return r
-  }
+  if (!res.ok) return failed(status, text, maxBody, headers.get('retry-after'))
   let body = null
   let flags = 0
   if (asText) body = text
@@ -55,9 +58,7 @@ export async function answer(pending, maxBody, asText) {
     }
   }
   const etag = headers.get('etag') ?? undefined
-  if (etag !== undefined) flags |= HAS_ETAG
-  if (noStore(headers.get('cache-control'))) flags |= NO_STORE
-  return result(status, size, flags, { body, etag })
+  return result(status, size, flags | okFlags(etag, headers.get('cache-control')), { body, etag })
 }
 
 /**
@@ -75,8 +76,6 @@ export function batchBody(items) {
   })
   return JSON.stringify({ requests })
 }
-
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /**
  * Read one answer object of a batch: `{ id, status, headers, body }` with
@@ -104,18 +103,14 @@ export function itemResult(a, maxBody, asText) {
   const { status, headers } = a
   const body = asText && a.body !== undefined && typeof a.body !== 'string' ? JSON.stringify(a.body) : a.body
   if (status >= 200 && status < 300) {
-    let flags = body === undefined ? EMPTY : 0
-    if (headers.etag !== undefined) flags |= HAS_ETAG
-    if (noStore(headers['cache-control'])) flags |= NO_STORE
+    const flags = (body === undefined ? EMPTY : 0) | okFlags(headers.etag, headers['cache-control'])
     const size = body === undefined ? 0 : JSON.stringify(body).length
     return result(status, size, flags, { body: body ?? null, etag: headers.etag })
   }
   if (status < 400) return result(status, 0, 0)
   // An error body that is a JSON string is its text; anything else its JSON.
   const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body)
-  const r = result(status, text.length, 0, { errorBody: text.length <= maxBody ? text : '' })
-  if (headers['retry-after'] !== undefined) r.retryAfter = retryAfter(headers['retry-after'], Date.now())
-  return r
+  return failed(status, text, maxBody, headers['retry-after'])
 }
 
 const looksCut = (text) => {
@@ -132,23 +127,24 @@ export function envelope(text) {
   try {
     v = JSON.parse(text)
   } catch (e) {
-    return `the answer is not the expected JSON (${looksCut(text) ? `truncated at byte ${text.length}` : messageOf(e)})`
+    return unexpected(looksCut(text) ? `truncated at byte ${text.length}` : messageOf(e))
   }
-  if (!isObject(v) || !Array.isArray(v.responses)) return 'the answer is not the expected JSON (no `responses` array)'
-  if (!v.responses.every(isObject)) return 'the answer is not the expected JSON (an answer is not an object)'
+  if (!isObject(v) || !Array.isArray(v.responses)) return unexpected('no `responses` array')
+  if (!v.responses.every(isObject)) return unexpected('an answer is not an object')
   return v.responses
 }
 
+const unexpected = (why) => `the answer is not the expected JSON (${why})`
+
 /** One NDJSON line: an answer object, or a string that says why not. */
 export function line(text, last) {
-  let v
+  let why = 'not an object'
   try {
-    v = JSON.parse(text)
+    const v = JSON.parse(text)
+    if (isObject(v)) return v
   } catch (e) {
-    v = e
+    why = messageOf(e)
   }
-  if (isObject(v) && !(v instanceof Error)) return v
-  const why = v instanceof Error ? messageOf(v) : 'not an object'
   return last ? `the NDJSON answer ended mid-line (${why})` : `an NDJSON line is not the expected JSON (${why})`
 }
 

@@ -2,31 +2,39 @@
 // wrong types and out-of-range numbers are refused with a message that names
 // the option and the value. Problems are thrown as message strings; the
 // caller wraps them in an `invalid` CalmfetchError with its own prefix.
-import { CalmfetchError, describe } from './errors.js'
-import { origin, pageUrl, Refused, resolve } from './url.js'
+import { CalmfetchError, describe, isObject } from './errors.js'
+import { origin, pageUrl, redact, Refused, resolve } from './url.js'
 
-const CLIENT = ['baseUrl', 'credentialHeaders', 'batch', 'circuit', 'cache', 'timeoutMs', 'headers', 'credentials', 'partition', 'poll', 'prefetch', 'socket', 'fetch', 'retry', 'retryDelayMs']
-const CACHE = ['ttlMs', 'maxEntries', 'maxBodyBytes', 'maxBytes']
-const BATCH = ['endpoint', 'windowMs', 'maxSize', 'maxBytes', 'stream', 'crossOrigin']
-const CIRCUIT = ['failures', 'coolDownMs']
-const PREFETCH = ['intentMs', 'concurrency', 'respectSaveData']
-const POLL = ['jitter', 'maxBackoffMs']
-const SOCKET = ['url', 'adapter', 'connectTimeoutMs', 'reconnect', 'lingerMs', 'resyncMs', 'onError']
-const RECONNECT = ['minMs', 'maxMs']
+// Each group's options, in the order messages list them, with how each is
+// checked (see `value`) and its default.
+const CLIENT = {
+  baseUrl: 'string', credentialHeaders: null, batch: null, circuit: null, cache: null, timeoutMs: [0, 30000],
+  headers: null, credentials: null, partition: 'string', poll: null, prefetch: null, socket: null,
+  fetch: 'function', retry: [0, 2], retryDelayMs: [0, 1000],
+}
+const CACHE = { ttlMs: [0, 2000], maxEntries: [1, 500], maxBodyBytes: [0, 1048576], maxBytes: [0, 16777216] }
+const BATCH = { endpoint: 'string', windowMs: [0, 10], maxSize: [1, 50], maxBytes: [1, 32768], stream: false, crossOrigin: false }
+const CIRCUIT = { failures: [1, 5], coolDownMs: [1, 10000] }
+const PREFETCH = { intentMs: [0, 65], concurrency: [1, 4], respectSaveData: true }
+const POLL = { jitter: null, maxBackoffMs: [1, 60000] }
+const SOCKET = { url: null, adapter: null, connectTimeoutMs: [0, 5000], reconnect: null, lingerMs: [0, 1000], resyncMs: [0, 1500], onError: 'function' }
+const RECONNECT = { minMs: [1, 1000], maxMs: [1, 30000] }
+/** An entry of a `dehydrate()` output. */
+const ENTRY = { url: 'string', data: null, updatedAt: [0], ttlMs: [0], etag: 'string' }
 /** What each call takes, and the name its messages use. */
 export const GET = ['signal', 'ttlMs', 'headers', 'fresh', 'partition', 'retry', 'responseType']
 export const KEY = ['headers', 'partition', 'responseType']
-export const REFRESH = ['headers', 'partition', 'signal', 'responseType']
-export const PREFETCH_CALL = ['headers', 'partition', 'ttlMs', 'responseType']
-export const POLL_CALL = ['intervalMs', 'inBackground', 'headers', 'partition', 'responseType']
+export const REFRESH = [...KEY, 'signal']
+export const PREFETCH_CALL = [...KEY, 'ttlMs']
+export const POLL_CALL = ['intervalMs', 'inBackground', ...KEY]
 
 /** The key's separator between the URL and the identity's parts. */
 export const SEP = '\u001f'
 
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
-const get = (o, name) => (o !== null && (typeof o === 'object' || typeof o === 'function') ? o[name] : undefined)
-
-/** Refuse option names outside `allowed`. */
+/**
+ * Refuse option names outside `allowed`, and an `o` that is not an object,
+ * null or undefined (after this check, options are read as `o?.[name]`).
+ */
 export function known(o, allowed, what) {
   if (o === undefined || o === null) return
   if (!isObject(o)) throw `${what} must be an object, got ${describe(o)}`
@@ -35,25 +43,50 @@ export function known(o, allowed, what) {
   }
 }
 
+/** The message for option `what.name`, which is not `need` but `v`. */
+const bad = (what, name, need, v) => `option \`${what}.${name}\` must be ${need}, got ${describe(v)}`
+
+const NEEDS = { boolean: 'true or false', string: 'a string', function: 'a function' }
+
+/**
+ * Option `name` of `o`, checked against `spec`: `[min, default]`, a whole
+ * number within `min..=9e15`; `true` or `false`, a flag and its default;
+ * 'boolean', 'string' or 'function', a value of that type; null, any value
+ * (its own code checks it). Undefined when absent without a default.
+ */
+function value(o, name, what, spec) {
+  const v = o?.[name]
+  const range = Array.isArray(spec)
+  if (v === undefined) return range ? spec[1] : typeof spec === 'boolean' ? spec : undefined
+  if (spec === null) return v
+  const type = range ? 'number' : typeof spec === 'boolean' ? 'boolean' : spec
+  if (typeof v === type && (!range || (Number.isInteger(v) && v >= spec[0] && v <= 9e15))) return v
+  throw bad(what, name, range ? `a whole number >= ${spec[0]}` : NEEDS[type], v)
+}
+
+/**
+ * The options `o` of a group (`schema`: name -> spec, see `value`), checked:
+ * their values in the schema's order, defaults filled in. `label` names the
+ * group in the message about an unknown option.
+ */
+function group(o, schema, what, label = `\`${what}\``) {
+  const names = Object.keys(schema)
+  known(o, names, label)
+  return names.map((name) => value(o, name, what, schema[name]))
+}
+
+/** Option `name`: one of the strings in `list` (the first when absent). */
+function oneOf(o, name, what, list) {
+  const v = o?.[name]
+  if (v === undefined || list.includes(v)) return v ?? list[0]
+  const quoted = list.map((s) => `"${s}"`)
+  throw bad(what, name, `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`, v)
+}
+
 /** A whole number within `min..=9e15`, or undefined. */
-export function whole(o, name, what, min) {
-  const v = get(o, name)
-  if (v === undefined) return v
-  if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 9e15) return v
-  throw `option \`${what}.${name}\` must be a whole number >= ${min}, got ${describe(v)}`
-}
-
-export function flag(o, name, what) {
-  const v = get(o, name)
-  if (v === undefined || typeof v === 'boolean') return v
-  throw `option \`${what}.${name}\` must be true or false, got ${describe(v)}`
-}
-
-export function string(o, name, what) {
-  const v = get(o, name)
-  if (v === undefined || typeof v === 'string') return v
-  throw `option \`${what}.${name}\` must be a string, got ${describe(v)}`
-}
+export const whole = (o, name, what, min) => value(o, name, what, [min])
+export const flag = (o, name, what) => value(o, name, what, 'boolean')
+export const string = (o, name, what) => value(o, name, what, 'string')
 
 const check = (r, prefix) => {
   if (r instanceof Refused) throw prefix + r.why
@@ -62,12 +95,13 @@ const check = (r, prefix) => {
 
 /** `headers`: an object of strings or a `Headers`; names compare case-insensitively, later ones win. */
 export function headers(o, what, into = []) {
-  const v = get(o, 'headers')
+  const v = o?.headers
   if (v === undefined) return into
   let pairs
   if (typeof Headers === 'function' && v instanceof Headers) pairs = [...v]
   else if (isObject(v)) pairs = Object.entries(v)
-  else throw `option \`${what}.headers\` must be an object of strings, got ${describe(v)}`
+  // (A string is not shown: it may well be a token.)
+  else throw `option \`${what}.headers\` must be an object of strings, got ${typeof v === 'string' ? 'a string' : describe(v)}`
   for (const [name, value] of pairs) {
     if (typeof value !== 'string') throw `header \`${name}\` in \`${what}.headers\` must be a string, got ${describe(value)}`
     merge(into, name, value)
@@ -151,96 +185,67 @@ function settings(list, id, ttl, fresh, text) {
 export function callOptions(o, allowed, what, d) {
   known(o, allowed, `${what} options`)
   if (o === undefined || o === null) return settings(d.headers, d.id)
-  const merged = headers(o, what, d.headers.slice())
-  const [list, id] = takeCredentials(merged, d.names, d.id)
+  const [list, id] = takeCredentials(headers(o, what, d.headers.slice()), d.names, d.id)
   const partition = string(o, 'partition', what)
   if (partition !== undefined) id.partition = partition
-  const ttl = allowed.includes('ttlMs') ? whole(o, 'ttlMs', what, 0) : undefined
-  const fresh = allowed.includes('fresh') && flag(o, 'fresh', what)
-  const type = string(o, 'responseType', what)
-  if (type !== undefined && type !== 'json' && type !== 'text') throw `option \`${what}.responseType\` must be "json" or "text", got ${describe(type)}`
-  const R = settings(list, id, ttl, fresh, type === 'text')
-  const retry = allowed.includes('retry') ? whole(o, 'retry', what, 0) : undefined
+  // (An option the call does not take is refused above: it reads undefined.)
+  const R = settings(list, id, whole(o, 'ttlMs', what, 0), flag(o, 'fresh', what), oneOf(o, 'responseType', what, ['json', 'text']) === 'text')
+  const retry = whole(o, 'retry', what, 0)
   // cf_get's flags: bit 0 fresh, then the call's retries + 1 (0: the client's).
   if (retry !== undefined) R.fresh |= (Math.min(retry, 100) + 1) << 1
   return R
 }
 
-const CREDENTIALS = ['same-origin', 'include', 'omit']
-
+/** `batch`: its settings (null: no batching) and its part of `cf_new`'s numbers. */
 function batchConfig(v, base) {
-  if (v === undefined || v === false) return null
-  const o = v === true ? undefined : v
-  if (v !== true) known(v, BATCH, '`batch`')
-  const endpoint = check(resolve(string(o, 'endpoint', 'batch') ?? '/batch', base), 'option `batch.endpoint`: ')
-  const cfg = {
-    endpoint,
-    windowMs: whole(o, 'windowMs', 'batch', 0) ?? 10,
-    maxSize: whole(o, 'maxSize', 'batch', 1) ?? 50,
-    maxBytes: whole(o, 'maxBytes', 'batch', 1) ?? 32768,
-    stream: flag(o, 'stream', 'batch') ?? false,
-  }
-  const cross = flag(o, 'crossOrigin', 'batch') ?? false
+  if (v === undefined || v === false) return [null, [0, -1, 0, 0, 0]]
+  const [path = '/batch', windowMs, maxSize, maxBytes, stream, cross] = group(v === true ? undefined : v, BATCH, 'batch')
+  const endpoint = check(resolve(path, base), 'option `batch.endpoint`: ')
   const page = pageUrl()
   if (page !== undefined && !cross && origin(endpoint) !== origin(page)) {
     throw `option \`batch.endpoint\` (${endpoint}) is on another origin than the page; set \`batch.crossOrigin: true\` to allow it`
   }
-  return cfg
+  return [{ endpoint, stream }, [1, -1, windowMs, maxSize, maxBytes]]
 }
 
-function circuitConfig(v) {
-  if (v === undefined || v === true) return { failures: 5, coolDownMs: 10000 }
-  if (v === false) return null
-  known(v, CIRCUIT, '`circuit`')
-  return { failures: Math.min(whole(v, 'failures', 'circuit', 1) ?? 5, 2 ** 32 - 1), coolDownMs: whole(v, 'coolDownMs', 'circuit', 1) ?? 10000 }
+/** `circuit`'s part of `cf_new`'s numbers. */
+function circuitNums(v) {
+  if (v === false) return [0, 0, 0]
+  const [failures, coolDownMs] = group(v === true ? undefined : v, CIRCUIT, 'circuit')
+  return [1, Math.min(failures, 2 ** 32 - 1), coolDownMs]
 }
 
-/** `ws:`/`wss:` from a `ws:`, `http:` or relative URL. */
+/** `ws:`/`wss:` from a `ws:`, `http:` or relative URL (messages leave out a user name and password). */
 function wsUrl(url, base) {
   let u
   try {
-    u = base === undefined ? new URL(url) : new URL(url, base)
+    u = new URL(url, base) // (an undefined base is no base)
   } catch {
-    throw `option \`socket.url\`: \`${url}\` is not a valid URL`
+    throw `option \`socket.url\`: \`${redact(url)}\` is not a valid URL`
   }
   const p = u.protocol
   if (p === 'http:' || p === 'https:') u.protocol = p === 'http:' ? 'ws:' : 'wss:'
-  else if (p !== 'ws:' && p !== 'wss:') throw `option \`socket.url\`: \`${url}\` has the scheme \`${p}\``
+  else if (p !== 'ws:' && p !== 'wss:') throw `option \`socket.url\`: \`${redact(url)}\` has the scheme \`${p}\``
   return u.href
 }
 
+/** `socket`: its settings (null: no socket) and its part of `cf_new`'s numbers. */
 function socketConfig(v, base) {
-  if (v === undefined) return null
-  known(v, SOCKET, '`socket`')
-  const adapter = get(v, 'adapter')
+  if (v === undefined) return [null, [0, 0, 0, 0, 0, 0, -1, -1]]
+  const [, adapter, connectTimeoutMs, reconnect, lingerMs, resyncMs, onError] = group(v, SOCKET, 'socket')
   let url
   if (adapter !== undefined) {
     for (const m of ['connect', 'send']) {
-      if (typeof get(adapter, m) !== 'function') throw `option \`socket.adapter\` needs a \`${m}\` method`
+      if (typeof adapter?.[m] !== 'function') throw `option \`socket.adapter\` needs a \`${m}\` method`
     }
   } else {
     url = string(v, 'url', 'socket')
     if (url === undefined) throw 'option `socket` needs a `url` or an `adapter`'
     url = wsUrl(url, base)
   }
-  const cfg = {
-    url,
-    adapter,
-    connectTimeoutMs: whole(v, 'connectTimeoutMs', 'socket', 0) ?? 5000,
-    lingerMs: whole(v, 'lingerMs', 'socket', 0) ?? 1000,
-    resyncMs: whole(v, 'resyncMs', 'socket', 0) ?? 1500,
-  }
-  const r = get(v, 'reconnect')
-  known(r, RECONNECT, '`socket.reconnect`')
-  cfg.minMs = whole(r, 'minMs', 'socket.reconnect', 1) ?? 1000
-  cfg.maxMs = whole(r, 'maxMs', 'socket.reconnect', 1) ?? 30000
-  if (cfg.maxMs < cfg.minMs) throw 'option `socket.reconnect.maxMs` must not be below `minMs`'
-  const onError = get(v, 'onError')
-  if (onError !== undefined && typeof onError !== 'function') {
-    throw `option \`socket.onError\` must be a function, got ${describe(onError)}`
-  }
-  cfg.onError = onError
-  return cfg
+  const [minMs, maxMs] = group(reconnect, RECONNECT, 'socket.reconnect')
+  if (maxMs < minMs) throw 'option `socket.reconnect.maxMs` must not be below `minMs`'
+  return [{ url, adapter, onError }, [1, connectTimeoutMs, minMs, maxMs, lingerMs, resyncMs, -1, -1]]
 }
 
 /**
@@ -251,83 +256,47 @@ function socketConfig(v, base) {
  * into `nums[6]`, `nums[18]` and `nums[19]`.
  */
 export function clientOptions(options) {
-  known(options, CLIENT, 'createClient options')
-  const cache = get(options, 'cache')
-  known(cache, CACHE, '`cache`')
-  const ttl = whole(cache, 'ttlMs', 'cache', 0) ?? 2000
-  const maxEntries = whole(cache, 'maxEntries', 'cache', 1) ?? 500
-  const maxBody = whole(cache, 'maxBodyBytes', 'cache', 0) ?? 1048576
-  const maxBytes = whole(cache, 'maxBytes', 'cache', 0) ?? 16777216
-  const timeout = whole(options, 'timeoutMs', 'createClient', 0) ?? 30000
-  const b = string(options, 'baseUrl', 'createClient')
+  const [b, ch, batchO, circuitO, cacheO, timeout, hv, , partition, pollO, prefetchO, socketO, fetch, retry, retryDelayMs] =
+    group(options, CLIENT, 'createClient', 'createClient options')
+  const cache = group(cacheO, CACHE, 'cache') // ttlMs, maxEntries, maxBodyBytes, maxBytes
   const page = pageUrl()
   const base = b === undefined ? page : check(resolve(b, page), 'option `createClient.baseUrl`: ')
-  const batch = batchConfig(get(options, 'batch'), base)
-  const socket = socketConfig(get(options, 'socket'), base)
-  const prefetch = get(options, 'prefetch')
-  known(prefetch, PREFETCH, '`prefetch`')
-  const intentMs = whole(prefetch, 'intentMs', 'prefetch', 0) ?? 65
-  const concurrency = whole(prefetch, 'concurrency', 'prefetch', 1) ?? 4
-  const respectSaveData = flag(prefetch, 'respectSaveData', 'prefetch') ?? true
-  const circuit = circuitConfig(get(options, 'circuit'))
-  const poll = get(options, 'poll')
-  known(poll, POLL, '`poll`')
-  let jitter = get(poll, 'jitter')
-  if (jitter === undefined) jitter = 0.1
-  else if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 0.5)) {
-    throw `option \`poll.jitter\` must be a number from 0 to 0.5, got ${describe(jitter)}`
-  }
-  const maxBackoff = whole(poll, 'maxBackoffMs', 'poll', 1) ?? 60000
+  const [batch, batchNums] = batchConfig(batchO, base)
+  const [socket, socketNums] = socketConfig(socketO, base)
+  const [intentMs, concurrency, respectSaveData] = group(prefetchO, PREFETCH, 'prefetch')
+  const circuitN = circuitNums(circuitO)
+  const [jitter = 0.1, maxBackoff] = group(pollO, POLL, 'poll')
+  if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 0.5)) throw bad('poll', 'jitter', 'a number from 0 to 0.5', jitter)
   const names = ['cookie', 'proxy-authorization']
-  const ch = get(options, 'credentialHeaders')
   if (ch !== undefined) {
-    const bad = `option \`createClient.credentialHeaders\` must be an array of header names, got ${describe(ch)}`
-    if (!Array.isArray(ch)) throw bad
-    for (const n of ch) {
-      if (typeof n !== 'string' || n === '') throw bad
-      names.push(n.toLowerCase())
+    if (!Array.isArray(ch) || ch.some((n) => typeof n !== 'string' || n === '')) {
+      throw bad('createClient', 'credentialHeaders', 'an array of header names', ch)
     }
+    for (const n of ch) names.push(n.toLowerCase())
   }
-  const hv = get(options, 'headers')
   const dynamic = typeof hv === 'function'
   const list = dynamic ? [] : headers(options, 'createClient')
-  const fetch = get(options, 'fetch')
-  if (fetch !== undefined && typeof fetch !== 'function') throw `option \`createClient.fetch\` must be a function, got ${describe(fetch)}`
-  const mode = string(options, 'credentials', 'createClient') ?? 'same-origin'
-  if (!CREDENTIALS.includes(mode)) {
-    throw `option \`createClient.credentials\` must be "same-origin", "include" or "omit", got "${mode}"`
-  }
-  const partition = string(options, 'partition', 'createClient')
+  const mode = oneOf(options, 'credentials', 'createClient', ['same-origin', 'include', 'omit'])
   // A function's headers (a token that changes) cannot be part of the key: the partition says whose data it is.
   if (dynamic && partition === undefined) {
     throw 'option `createClient.headers` is a function: set `partition` too (the user the headers authenticate), which keys the cache instead of the credentials'
   }
   const [rest, id] = takeCredentials(list, names, { auth: undefined, mode, partition, secrets: [] })
-  const defaults = { headers: rest, id, names }
-  const s = socket ?? {}
-  const c = circuit ?? {}
-  const bt = batch ?? {}
   return {
     base,
     batch,
     socket,
-    defaults,
+    defaults: { headers: rest, id, names },
     respectSaveData,
-    maxBody,
+    maxBody: cache[2],
     fetch,
     headersFn: dynamic ? hv : undefined,
     batchOrigin: batch && origin(batch.endpoint),
     socketWho: socket && whoText(id),
     socketOrigin: socket && base !== undefined ? origin(base) : undefined,
     nums: [
-      ttl, maxEntries, maxBody, maxBytes, timeout,
-      batch ? 1 : 0, -1, bt.windowMs ?? 0, bt.maxSize ?? 0, bt.maxBytes ?? 0,
-      jitter, maxBackoff,
-      socket ? 1 : 0, s.connectTimeoutMs ?? 0, s.minMs ?? 0, s.maxMs ?? 0, s.lingerMs ?? 0, s.resyncMs ?? 0, -1, -1,
-      intentMs, concurrency,
-      circuit ? 1 : 0, c.failures ?? 0, c.coolDownMs ?? 0,
-      Math.floor(Math.random() * 9e15),
-      Math.min(whole(options, 'retry', 'createClient', 0) ?? 2, 100), whole(options, 'retryDelayMs', 'createClient', 0) ?? 1000, 30000,
+      ...cache, timeout, ...batchNums, jitter, maxBackoff, ...socketNums, intentMs, concurrency, ...circuitN,
+      Math.floor(Math.random() * 9e15), Math.min(retry, 100), retryDelayMs, 30000,
     ],
   }
 }
@@ -338,35 +307,30 @@ export function clientOptions(options) {
  */
 export function hydration(state) {
   if (state == null) return []
-  const entries = get(state, 'entries')
+  const entries = state.entries
   if (!Array.isArray(entries)) throw `the state must be what \`dehydrate()\` returns, got ${describe(state)}`
   return entries.map((e, i) => {
     const what = `entries[${i}]`
     if (!isObject(e)) throw `${what} must be an object, got ${describe(e)}`
-    known(e, ['url', 'data', 'updatedAt', 'ttlMs', 'etag'], what)
-    const url = string(e, 'url', what)
-    const at = whole(e, 'updatedAt', what, 0)
-    const ttl = whole(e, 'ttlMs', what, 0)
-    const size = JSON.stringify(e.data)?.length
+    const [url, data, at, ttl, etag] = group(e, ENTRY, what, what)
+    const size = JSON.stringify(data)?.length
     if (url === undefined || at === undefined || ttl === undefined || size === undefined) {
       throw `${what} needs a \`url\`, JSON \`data\`, \`updatedAt\` and \`ttlMs\``
     }
-    return { url, data: e.data, at, ttl, etag: string(e, 'etag', what), size }
+    return { url, data, at, ttl, etag, size }
   })
 }
 
 // Does the client say whose data it fetches? (A partition, or a header that
 // carries credentials.)
 function hasIdentity(options) {
-  if (typeof options.partition === 'string' && options.partition !== '') return true
-  const headers = options.headers
-  if (headers === null || typeof headers !== 'object') return false
-  const names = ['authorization', 'cookie', 'proxy-authorization']
-  if (Array.isArray(options.credentialHeaders)) {
-    for (const n of options.credentialHeaders) if (typeof n === 'string') names.push(n.toLowerCase())
+  let id
+  try {
+    id = clientOptions(options).defaults.id
+  } catch {
+    return true // createClient refuses these options: that is the error to show
   }
-  const present = typeof headers.keys === 'function' && !Array.isArray(headers) ? [...headers.keys()] : Object.keys(headers)
-  return present.some((n) => names.includes(n.toLowerCase()))
+  return (id.partition ?? '') !== '' || id.auth !== undefined || id.secrets.length > 0
 }
 
 /** `persist`'s options, checked when the client is made (persist.js loads later). */

@@ -46,36 +46,51 @@ export function CalmfetchProvider({ client, state, children }) {
 export function useClient() {
   const client = useContext(ClientContext)
   if (client === null || client === undefined) {
-    throw new Error(
-      'calmfetch/react: no client: wrap the component in <CalmfetchProvider client={createClient()}> ' +
-        '(useClient and useRequest need it)',
-    )
+    throw new Error('calmfetch/react: no client: wrap the component in <CalmfetchProvider client={createClient()}>')
   }
   return client
 }
 
 const noop = () => {}
 
-// The view of a request that waits (null url, enabled: false), and the
-// server's one for a request without data. Constant, so React sees no change.
-// `raw` is the entry's data (before `select`, never a placeholder).
-const IDLE = Object.freeze({
-  data: undefined,
-  error: undefined,
-  updatedAt: undefined,
-  isStale: true,
-  isFetching: false,
-  isPlaceholder: false,
-  raw: undefined,
+// `fn()`'s promise; a rejected one if it throws.
+function attempt(fn) {
+  try {
+    return fn()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
+// A view of the client's snapshot `s` of a key (`{ data, error, updatedAt,
+// stale, isFetching }`) showing `data` and `error`. `raw` is the entry's data
+// (before `select`, never a placeholder).
+const viewOf = (s, data, error, isPlaceholder) => ({
+  data,
+  error,
+  updatedAt: s.updatedAt,
+  isStale: s.stale,
+  isFetching: s.isFetching,
+  isPlaceholder,
+  raw: s.data,
 })
 
-// A value-based identity for the key options, so that inline literals
-// (`{ headers: { ... } }` written in the render) do not resubscribe each render.
-function keyIdentity(headers, partition, responseType) {
+// The snapshot of a key the client cannot read (bad url or options).
+const UNREADABLE = { stale: true, isFetching: false }
+
+// The view of a request that waits (null url, enabled: false), and the
+// server's one for a request without data. Constant, so React sees no change.
+const IDLE = Object.freeze(viewOf(UNREADABLE, undefined, undefined, false))
+
+// The key options of a hook's options (undefined: none), and a value-based
+// identity of them, so that inline literals (`{ headers: { ... } }` written
+// in the render) do not resubscribe each render.
+function keyOf(o) {
+  const { headers, partition, responseType } = o ?? {}
   let h = null
   if (headers !== undefined && headers !== null) {
     if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-      h = [...headers.entries()]
+      h = [...headers]
     } else if (typeof headers === 'object') {
       h = Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])
     } else {
@@ -83,25 +98,14 @@ function keyIdentity(headers, partition, responseType) {
     }
     h.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
-  return JSON.stringify([h, partition ?? null, responseType ?? null])
-}
-
-function keyOptionsOf(headers, partition, responseType) {
-  if (headers === undefined && partition === undefined && responseType === undefined) return undefined
-  const options = {}
-  if (headers !== undefined) options.headers = headers
-  if (partition !== undefined) options.partition = partition
-  if (responseType !== undefined) options.responseType = responseType
-  return options
+  const none = headers === undefined && partition === undefined && responseType === undefined
+  return [JSON.stringify([h, partition ?? null, responseType ?? null]), none ? undefined : { headers, partition, responseType }]
 }
 
 // Errors equal for rendering: the same object, or the same refusal of bad input
 // (a peek that throws makes a new one each time).
 function sameError(a, b) {
-  return (
-    a === b ||
-    (a !== undefined && b !== undefined && a.kind === 'invalid' && b.kind === 'invalid' && a.message === b.message)
-  )
+  return a === b || (a?.kind === 'invalid' && b?.kind === 'invalid' && a.message === b.message)
 }
 
 // Does field `f` of the result differ between views `a` and `b`?
@@ -145,17 +149,18 @@ const statusOf = (active, data, error) => (!active ? 'idle' : error !== undefine
 // The part every data hook shares: the key's view through
 // useSyncExternalStore (with `select` and placeholder data), errors of calls
 // the snapshot does not carry, and `refetch`. `useFetch(entry)` runs the
-// hook's own effects; `fields` are the view fields those read.
+// hook's own effects (`entry`: `[client, active, url, keyOptions, view,
+// report]`); `fields` are the view fields those read.
 function useEntry(url, options, hookName, useFetch, fields) {
   const client = useClient()
   const o = options ?? {}
-  const { headers, partition, responseType, enabled = true, select } = o
+  const { enabled = true, select } = o
   const placeholder = o.keepPreviousData === true || o.placeholderData === 'previous'
   const active = enabled !== false && url !== null && url !== undefined
-  const keyId = keyIdentity(headers, partition, responseType)
-  // Rebuilt only when the options change by value.
+  const [keyId, latest] = keyOf(o)
+  // Kept until the options change by value.
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const keyOptions = useMemo(() => keyOptionsOf(headers, partition, responseType), [keyId])
+  const keyOptions = useMemo(() => latest, [keyId])
   const requestId = active ? `${url}\n${keyId}` : null
 
   // The fields the component read, and those the hook reads.
@@ -183,7 +188,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
     try {
       s = client.peek(url, keyOptions)
     } catch (error) {
-      s = { data: undefined, error, updatedAt: undefined, stale: true, isFetching: false }
+      s = { ...UNREADABLE, error }
     }
     const prev = last.current
     const mine = prev !== null && prev.client === client && prev.requestId === requestId
@@ -217,7 +222,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
       data = before.data
       isPlaceholder = true
     }
-    const fresh = { data, error, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder, raw: s.data }
+    const fresh = viewOf(s, data, error, isPlaceholder)
     const view = mine && ![...tracked.current, ...compared.current].some((f) => differs(prev.view, fresh, f)) ? prev.view : fresh
     last.current = { client, requestId, snap: s, sel, view, fresh, data: picked, thrown }
     return view
@@ -250,7 +255,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
     [client, url, keyOptions, requestId],
   )
 
-  useFetch({ client, active, url, keyOptions, view, report })
+  useFetch([client, active, url, keyOptions, view, report])
 
   // Resolves with the new result, never rejects: errors land in it.
   const refetch = useCallback(() => {
@@ -265,7 +270,7 @@ function useEntry(url, options, hookName, useFetch, fields) {
       try {
         s = client.peek(url, keyOptions)
       } catch {
-        s = { stale: true, isFetching: false }
+        s = UNREADABLE
       }
       let data = error === undefined ? value : s.data
       const sel = selected.current
@@ -276,16 +281,9 @@ function useEntry(url, options, hookName, useFetch, fields) {
           error = e
         }
       }
-      const v = { data, updatedAt: s.updatedAt, isStale: s.stale, isFetching: s.isFetching, isPlaceholder: false }
-      return result(v, error, statusOf(true, data, error), refetch)
+      return result(viewOf(s, data, undefined, false), error, statusOf(true, data, error), refetch)
     }
-    let pending
-    try {
-      pending = client.get(url, { ...keyOptions, fresh: true })
-    } catch (e) {
-      pending = Promise.reject(e)
-    }
-    return pending.then(
+    return attempt(() => client.get(url, { ...keyOptions, fresh: true })).then(
       (value) => done(value, undefined),
       (error) => done(undefined, error),
     )
@@ -331,7 +329,7 @@ function onPageBack(fn, focus, reconnect) {
 // When the page comes back, `get` again: the client answers fresh data from
 // the cache, so only stale data goes to the network, and components sharing a
 // key share one request.
-function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, skip) {
+function useGetWhenNeeded([client, active, url, keyOptions, view, report], o, skip) {
   const { ttlMs, retry, refetchOnFocus = true, refetchOnReconnect = true } = o ?? {}
   const needsData =
     active &&
@@ -343,16 +341,8 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
   useEffect(() => {
     if (!needsData) return undefined
     const controller = new AbortController()
-    const getOptions = { ...keyOptions, signal: controller.signal }
-    if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
-    if (retry !== undefined) getOptions.retry = retry
-    let pending
-    try {
-      pending = client.get(url, getOptions)
-    } catch (error) {
-      pending = Promise.reject(error)
-    }
-    pending.then(noop, (error) => {
+    // (An option left undefined is as good as absent.)
+    attempt(() => client.get(url, { ...keyOptions, signal: controller.signal, ttlMs, retry })).then(noop, (error) => {
       if (controller.signal.aborted || (error && error.kind === 'abort')) return
       report(error)
     })
@@ -364,13 +354,7 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
   useEffect(() => {
     if (!active || skip || (!focus && !reconnect)) return undefined
     return onPageBack(
-      () => {
-        const getOptions = { ...keyOptions }
-        if (ttlMs !== undefined) getOptions.ttlMs = ttlMs
-        try {
-          client.get(url, getOptions).catch(noop) // a watched key shows its error
-        } catch {}
-      },
+      () => attempt(() => client.get(url, { ...keyOptions, ttlMs })).catch(noop), // a watched key shows its error
       focus,
       reconnect,
     )
@@ -378,7 +362,8 @@ function useGetWhenNeeded({ client, active, url, keyOptions, view, report }, o, 
 }
 
 // Poll the key while `on` (components and tabs polling one key share one schedule).
-function usePolling({ client, active, url, keyOptions, report }, on, intervalMs, inBackground) {
+function usePolling([client, active, url, keyOptions, , report], on, intervalMs, options) {
+  const inBackground = options?.inBackground
   useEffect(() => {
     if (!active || !on) return undefined
     let handle
@@ -407,7 +392,7 @@ export function useRequest(url, options) {
     options,
     'useRequest',
     (entry) => {
-      usePolling(entry, polling, pollMs, options?.inBackground)
+      usePolling(entry, polling, pollMs, options)
       useGetWhenNeeded(entry, options, polling)
     },
     fields,
@@ -419,8 +404,7 @@ export function useRequest(url, options) {
  * (and tabs) polling one key share one schedule at the smallest interval.
  */
 export function usePoll(url, intervalMs, options) {
-  const inBackground = options?.inBackground
-  return useEntry(url, options, 'usePoll', (entry) => usePolling(entry, true, intervalMs, inBackground), [])
+  return useEntry(url, options, 'usePoll', (entry) => usePolling(entry, true, intervalMs, options), [])
 }
 
 /**
@@ -438,9 +422,10 @@ export function useLive(url, options) {
       // For a key the socket keeps live, subscribing (done by useEntry) is
       // what fetches; any other key is fetched like useRequest.
       let live = false
-      if (entry.active && typeof entry.client.isLive === 'function') {
+      const [client, active, url, keyOptions] = entry
+      if (active && typeof client.isLive === 'function') {
         try {
-          live = entry.client.isLive(entry.url, entry.keyOptions)
+          live = client.isLive(url, keyOptions)
         } catch {
           live = false // a bad url: get() reports it
         }
@@ -464,8 +449,8 @@ export function useSuspenseRequest(url, options) {
   const client = useClient()
   const r = useRequest(url, options)
   if (r.status === 'idle') return r
-  const o = options ?? {}
-  const id = `${url}\n${keyIdentity(o.headers, o.partition, o.responseType)}`
+  const [keyId, keyOptions] = keyOf(options)
+  const id = `${url}\n${keyId}`
   let byId = suspended.get(client)
   if (byId === undefined) suspended.set(client, (byId = new Map()))
   if (r.data !== undefined && !r.isPlaceholder) {
@@ -477,13 +462,7 @@ export function useSuspenseRequest(url, options) {
     if (r.status === 'error') throw r.error
     if (byId.size >= 256) byId.clear()
     wait = { done: false }
-    let pending
-    try {
-      pending = client.get(url, keyOptionsOf(o.headers, o.partition, o.responseType))
-    } catch (e) {
-      pending = Promise.reject(e)
-    }
-    wait.promise = pending.then(
+    wait.promise = attempt(() => client.get(url, keyOptions)).then(
       (value) => Object.assign(wait, { done: true, value }),
       (error) => Object.assign(wait, { done: true, error }),
     )
@@ -497,7 +476,8 @@ export function useSuspenseRequest(url, options) {
     throw wait.error
   }
   // Data that is not kept (no-store, too large): the answer itself.
-  const data = typeof o.select === 'function' ? o.select(wait.value) : wait.value
+  const select = options?.select
+  const data = typeof select === 'function' ? select(wait.value) : wait.value
   return { ...r, data, status: 'success', error: undefined, isPlaceholder: false }
 }
 
@@ -508,13 +488,11 @@ export function useSuspenseRequest(url, options) {
  */
 export function usePrefetch(url, options) {
   const client = useClient()
-  const { headers, partition, ttlMs, responseType } = options ?? {}
-  const keyId = keyIdentity(headers, partition, responseType)
+  const ttlMs = options?.ttlMs
+  const [keyId, keyOptions] = keyOf(options)
   const handlers = useMemo(() => {
     if (url === null || url === undefined) return IDLE_HANDLERS
-    const o = keyOptionsOf(headers, partition, responseType) ?? {}
-    if (ttlMs !== undefined) o.ttlMs = ttlMs
-    return client.prefetchHandlers(url, o)
+    return client.prefetchHandlers(url, { ...keyOptions, ttlMs })
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, url, keyId, ttlMs])
   // A hover in progress when the link goes away (or its url changes) is cancelled.
@@ -533,7 +511,8 @@ const IDLE_HANDLERS = Object.freeze({
 
 // --- writes -------------------------------------------------------------------
 
-const MUTATION_IDLE = Object.freeze({ status: 'idle', data: undefined, error: undefined })
+const mutation = (status, data, error) => ({ status, data, error })
+const MUTATION_IDLE = Object.freeze(mutation('idle'))
 const pick = (v, body) => (typeof v === 'function' ? v(body) : v)
 
 /**
@@ -545,7 +524,7 @@ export function useMutation(url, options) {
   const client = useClient()
   const [state, setState] = useState(MUTATION_IDLE)
   const latest = useRef(null)
-  latest.current = { url, options }
+  latest.current = [url, options]
   const call = useRef(0) // the latest call's number; 0 after unmount
   useEffect(() => {
     call.current = 1
@@ -555,27 +534,22 @@ export function useMutation(url, options) {
   }, [])
   const mutateAsync = useCallback(
     (body) => {
-      const { url: u, options: o = {} } = latest.current
+      const [u, o = {}] = latest.current
       const { method, invalidates, optimistic, onSuccess, onError, headers, partition } = o
       const n = call.current && ++call.current
       const set = (s) => n !== 0 && call.current === n && setState(s)
-      set({ status: 'pending', data: undefined, error: undefined })
+      set(mutation('pending'))
       const m = { method, body, headers, partition, invalidates: pick(invalidates, body) }
       if (optimistic) m.optimistic = { url: pick(optimistic.url, body), update: optimistic.update }
-      let p
-      try {
-        p = client.mutate(pick(u, body), m)
-      } catch (e) {
-        p = Promise.reject(e) // a url function that threw
-      }
-      return p.then(
+      // (A url function may throw.)
+      return attempt(() => client.mutate(pick(u, body), m)).then(
         (data) => {
-          set({ status: 'success', data, error: undefined })
+          set(mutation('success', data))
           onSuccess?.(data, body)
           return data
         },
         (error) => {
-          set({ status: 'error', data: undefined, error })
+          set(mutation('error', undefined, error))
           onError?.(error, body)
           throw error
         },

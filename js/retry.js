@@ -3,35 +3,24 @@
 
 export const MAX_RETRY_AFTER_MS = 86_400_000
 const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec'
-const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
-const LONG_DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']
-const digits = (t, n) => (t.length === n && /^\d+$/.test(t) ? +t : NaN)
+// The three forms, each with its day name: day, month, year and time (asctime:
+// month, day, time, year).
+const IMF = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), +(\d\d?) +(\w{3}) +(\d{4}) +(\d\d):(\d\d):(\d\d) +GMT$/ // `Sun, 06 Nov 1994 08:49:37 GMT`
+const RFC850 = /^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, +(\d\d?)-(\w{3})-(\d\d) +(\d\d):(\d\d):(\d\d) +GMT$/ // `Sunday, 06-Nov-94 08:49:37 GMT`
+const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(\w{3}) +(\d\d?) +(\d\d):(\d\d):(\d\d) +(\d{4})$/ // `Sun Nov  6 08:49:37 1994`
 
 /** An HTTP-date in ms since the epoch, or NaN. */
 function httpDate(s) {
-  let m
-  let d, mon, y, t
-  // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
-  if ((m = /^(\w{3}), +(\S+) +(\S+) +(\S+) +(\S+) +GMT$/.exec(s)) && DAYS.includes(m[1])) {
-    ;[, , d, mon, y, t] = m
-    y = digits(y, 4)
-  } else if ((m = /^(\w+), +(\d+)-(\w+)-(\S+) +(\S+) +GMT$/.exec(s)) && LONG_DAYS.includes(m[1])) {
-    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`; two-digit years are 1970-2069.
-    ;[, , d, mon, y, t] = m
-    y = digits(y, 2)
-    y += y < 70 ? 2000 : 1900
-  } else if ((m = /^(\w{3}) +(\S+) +(\S+) +(\S+) +(\S+)$/.exec(s)) && DAYS.includes(m[1])) {
-    // asctime: `Sun Nov  6 08:49:37 1994`
-    ;[, , mon, d, t, y] = m
-    y = digits(y, 4)
-  } else return NaN
+  let m, d, mon, y, h, mi, sec
+  if ((m = IMF.exec(s))) [, d, mon, y, h, mi, sec] = m
+  else if ((m = RFC850.exec(s))) {
+    ;[, d, mon, y, h, mi, sec] = m
+    y = +y + (y < 70 ? 2000 : 1900) // two-digit years are 1970-2069
+  } else if ((m = ASCTIME.exec(s))) [, mon, d, h, mi, sec, y] = m
+  else return NaN
   const month = MONTHS.indexOf(mon) / 3
-  const day = d.length <= 2 && /^\d+$/.test(d) ? +d : NaN
-  const hms = t.split(':')
-  if (mon.length !== 3 || month % 1 !== 0 || month < 0 || hms.length !== 3) return NaN
-  const [h, mi, sec] = hms.map((p) => digits(p, 2))
-  if (!(day >= 1 && day <= 31 && h <= 23 && mi <= 59 && sec <= 60 && y >= 1970)) return NaN
-  return Date.UTC(y, month, day, h, mi, sec)
+  if (!(month % 1 === 0 && month >= 0 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 60 && y >= 1970)) return NaN
+  return Date.UTC(y, month, d, h, mi, sec)
 }
 
 /**

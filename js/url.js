@@ -8,10 +8,15 @@ export class Refused {
   }
 }
 
+/** Where the authority of `url` starts: after `scheme://` (0 without one). */
+function hostStart(url) {
+  const i = url.indexOf('://')
+  return i < 0 ? 0 : i + 3
+}
+
 /** `url` fit to appear in an error: with a user name or password in it, only its scheme. */
 export function redact(url) {
-  const i = url.indexOf('://')
-  const start = i < 0 ? 0 : i + 3
+  const start = hostStart(url)
   const authority = url.slice(start).split(/[/?#]/, 1)[0]
   return authority.includes('@') ? url.slice(0, start) : url
 }
@@ -31,20 +36,15 @@ const byName = (a, b) => {
  * @returns {string | Refused}
  */
 export function normalize(url) {
-  const lower = url.slice(0, 8).toLowerCase()
-  const n = lower.startsWith('https://') ? 8 : lower.startsWith('http://') ? 7 : 0
-  if (n === 0) return new Refused(`\`${truncate(url)}\` is not an http: or https: URL`)
-  const hash = url.indexOf('#')
-  const whole = hash < 0 ? url : url.slice(0, hash)
-  const rest = whole.slice(n)
-  if (rest === '' || rest[0] === '/' || rest[0] === '?') return new Refused(`\`${truncate(url)}\` has no host`)
-  if (rest.split(/[/?]/, 1)[0].includes('@')) {
+  const m = /^(https?:\/\/)([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(url) // scheme, authority, path, query
+  if (m === null) return new Refused(`\`${truncate(redact(url))}\` is not an http: or https: URL`)
+  const [, scheme, authority, path, query = ''] = m
+  if (authority === '') return new Refused(`\`${truncate(url)}\` has no host`)
+  if (authority.includes('@')) {
     return new Refused('a URL with a user name or password (`user:pass@host`) is refused; send credentials in headers')
   }
-  const q = whole.indexOf('?')
-  const base = lower.slice(0, n) + (q < 0 ? whole : whole.slice(0, q)).slice(n)
-  if (q < 0) return base
-  const params = whole.slice(q + 1).split('&').filter((p) => p !== '')
+  const base = scheme.toLowerCase() + authority + path
+  const params = query.split('&').filter((p) => p !== '')
   return params.length === 0 ? base : `${base}?${params.sort(byName).join('&')}`
 }
 
@@ -55,7 +55,7 @@ export function normalize(url) {
 export function resolve(url, base) {
   let href
   try {
-    href = (base === undefined ? new URL(url) : new URL(url, base)).href
+    href = new URL(url, base).href // (an undefined base is no base)
   } catch {
     return new Refused(
       base === undefined
@@ -68,8 +68,7 @@ export function resolve(url, base) {
 
 /** The scheme, host and port of an absolute URL. */
 export function origin(url) {
-  const i = url.indexOf('://')
-  const start = i < 0 ? 0 : i + 3
+  const start = hostStart(url)
   const end = url.slice(start).search(/[/?]/)
   return end < 0 ? url : url.slice(0, start + end)
 }

@@ -42,7 +42,7 @@ test('URLs: fragment dropped, query sorted by name (stable), scheme lower-cased'
 })
 
 test('URLs with a user name or password are refused without repeating them', () => {
-  for (const u of ['http://user:s3cret@h.test/p', 'https://s3cret@h.test', 'http://u:s3cret@h.test?x=1']) {
+  for (const u of ['http://user:s3cret@h.test/p', 'https://s3cret@h.test', 'http://u:s3cret@h.test?x=1', 'ftp://u:s3cret@h.test/p', 'ws://u:s3cret@h.test/']) {
     const r = resolve(u, 'http://base.test/')
     assert.ok(r instanceof Refused)
     assert.doesNotMatch(r.why, /s3cret/)
@@ -129,6 +129,10 @@ test('client options: defaults, and every refusal names the option', () => {
     [{ retryDelayMs: -5 }, /option `createClient.retryDelayMs` must be a whole number >= 0, got -5/],
   ]
   for (const [o, want] of bad) assert.match(refusal(() => clientOptions(o)), want)
+  // A socket URL with a user name and password is refused without them.
+  const secret = refusal(() => clientOptions({ socket: { url: 'ftp://u:s3cret@h.test/ws' } }))
+  assert.match(secret, /option `socket.url`: `ftp:\/\/` has the scheme `ftp:`/)
+  assert.doesNotMatch(secret, /s3cret/)
   const s = clientOptions({ baseUrl: 'https://h.test/app/', socket: { url: '/ws' }, batch: true, headers: { Authorization: 'a', 'X-T': '1' } })
   assert.equal(s.socket.url, 'wss://h.test/ws')
   assert.equal(s.batch.endpoint, 'https://h.test/batch')
@@ -161,6 +165,9 @@ test('call options: merged with the defaults, credentials in the key', () => {
   assert.equal(typeof withFn.headersFn, 'function')
   assert.equal(withFn.defaults.id.partition, 'u')
   assert.match(refusal(() => callOptions({ headers: [] }, KEY, 'subscribe', d)), /option `subscribe.headers` must be an object of strings, got an array/)
+  const token = refusal(() => callOptions({ headers: 'Bearer s3cret' }, KEY, 'subscribe', d))
+  assert.match(token, /option `subscribe.headers` must be an object of strings, got a string/)
+  assert.doesNotMatch(token, /s3cret/)
 })
 
 test('persist options', () => {
