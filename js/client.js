@@ -6,7 +6,7 @@
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
 import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
-import { answer, batchBody, envelope, fetcher, item, itemResult, line, Lines, NETWORK as NET, result } from './fetch.js'
+import { answer, batchBody, envelope, fetcher, item, itemResult, NETWORK as NET, result } from './fetch.js'
 import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
 import { online, slowConnection, visible, watch } from './page.js'
 import { instantiate } from './load.js'
@@ -1332,43 +1332,12 @@ class Client {
       })
       return
     }
-    if (res.body === null) return [0, 'the NDJSON answer has no body']
-    const reader = res.body.getReader()
-    const decoder = new TextDecoder()
-    const lines = new Lines()
-    for (;;) {
-      let chunk
-      try {
-        chunk = await reader.read()
-      } catch (e) {
-        return [0, `the answer stream broke: ${messageOf(e)}`]
-      }
-      if (!alive()) return void reader.cancel().catch(noop)
-      if (chunk.done) {
-        const rest = lines.rest + decoder.decode()
-        this.#call(() => {
-          if (rest.trim() !== '') {
-            const a = line(rest, true)
-            if (typeof a === 'string') return this.#end(batch, bt, a)
-            this.#item(batch, a)
-          }
-          this.#end(batch, bt)
-        })
-        return
-      }
-      let broken = false
-      this.#call(() => {
-        for (const l of lines.push(decoder.decode(chunk.value, { stream: true }))) {
-          const a = line(l, false)
-          if (typeof a === 'string') {
-            broken = true
-            return this.#end(batch, bt, a)
-          }
-          this.#item(batch, a)
-        }
-      })
-      if (broken) return void reader.cancel().catch(noop)
-    }
+    // (A lazy chunk: only streamed answers need it. If it cannot load, the batch fails.)
+    const { read } = await import('./stream.js').catch((e) => {
+      res.body?.cancel().catch(noop)
+      throw e
+    })
+    return read(res, alive, (f) => this.#call(f), (a) => this.#item(batch, a), (why) => this.#end(batch, bt, why))
   }
 
   /** One answer of a batch: `cf_item`, or `cf_ignored` when it cannot be one. */

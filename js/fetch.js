@@ -135,25 +135,3 @@ export function envelope(text) {
 }
 
 const unexpected = (why) => `the answer is not the expected JSON (${why})`
-
-/** One NDJSON line: an answer object, or a string that says why not. */
-export function line(text, last) {
-  let why = 'not an object'
-  try {
-    const v = JSON.parse(text)
-    if (isObject(v)) return v
-  } catch (e) {
-    why = messageOf(e)
-  }
-  return last ? `the NDJSON answer ended mid-line (${why})` : `an NDJSON line is not the expected JSON (${why})`
-}
-
-/** Splits a stream of text into lines; `push` returns the complete ones. */
-export class Lines {
-  rest = ''
-  push(chunk) {
-    const all = (this.rest + chunk).split('\n')
-    this.rest = all.pop()
-    return all.filter((l) => l.trim() !== '')
-  }
-}

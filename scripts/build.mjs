@@ -21,7 +21,7 @@ const outArg = process.argv.indexOf('--out')
 const pkg = outArg > 0 ? resolvePath(process.argv[outArg + 1]) : join(root, 'pkg')
 const wasmOpt = join(root, 'node_modules', '.bin', 'wasm-opt')
 /** The modules a client imports only when it uses them (lazy chunks). */
-const LAZY = ['persist.js', 'socket.js']
+const LAZY = ['persist.js', 'socket.js', 'stream.js']
 const version = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8')).version
 
 /** The license files of `license` ("MIT OR Apache-2.0"), shipped in the package. */
@@ -172,7 +172,7 @@ for (const f of ['index.d.ts', 'react.d.ts', 'server.d.ts']) copyFileSync(join(r
 const esbuild = await import('esbuild')
 esbuild.buildSync({
   entryPoints: [join(root, 'js', 'index.js')], outfile: join(pkg, 'index.js'), bundle: true,
-  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', './persist.js', './socket.js'],
+  format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', ...LAZY.map((f) => `./${f}`)],
 })
 {
   const file = join(pkg, 'index.js')
@@ -187,9 +187,9 @@ esbuild.buildSync({
   })
   writeFileSync(file, js)
 }
-// IndexedDB persistence and the realtime socket are modules of their own,
-// imported dynamically by a client with `persist` or `socket`: bundlers ship
-// them as lazy chunks that other apps never load.
+// IndexedDB persistence, the realtime socket and the reader of streamed
+// batch answers are modules of their own, imported dynamically by a client
+// that uses them: bundlers ship them as lazy chunks that other apps never load.
 for (const f of LAZY) {
   esbuild.buildSync({
     entryPoints: [join(root, 'js', f)], outfile: join(pkg, f), bundle: true,
