@@ -64,12 +64,10 @@ fn drain(c: &mut Client) {
     }
 }
 
+/// Milliseconds from the shell: negative and NaN give 0 (`as` saturates;
+/// wasm's `i64.trunc_sat_f64_u` does exactly that, with no branch).
 fn ms(v: f64) -> u64 {
-    if v > 0.0 {
-        v as u64
-    } else {
-        0
-    }
+    v as u64
 }
 
 fn opt_ms(v: f64) -> Option<u64> {
@@ -381,13 +379,13 @@ pub extern "C" fn cf_stats(h: u32) -> *const f64 {
     let c = client(h);
     // SAFETY: `Stats` is `repr(C)` and holds only `u64`s (the size is checked).
     let counters: [u64; STATS - 2] = unsafe { core::mem::transmute(c.core.stats()) };
-    let socket = [
-        c.core.socket_state().map_or(0, |s| s.code()) as u64,
-        c.core.socket_subscriptions() as u64,
-    ];
-    for (out, v) in c.stats.iter_mut().zip(counters.into_iter().chain(socket)) {
-        *out = v as f64;
+    // (An index loop: 16 bytes smaller in the wasm than zipping iterators.)
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..STATS - 2 {
+        c.stats[i] = counters[i] as f64;
     }
+    c.stats[STATS - 2] = c.core.socket_state().map_or(0, |s| s.code()) as f64;
+    c.stats[STATS - 1] = c.core.socket_subscriptions() as f64;
     c.stats.as_ptr()
 }
 
