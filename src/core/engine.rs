@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::action::{Action, Fail, Src};
-use super::slab::Slab;
+use super::slab::{remove_id, Slab};
 use super::timers::{Timer, Timers};
 
 mod batching;
@@ -336,7 +336,6 @@ pub struct Core {
     waiters: Slab<Waiter>,
     timers: Timers,
     batches: Slab<batching::Batch>,
-    open_batches: Vec<(u32, u32)>,
     batch_unavailable: bool,
     polls: Slab<polling::Group>,
     pollers: Slab<u32>,
@@ -372,7 +371,6 @@ impl Core {
             waiters: Slab::default(),
             timers: Timers::default(),
             batches: Slab::default(),
-            open_batches: Vec::new(),
             batch_unavailable: false,
             polls: Slab::default(),
             pollers: Slab::default(),
@@ -493,7 +491,7 @@ impl Core {
     /// flight, refused by the circuit, or sent.
     fn start(&mut self, now: u64, waiter: u32, key: u32, ttl: u64, fresh: bool) {
         if !self.keys.contains(key) {
-            self.reject(now, vec![waiter], Fail::Abort);
+            self.settle_err(now, waiter, Fail::Abort);
             return;
         }
         if !fresh && self.touch_fresh(now, key, ttl) {
@@ -520,7 +518,7 @@ impl Core {
                     self.settle_from_key(now, waiter, key);
                 } else {
                     self.stats.circuit_refused += 1;
-                    self.reject(now, vec![waiter], fail);
+                    self.settle_err(now, waiter, fail);
                 }
                 return;
             }
@@ -556,13 +554,39 @@ impl Core {
     /// A cache answer for a waiter: callers through an action, internal
     /// waiters through their owner.
     fn settle_from_key(&mut self, now: u64, waiter: u32, key: u32) {
+        self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, false);
+    }
+
+    /// Settle `waiter`: a caller with `a`, an internal waiter through its
+    /// owner (`fail`: how it failed, if it did). One copy for every kind of
+    /// answer.
+    #[inline(never)]
+    pub(super) fn settle(
+        &mut self,
+        now: u64,
+        waiter: u32,
+        a: Action,
+        fail: Option<Fail>,
+        from_network: bool,
+    ) {
         let Some(w) = self.waiters.remove(waiter) else {
             return;
         };
         match w.waits {
-            Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
-            other => self.internal_done(now, other, None, false),
+            Waits::Caller => self.act(a),
+            other => self.internal_done(now, other, fail, from_network),
         }
+    }
+
+    /// Settle `waiter` with `fail`.
+    fn settle_err(&mut self, now: u64, waiter: u32, fail: Fail) {
+        self.settle(
+            now,
+            waiter,
+            Action::Reject { waiter, fail },
+            Some(fail),
+            true,
+        );
     }
 
     /// The caller behind `waiter` aborted: it is rejected, and its request
@@ -762,13 +786,23 @@ impl Core {
             || self.kept_bytes > self.config.max_bytes
         {
             let by_bytes = self.entries <= self.config.max_entries.max(1);
-            let oldest = self
-                .keys
-                .iter()
-                .filter(|(id, k)| *id != keep && k.has_entry() && (!by_bytes || k.bytes > 0))
-                .min_by_key(|(_, k)| k.tick)
-                .map(|(id, _)| id);
-            let Some(oldest) = oldest else { break };
+            let (mut oldest, mut tick) = (0, u64::MAX);
+            for id in 1..=self.keys.end() {
+                match self.keys.get(id) {
+                    Some(k)
+                        if id != keep
+                            && k.has_entry()
+                            && (!by_bytes || k.bytes > 0)
+                            && k.tick < tick =>
+                    {
+                        (oldest, tick) = (id, k.tick);
+                    }
+                    _ => {}
+                }
+            }
+            if oldest == 0 {
+                break;
+            }
             self.remove_entry(oldest);
             self.stats.evictions += 1;
             self.notify(oldest);
@@ -779,26 +813,20 @@ impl Core {
     /// Settle `waiters` with the body of `src`.
     fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
         for waiter in waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::Resolve { waiter, src }),
-                other => self.internal_done(now, other, None, from_network),
-            }
+            self.settle(
+                now,
+                waiter,
+                Action::Resolve { waiter, src },
+                None,
+                from_network,
+            );
         }
     }
 
     /// Settle `waiters` with `fail`.
     fn reject(&mut self, now: u64, waiters: Vec<u32>, fail: Fail) {
         for waiter in waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::Reject { waiter, fail }),
-                other => self.internal_done(now, other, Some(fail), true),
-            }
+            self.settle_err(now, waiter, fail);
         }
     }
 
@@ -839,7 +867,7 @@ impl Core {
         let Some(f) = self.flights.get_mut(flight) else {
             return;
         };
-        f.waiters.retain(|x| *x != waiter);
+        remove_id(&mut f.waiters, waiter);
         if f.shared == waiter {
             f.shared = 0;
         }
@@ -955,20 +983,26 @@ impl Core {
     /// with the old session, is replaced.
     pub fn clear(&mut self, now: u64) {
         self.cleared_at = Some(now);
-        let ids = self.keys.ids();
-        for key in &ids {
-            if self.keys.get(*key).is_some_and(|k| k.has_entry()) {
-                self.remove_entry(*key);
-                self.notify(*key);
+        // (Nothing here makes keys: the core never does.)
+        let end = self.keys.end();
+        for key in 1..=end {
+            if self.keys.get(key).is_some_and(|k| k.has_entry()) {
+                self.remove_entry(key);
+                self.notify(key);
             }
         }
-        for (_, f) in self.flights.iter_mut() {
-            f.store = false;
+        for id in 1..=self.flights.end() {
+            if let Some(f) = self.flights.get_mut(id) {
+                f.store = false;
+            }
         }
         self.cancel_retries(now);
         // A new request of a key must not join one whose answer is not kept.
         // Its flight still names the key: the key lives until it is done.
-        for (_, k) in self.keys.iter_mut() {
+        for key in 1..=end {
+            let Some(k) = self.keys.get_mut(key) else {
+                continue;
+            };
             if k.flight != 0 {
                 k.flight = 0;
                 k.orphans += 1;
@@ -977,7 +1011,7 @@ impl Core {
         }
         self.socket_restart(now);
         self.refetch_live(now);
-        for key in ids {
+        for key in 1..=end {
             self.release_key(key);
         }
     }

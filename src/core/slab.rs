@@ -44,11 +44,13 @@ impl<T> Slab<T> {
     }
 
     /// The item `id`, if present.
+    #[inline(never)]
     pub fn get(&self, id: u32) -> Option<&T> {
         self.items.get((id as usize).wrapping_sub(1))?.as_ref()
     }
 
     /// The item `id`, mutably, if present.
+    #[inline(never)]
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         self.items.get_mut((id as usize).wrapping_sub(1))?.as_mut()
     }
@@ -86,9 +88,10 @@ impl<T> Slab<T> {
             .filter_map(|(i, v)| v.as_mut().map(|v| (i as u32 + 1, v)))
     }
 
-    /// The ids in use.
-    pub fn ids(&self) -> Vec<u32> {
-        self.iter().map(|(id, _)| id).collect()
+    /// The largest id handed out so far: every id in use is in
+    /// `1..=end()` (a loop over them needs no list of the ids).
+    pub fn end(&self) -> u32 {
+        self.items.len() as u32
     }
 
     /// How many items there are.
@@ -100,4 +103,20 @@ impl<T> Slab<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Take every `id` out of `v`, keeping the order of the rest (`retain`,
+/// one shared copy in the wasm for every list of ids); whether any was there.
+#[inline(never)]
+pub fn remove_id(v: &mut Vec<u32>, id: u32) -> bool {
+    let before = v.len();
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == id {
+            v.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    v.len() != before
 }

@@ -62,8 +62,10 @@ impl Core {
             return false;
         }
         let (who, size) = (k.who, k.item_bytes);
-        let batch_id = match self.open_batches.iter().find(|(w, _)| *w == who) {
-            Some(&(_, b)) => b,
+        // The identity's open batch: queued, or closing (riders join it).
+        let open = self.batches.iter().find(|(_, b)| b.who == who && !b.sent);
+        let batch_id = match open {
+            Some((b, _)) => b,
             None => {
                 let b = self.batches.insert(Batch {
                     who,
@@ -74,7 +76,6 @@ impl Core {
                 });
                 self.timers
                     .set(Timer::Window(b), now.saturating_add(window_ms));
-                self.open_batches.push((who, b));
                 b
             }
         };
@@ -99,7 +100,6 @@ impl Core {
         }
         self.add_riders(now, batch_id);
         self.timers.stop(Timer::Window(batch_id));
-        self.open_batches.retain(|(_, b)| *b != batch_id);
         let batch = self.batches.get_mut(batch_id).unwrap();
         if batch.flights.len() <= 1 || self.batch_unavailable {
             let batch = self.batches.remove(batch_id).unwrap();
@@ -109,9 +109,8 @@ impl Core {
             return;
         }
         batch.sent = true;
-        let flights = batch.flights.clone();
-        let mut items = Vec::with_capacity(flights.len());
-        for &flight in &flights {
+        let mut items = Vec::with_capacity(batch.flights.len());
+        for &flight in &batch.flights {
             let f = self.flights.get_mut(flight).unwrap();
             f.route = Route::Sent(batch_id);
             let key = f.key;
@@ -119,7 +118,7 @@ impl Core {
             items.push(Item { flight, key, etag });
         }
         self.stats.batches_sent += 1;
-        self.stats.batched_items += flights.len() as u64;
+        self.stats.batched_items += items.len() as u64;
         self.act(Action::Batch {
             batch: batch_id,
             items,
@@ -131,11 +130,10 @@ impl Core {
         let Some(batch) = self.batches.get_mut(batch_id) else {
             return;
         };
-        batch.flights.retain(|f| *f != flight);
+        remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() {
             self.batches.remove(batch_id);
             self.timers.stop(Timer::Window(batch_id));
-            self.open_batches.retain(|(_, b)| *b != batch_id);
         }
     }
 
@@ -146,7 +144,7 @@ impl Core {
             return;
         };
         let before = batch.flights.len();
-        batch.flights.retain(|f| *f != flight);
+        remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() && before > 0 {
             self.batches.remove(batch_id);
             self.act(Action::CancelBatch(batch_id));
@@ -219,9 +217,7 @@ impl Core {
             .get_mut(batch_id)
             .filter(|b| b.sent)
             .and_then(|batch| {
-                let pos = batch.flights.iter().position(|f| *f == flight)?;
-                batch.flights.remove(pos);
-                Some(batch.flights.is_empty())
+                remove_id(&mut batch.flights, flight).then_some(batch.flights.is_empty())
             });
         let Some(last) = wanted else {
             self.stats.batch_ignored_answers += 1;
@@ -268,13 +264,7 @@ impl Core {
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
         for waiter in f.waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
-                other => self.internal_done(now, other, None, true),
-            }
+            self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, true);
         }
         self.data_changed(now, key);
         self.notify(key);

@@ -127,7 +127,12 @@ impl Core {
                     c.probing = false;
                 }
             }
-            _ => self.circuits.retain(|(o, _)| *o != origin),
+            _ => {
+                // (One circuit per origin; their order does not matter.)
+                if let Some(i) = self.circuits.iter().position(|(o, _)| *o == origin) {
+                    self.circuits.swap_remove(i);
+                }
+            }
         }
     }
 

@@ -112,7 +112,10 @@ impl Core {
             return;
         };
         let group = self.polls.get_mut(group_id).unwrap();
-        group.pollers.retain(|p| p.0 != poller);
+        // (Each poller once; their order does not matter.)
+        if let Some(i) = group.pollers.iter().position(|p| p.0 == poller) {
+            group.pollers.swap_remove(i);
+        }
         if !group.pollers.is_empty() {
             self.sync_lead(group_id);
             self.schedule(now, group_id);
@@ -139,7 +142,7 @@ impl Core {
     pub fn set_visible(&mut self, now: u64, visible: bool) {
         if self.visible != visible {
             self.visible = visible;
-            for g in self.polls.ids() {
+            for g in 1..=self.polls.end() {
                 self.sync_lead(g);
             }
             self.reschedule_all(now);
@@ -348,7 +351,7 @@ impl Core {
     }
 
     fn reschedule_all(&mut self, now: u64) {
-        for g in self.polls.ids() {
+        for g in 1..=self.polls.end() {
             self.schedule(now, g);
         }
     }
@@ -370,10 +373,7 @@ impl Core {
             self.polls.get_mut(group_id).unwrap().due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
-            let others: Vec<u32> = self
-                .polls
-                .ids()
-                .into_iter()
+            let others: Vec<u32> = (1..=self.polls.end())
                 .filter(|&o| o != group_id && self.companion(now, o) == Some(due))
                 .collect();
             for o in others {
@@ -389,11 +389,7 @@ impl Core {
         if g.failures > 0 || g.retry_at.is_some() || g.waiter != 0 {
             return None;
         }
-        let k = self.keys.get(g.key)?;
-        let base = Some(k)
-            .filter(|k| k.data && !k.shown)
-            .and_then(|k| k.updated_at)
-            .max(g.last_ok_at)?;
+        let base = self.poll_base(g)?;
         let interval = self.active_interval(g)? as f64;
         let j = self.config.poll.jitter.clamp(0.0, 1.0);
         Some((
@@ -410,18 +406,34 @@ impl Core {
         let g = self.polls.get(group_id)?;
         let k = self.keys.get(g.key).filter(|k| k.origin == origin)?;
         let (low, high) = self.jitter_range(g)?;
-        self.polls
-            .iter()
-            .filter(|(id, o)| {
-                *id != group_id
-                    && self
-                        .keys
-                        .get(o.key)
-                        .is_some_and(|ok| ok.who == k.who && ok.origin == origin)
-            })
-            .filter_map(|(_, o)| o.due)
-            .filter(|&d| d > now && low <= d && d <= high)
-            .min()
+        let mut best = None;
+        for id in 1..=self.polls.end() {
+            let Some(o) = self.polls.get(id) else {
+                continue;
+            };
+            let same = self
+                .keys
+                .get(o.key)
+                .is_some_and(|ok| ok.who == k.who && ok.origin == origin);
+            match o.due {
+                Some(d) if id != group_id && same && d > now && low <= d && d <= high => {
+                    best = Some(best.map_or(d, |b: u64| b.min(d)));
+                }
+                _ => {}
+            }
+        }
+        best
+    }
+
+    /// When the group's data last arrived: the kept data's time, or its
+    /// last good tick's (whose answer may have been only shown).
+    #[inline(never)]
+    fn poll_base(&self, g: &Group) -> Option<u64> {
+        self.keys
+            .get(g.key)
+            .filter(|k| k.data && !k.shown)
+            .and_then(|k| k.updated_at)
+            .max(g.last_ok_at)
     }
 
     /// When the group's next tick is due, or `None` while it must not tick
@@ -433,11 +445,6 @@ impl Core {
             return None;
         }
         let max_backoff = self.config.poll.max_backoff_ms;
-        let data_at = self
-            .keys
-            .get(group.key)
-            .filter(|k| k.data && !k.shown)
-            .and_then(|k| k.updated_at);
         Some(if let Some(at) = group.retry_at {
             at
         } else if group.failures > 0 {
@@ -446,7 +453,7 @@ impl Core {
                 .min(max_backoff.max(interval));
             group.last_error_at.saturating_add(backoff)
         } else {
-            match data_at.max(group.last_ok_at) {
+            match self.poll_base(group) {
                 Some(at) => at.saturating_add(jittered(interval, group.jitter)),
                 None => now,
             }
@@ -475,30 +482,30 @@ impl Core {
         // `interval * (1 - jitter)` after its data, where its schedule might
         // have put it anyway.
         let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
-        let riders: Vec<(u32, u64)> = self
-            .polls
-            .iter()
-            .filter(|(id, g)| {
-                let Some(k) = self.keys.get(g.key) else {
-                    return false;
-                };
-                let base = Some(k)
-                    .filter(|k| k.data && !k.shown)
-                    .and_then(|k| k.updated_at)
-                    .max(g.last_ok_at);
-                let interval = self.active_interval(g).unwrap_or(0);
-                *id != group_id
-                    && g.waiter == 0
-                    && g.failures == 0
-                    && g.retry_at.is_none()
-                    && g.due.is_some()
-                    && k.who == who
-                    && k.origin == origin
-                    && base.is_some_and(|b| b + (interval as f64 * low) as u64 <= now)
-            })
-            .map(|(id, g)| (id, g.due.map_or(0, |due| due.saturating_sub(now))))
-            .collect();
-        for (g, _) in riders {
+        let mut riders = Vec::new();
+        for id in 1..=self.polls.end() {
+            let Some(g) = self.polls.get(id) else {
+                continue;
+            };
+            let Some(k) = self.keys.get(g.key) else {
+                continue;
+            };
+            let interval = self.active_interval(g).unwrap_or(0);
+            if id != group_id
+                && g.waiter == 0
+                && g.failures == 0
+                && g.retry_at.is_none()
+                && g.due.is_some()
+                && k.who == who
+                && k.origin == origin
+                && self
+                    .poll_base(g)
+                    .is_some_and(|b| b + (interval as f64 * low) as u64 <= now)
+            {
+                riders.push(id);
+            }
+        }
+        for g in riders {
             self.timers.stop(Timer::Poll(g));
             self.tick(now, g);
         }

@@ -132,7 +132,8 @@ impl Core {
     /// `clear()`: every retry waiting for its backoff is cancelled, its
     /// waiters rejected as aborted.
     pub(super) fn cancel_retries(&mut self, now: u64) {
-        for flight in self.flights.ids() {
+        // (A flight made meanwhile is not waiting for its backoff.)
+        for flight in 1..=self.flights.end() {
             if self
                 .flights
                 .get(flight)

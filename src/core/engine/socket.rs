@@ -111,13 +111,17 @@ impl Socket {
     fn find(&mut self, key: u32) -> Option<&mut Live> {
         self.live.iter_mut().find(|l| l.key == key)
     }
-
-    fn keys(&self) -> Vec<u32> {
-        self.live.iter().map(|l| l.key).collect()
-    }
 }
 
 impl Core {
+    /// The `i`th live key. (The loops over them call into the rest of the
+    /// core, which never adds or removes a live key: only `live_add` and the
+    /// linger timer do.)
+    #[inline(never)]
+    fn live_key(&self, i: usize) -> Option<u32> {
+        Some(self.socket.as_ref()?.live.get(i)?.key)
+    }
+
     /// A live key with no data and no request in flight.
     fn needs_fetch(&self, key: u32) -> bool {
         self.keys.get(key).is_some_and(|k| k.flight == 0 && !k.data)
@@ -134,7 +138,9 @@ impl Core {
         ) {
             return;
         }
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(key) = self.live_key(i) {
+            i += 1;
             self.fetch_if_missing(now, key);
         }
     }
@@ -239,7 +245,9 @@ impl Core {
         sock.opened_at = Some(now);
         let resync = sock.cfg.resync_ms;
         self.timers.stop(Timer::Connect);
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(key) = self.live_key(i) {
+            i += 1;
             self.socket_subscribe(now, key);
         }
         self.timers.set(Timer::Resync, now.saturating_add(resync));
@@ -279,7 +287,9 @@ impl Core {
             l.subscribed = false;
             l.refreshed = false;
         }
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(key) = self.live_key(i) {
+            i += 1;
             // What the socket pushed may be out of date now: stale, not gone.
             if self.expire(key) {
                 self.notify(key);
@@ -343,7 +353,9 @@ impl Core {
                 if let SocketState::Connecting { .. } = sock.state {
                     sock.state = SocketState::Connecting { fallen_back: true };
                     self.stats.socket_timeouts += 1;
-                    for key in sock.keys() {
+                    let mut i = 0;
+                    while let Some(key) = self.live_key(i) {
+                        i += 1;
                         self.fetch_if_missing(now, key);
                     }
                 }
@@ -418,7 +430,9 @@ impl Core {
         for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
             self.timers.stop(t);
         }
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(key) = self.live_key(i) {
+            i += 1;
             self.set_live(now, key, false);
         }
         self.act(Action::SocketClose);
