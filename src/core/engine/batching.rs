@@ -63,9 +63,15 @@ impl Core {
         }
         let (who, size) = (k.who, k.item_bytes);
         // The identity's open batch: queued, or closing (riders join it).
-        let open = self.batches.iter().find(|(_, b)| b.who == who && !b.sent);
+        let mut open = None;
+        for b in 1..=self.batches.end() {
+            if self.batches.get(b).is_some_and(|b| b.who == who && !b.sent) {
+                open = Some(b);
+                break;
+            }
+        }
         let batch_id = match open {
-            Some((b, _)) => b,
+            Some(b) => b,
             None => {
                 let b = self.batches.insert(Batch {
                     who,
@@ -159,7 +165,21 @@ impl Core {
             return;
         };
         let who = self.batches.get(batch_id).unwrap().who;
-        for key in self.live_without_data(who) {
+        if self
+            .socket
+            .as_ref()
+            .is_none_or(|s| s.state == SocketState::Open)
+        {
+            return;
+        }
+        // Live keys of `who` with no data and no request in flight. (A
+        // rider changes only its own key, and none is made live here.)
+        let mut i = 0;
+        while let Some(&socket::Live { key, .. }) = self.live_at(i) {
+            i += 1;
+            if self.keys.get(key).is_none_or(|r| r.who != who) || !self.needs_fetch(key) {
+                continue;
+            }
             let batch = self.batches.get(batch_id).unwrap();
             let size = self.keys.get(key).map_or(0, |k| k.item_bytes);
             // Stop before the batch is full.

@@ -342,12 +342,13 @@ impl Core {
         if group.live || group.lead != Lead::Held || !self.online {
             return None;
         }
-        group
-            .pollers
-            .iter()
-            .filter(|p| self.visible || p.2)
-            .map(|p| p.1)
-            .min()
+        let mut min = None;
+        for &(_, interval, background) in &group.pollers {
+            if self.visible || background {
+                min = Some(min.map_or(interval, |m: u64| m.min(interval)));
+            }
+        }
+        min
     }
 
     fn reschedule_all(&mut self, now: u64) {
@@ -373,9 +374,12 @@ impl Core {
             self.polls.get_mut(group_id).unwrap().due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
-            let others: Vec<u32> = (1..=self.polls.end())
-                .filter(|&o| o != group_id && self.companion(now, o) == Some(due))
-                .collect();
+            let mut others = Vec::new();
+            for o in 1..=self.polls.end() {
+                if o != group_id && self.companion(now, o) == Some(due) {
+                    others.push(o);
+                }
+            }
             for o in others {
                 self.polls.get_mut(o).unwrap().due = Some(due);
                 self.timers.set(Timer::Poll(o), due);
@@ -520,7 +524,15 @@ impl Core {
             return;
         };
         group.due = None;
-        let interval = group.pollers.iter().map(|p| p.1).min().unwrap_or(1);
+        let mut interval = u64::MAX;
+        for p in &group.pollers {
+            interval = interval.min(p.1);
+        }
+        let interval = if group.pollers.is_empty() {
+            1
+        } else {
+            interval
+        };
         // Data younger than this tick's interval answers it from the cache.
         let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
         let ttl = jittered(interval, low);

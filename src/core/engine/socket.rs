@@ -81,7 +81,7 @@ impl SocketState {
 
 #[derive(Debug)]
 pub(super) struct Live {
-    key: u32,
+    pub(super) key: u32,
     listeners: u32,
     subscribed: bool,
     refreshed: bool,
@@ -118,12 +118,12 @@ impl Core {
     /// core, which never adds or removes a live key: only `live_add` and the
     /// linger timer do.)
     #[inline(never)]
-    fn live_key(&self, i: usize) -> Option<u32> {
-        Some(self.socket.as_ref()?.live.get(i)?.key)
+    pub(super) fn live_at(&self, i: usize) -> Option<&Live> {
+        self.socket.as_ref()?.live.get(i)
     }
 
     /// A live key with no data and no request in flight.
-    fn needs_fetch(&self, key: u32) -> bool {
+    pub(super) fn needs_fetch(&self, key: u32) -> bool {
         self.keys.get(key).is_some_and(|k| k.flight == 0 && !k.data)
     }
 
@@ -139,26 +139,10 @@ impl Core {
             return;
         }
         let mut i = 0;
-        while let Some(key) = self.live_key(i) {
+        while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
             self.fetch_if_missing(now, key);
         }
-    }
-
-    /// Live keys of `who` with no data and no request in flight, while the
-    /// socket is not open (the candidates to ride along in a batch).
-    pub(super) fn live_without_data(&self, who: u32) -> Vec<u32> {
-        let Some(sock) = self.socket.as_ref() else {
-            return Vec::new();
-        };
-        if sock.state == SocketState::Open {
-            return Vec::new();
-        }
-        sock.live
-            .iter()
-            .map(|l| l.key)
-            .filter(|&k| self.keys.get(k).is_some_and(|r| r.who == who) && self.needs_fetch(k))
-            .collect()
     }
 
     /// Is `key` kept live by an open socket (its changes are pushed)?
@@ -246,7 +230,7 @@ impl Core {
         let resync = sock.cfg.resync_ms;
         self.timers.stop(Timer::Connect);
         let mut i = 0;
-        while let Some(key) = self.live_key(i) {
+        while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
             self.socket_subscribe(now, key);
         }
@@ -288,7 +272,7 @@ impl Core {
             l.refreshed = false;
         }
         let mut i = 0;
-        while let Some(key) = self.live_key(i) {
+        while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
             // What the socket pushed may be out of date now: stale, not gone.
             if self.expire(key) {
@@ -339,9 +323,13 @@ impl Core {
 
     /// Socket subscriptions held now.
     pub fn socket_subscriptions(&self) -> usize {
-        self.socket
-            .as_ref()
-            .map_or(0, |s| s.live.iter().filter(|l| l.subscribed).count())
+        self.socket.as_ref().map_or(0, |s| {
+            let mut n = 0;
+            for l in &s.live {
+                n += l.subscribed as usize;
+            }
+            n
+        })
     }
 
     pub(super) fn socket_deadline(&mut self, now: u64, timer: Timer) {
@@ -354,7 +342,7 @@ impl Core {
                     sock.state = SocketState::Connecting { fallen_back: true };
                     self.stats.socket_timeouts += 1;
                     let mut i = 0;
-                    while let Some(key) = self.live_key(i) {
+                    while let Some(&Live { key, .. }) = self.live_at(i) {
                         i += 1;
                         self.fetch_if_missing(now, key);
                     }
@@ -365,14 +353,13 @@ impl Core {
                 self.socket_connect(now);
             }
             Timer::Resync => {
-                let stale: Vec<u32> = sock
-                    .live
-                    .iter()
-                    .filter(|l| !l.refreshed)
-                    .map(|l| l.key)
-                    .collect();
-                for key in stale {
-                    self.fetch_detached(now, key, true);
+                // (Fetching a key changes no key's `refreshed`.)
+                let mut i = 0;
+                while let Some(&Live { key, refreshed, .. }) = self.live_at(i) {
+                    i += 1;
+                    if !refreshed {
+                        self.fetch_detached(now, key, true);
+                    }
                 }
             }
             Timer::Linger(key) => {
@@ -431,7 +418,7 @@ impl Core {
             self.timers.stop(t);
         }
         let mut i = 0;
-        while let Some(key) = self.live_key(i) {
+        while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
             self.set_live(now, key, false);
         }
