@@ -170,9 +170,11 @@ pub extern "C" fn cf_actions_len(h: u32) -> u32 {
 #[no_mangle]
 pub extern "C" fn cf_actions_clear(h: u32) {
     let words = &mut client(h).words;
-    words.clear();
     if words.capacity() > 4096 {
-        words.shrink_to(256);
+        // (A fresh vector, not `shrink_to`: no reallocation code.)
+        *words = Vec::new();
+    } else {
+        words.clear();
     }
 }
 

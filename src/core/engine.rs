@@ -1147,10 +1147,43 @@ pub(super) fn classify(flight: u32, a: Answer) -> Result<(u64, bool, bool), Fail
     }
 }
 
+/// `v * 2^n`, saturating (`n` < 64): a shift, where `saturating_mul` needs
+/// a 128-bit multiply on wasm32.
+pub(super) fn doubled(v: u64, n: u32) -> u64 {
+    if v.leading_zeros() >= n {
+        v << n
+    } else {
+        u64::MAX
+    }
+}
+
 /// Spread a seed's bits (splitmix64).
 fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doubled;
+
+    #[test]
+    fn doubled_is_a_saturating_multiply_by_a_power_of_two() {
+        for v in [
+            0,
+            1,
+            3,
+            1_000,
+            30_000,
+            u64::MAX >> 20,
+            u64::MAX >> 1,
+            u64::MAX,
+        ] {
+            for n in 0..=30 {
+                assert_eq!(doubled(v, n), v.saturating_mul(1 << n), "{v} << {n}");
+            }
+        }
+    }
 }

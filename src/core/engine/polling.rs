@@ -452,9 +452,7 @@ impl Core {
         Some(if let Some(at) = group.retry_at {
             at
         } else if group.failures > 0 {
-            let backoff = interval
-                .saturating_mul(1u64 << group.failures.min(20))
-                .min(max_backoff.max(interval));
+            let backoff = doubled(interval, group.failures.min(20)).min(max_backoff.max(interval));
             group.last_error_at.saturating_add(backoff)
         } else {
             match self.poll_base(group) {

@@ -86,10 +86,7 @@ impl Core {
             self.finish(now, flight, Err(fail));
             return true;
         }
-        let full = cfg
-            .base_ms
-            .saturating_mul(1 << attempt.min(30))
-            .min(cfg.max_ms);
+        let full = doubled(cfg.base_ms, attempt.min(30)).min(cfg.max_ms);
         let backoff = full - (self.next_unit() * (full / 2) as f64) as u64;
         let delay = wait.map_or(backoff, |w| w.max(backoff));
         let f = self.flights.get_mut(flight).unwrap();

@@ -259,10 +259,7 @@ impl Core {
             return;
         }
         sock.state = SocketState::Waiting;
-        let window = sock
-            .cfg
-            .reconnect_min_ms
-            .saturating_mul(1u64 << sock.attempt.min(20))
+        let window = doubled(sock.cfg.reconnect_min_ms, sock.attempt.min(20))
             .min(sock.cfg.reconnect_max_ms.max(sock.cfg.reconnect_min_ms));
         sock.attempt = sock.attempt.saturating_add(1);
         let delay = (window as f64 * jitter) as u64;
