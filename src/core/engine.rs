@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::action::{Action, Fail, Src};
-use super::slab::{remove_id, Slab};
+use super::slab::{remove_id, Must, Slab};
 use super::timers::{Timer, Timers};
 
 mod batching;
@@ -432,7 +432,7 @@ impl Core {
         let flight = self.keys.get(key).map_or(0, |k| k.flight);
         let shared = self.flights.get(flight).map_or(0, |f| f.shared);
         let joinable = self.waiters.get(shared).is_some_and(|w| w.flight == flight);
-        if joinable && (fresh || !self.keys.get(key).unwrap().is_fresh(now, ttl)) {
+        if joinable && (fresh || !self.keys.get(key).must().is_fresh(now, ttl)) {
             self.stats.requested += 1;
             self.stats.dedup_hits += 1;
             return Some(shared);
@@ -499,12 +499,12 @@ impl Core {
             self.settle_from_key(now, waiter, key);
             return;
         }
-        let k = &self.keys.get(key).unwrap();
+        let k = &self.keys.get(key).must();
         if k.flight != 0 {
             self.stats.dedup_hits += 1;
             let f = k.flight;
-            self.flights.get_mut(f).unwrap().waiters.push(waiter);
-            self.waiters.get_mut(waiter).unwrap().flight = f;
+            self.flights.get_mut(f).must().waiters.push(waiter);
+            self.waiters.get_mut(waiter).must().flight = f;
             return;
         }
         let origin = k.origin;
@@ -540,8 +540,8 @@ impl Core {
             self.timers
                 .set(Timer::Flight(flight), now.saturating_add(t));
         }
-        self.waiters.get_mut(waiter).unwrap().flight = flight;
-        let k = self.keys.get_mut(key).unwrap();
+        self.waiters.get_mut(waiter).must().flight = flight;
+        let k = self.keys.get_mut(key).must();
         k.flight = flight;
         k.version = k.version.wrapping_add(1);
         self.stats.network_requests += 1;
@@ -705,7 +705,7 @@ impl Core {
         }
         self.next_tick += 1;
         let tick = self.next_tick;
-        let k = self.keys.get_mut(key).unwrap();
+        let k = self.keys.get_mut(key).must();
         self.kept_bytes -= k.bytes;
         k.data = true;
         k.error = false;
@@ -1084,14 +1084,14 @@ impl Core {
     }
 
     fn send_alone(&mut self, flight: u32) {
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Alone;
         let key = f.key;
         self.act(Action::Fetch { flight, key });
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
-        let f = self.flights.remove(flight).unwrap();
+        let f = self.flights.remove(flight).must();
         if let Some(k) = self.keys.get_mut(f.key) {
             if k.flight == flight {
                 k.flight = 0;

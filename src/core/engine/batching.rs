@@ -56,8 +56,8 @@ impl Core {
             return false;
         };
         let (window_ms, max_size, max_bytes) = (cfg.window_ms, cfg.max_size, cfg.max_bytes);
-        let key = self.flights.get(flight).unwrap().key;
-        let k = self.keys.get(key).unwrap();
+        let key = self.flights.get(flight).must().key;
+        let k = self.keys.get(key).must();
         if self.batch_unavailable || k.origin != cfg.origin {
             return false;
         }
@@ -85,11 +85,11 @@ impl Core {
                 b
             }
         };
-        let batch = self.batches.get_mut(batch_id).unwrap();
+        let batch = self.batches.get_mut(batch_id).must();
         batch.flights.push(flight);
         batch.bytes += size;
         let full = !batch.closing && (batch.flights.len() >= max_size || batch.bytes >= max_bytes);
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Queued(batch_id);
         f.batched = true;
         if full {
@@ -106,9 +106,9 @@ impl Core {
         }
         self.add_riders(now, batch_id);
         self.timers.stop(Timer::Window(batch_id));
-        let batch = self.batches.get_mut(batch_id).unwrap();
+        let batch = self.batches.get_mut(batch_id).must();
         if batch.flights.len() <= 1 || self.batch_unavailable {
-            let batch = self.batches.remove(batch_id).unwrap();
+            let batch = self.batches.remove(batch_id).must();
             for f in batch.flights {
                 self.send_alone(f);
             }
@@ -117,7 +117,7 @@ impl Core {
         batch.sent = true;
         let mut items = Vec::with_capacity(batch.flights.len());
         for &flight in &batch.flights {
-            let f = self.flights.get_mut(flight).unwrap();
+            let f = self.flights.get_mut(flight).must();
             f.route = Route::Sent(batch_id);
             let key = f.key;
             let etag = self.keys.get(key).is_some_and(|k| k.data && k.etag);
@@ -164,7 +164,7 @@ impl Core {
         let Some(cfg) = self.config.batch.clone() else {
             return;
         };
-        let who = self.batches.get(batch_id).unwrap().who;
+        let who = self.batches.get(batch_id).must().who;
         if self
             .socket
             .as_ref()
@@ -180,7 +180,7 @@ impl Core {
             if self.keys.get(key).is_none_or(|r| r.who != who) || !self.needs_fetch(key) {
                 continue;
             }
-            let batch = self.batches.get(batch_id).unwrap();
+            let batch = self.batches.get(batch_id).must();
             let size = self.keys.get(key).map_or(0, |k| k.item_bytes);
             // Stop before the batch is full.
             if batch.flights.len() + 1 >= cfg.max_size || batch.bytes + size >= cfg.max_bytes {
@@ -276,7 +276,7 @@ impl Core {
         self.stats.revalidated += 1;
         let f = self.remove_flight(now, flight);
         self.circuit_record(now, key, None, f.probe);
-        let k = self.keys.get_mut(key).unwrap();
+        let k = self.keys.get_mut(key).must();
         // (An error the entry shows stays until new data replaces it: the
         // shell is told of errors and data, not of their clearing.)
         k.updated_at = Some(now);

@@ -113,7 +113,7 @@ impl Core {
                     }
                     self.circuits.push((origin, Circuit::default()));
                 }
-                let c = self.circuit_mut(origin).unwrap();
+                let c = self.circuit_mut(origin).must();
                 c.failures = c.failures.saturating_add(1);
                 let reopen = probe && c.probing;
                 if reopen || (c.open_until.is_none() && c.failures >= cfg.failures) {

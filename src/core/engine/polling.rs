@@ -90,13 +90,13 @@ impl Core {
                     lead: Lead::None,
                     live: false,
                 });
-                self.keys.get_mut(key).unwrap().group = g;
+                self.keys.get_mut(key).must().group = g;
                 g
             }
             g => g,
         };
         let poller = self.pollers.insert(group_id);
-        let group = self.polls.get_mut(group_id).unwrap();
+        let group = self.polls.get_mut(group_id).must();
         group
             .pollers
             .push((poller, interval_ms.max(1), in_background));
@@ -111,7 +111,7 @@ impl Core {
         let Some(group_id) = self.pollers.remove(poller) else {
             return;
         };
-        let group = self.polls.get_mut(group_id).unwrap();
+        let group = self.polls.get_mut(group_id).must();
         // (Each poller once; their order does not matter.)
         if let Some(i) = group.pollers.iter().position(|p| p.0 == poller) {
             group.pollers.swap_remove(i);
@@ -121,7 +121,7 @@ impl Core {
             self.schedule(now, group_id);
             return;
         }
-        let group = self.polls.remove(group_id).unwrap();
+        let group = self.polls.remove(group_id).must();
         self.timers.stop(Timer::Poll(group_id));
         if group.lead != Lead::None {
             self.act(Action::Lead {
@@ -371,7 +371,7 @@ impl Core {
             self.timers.stop(Timer::Poll(group_id));
             self.tick_due(now, group_id);
         } else {
-            self.polls.get_mut(group_id).unwrap().due = Some(due);
+            self.polls.get_mut(group_id).must().due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let mut others = Vec::new();
@@ -381,7 +381,7 @@ impl Core {
                 }
             }
             for o in others {
-                self.polls.get_mut(o).unwrap().due = Some(due);
+                self.polls.get_mut(o).must().due = Some(due);
                 self.timers.set(Timer::Poll(o), due);
             }
         }
@@ -540,7 +540,7 @@ impl Core {
             flight: 0,
             waits: Waits::Poll(group_id),
         });
-        self.polls.get_mut(group_id).unwrap().waiter = waiter;
+        self.polls.get_mut(group_id).must().waiter = waiter;
         self.start(now, waiter, key, ttl, false);
     }
 

@@ -89,7 +89,7 @@ impl Core {
         let full = doubled(cfg.base_ms, attempt.min(30)).min(cfg.max_ms);
         let backoff = full - (self.next_unit() * (full / 2) as f64) as u64;
         let delay = wait.map_or(backoff, |w| w.max(backoff));
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Backoff;
         f.probe = false;
         f.retries -= 1;
@@ -110,7 +110,7 @@ impl Core {
         match self.circuit_refuses(now, origin) {
             Err(fail) => self.finish(now, flight, Err(fail)),
             Ok(probe) => {
-                let f = self.flights.get_mut(flight).unwrap();
+                let f = self.flights.get_mut(flight).must();
                 f.probe = probe;
                 f.route = Route::Alone;
                 self.stats.network_requests += 1;

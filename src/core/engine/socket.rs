@@ -169,7 +169,7 @@ impl Core {
             self.release_key(key);
             return false;
         }
-        let sock = self.socket.as_mut().unwrap();
+        let sock = self.socket.as_mut().must();
         match sock.find(key) {
             Some(l) => {
                 l.listeners += 1;
@@ -187,7 +187,7 @@ impl Core {
                 lingering: false,
             }),
         }
-        self.keys.get_mut(key).unwrap().live = true;
+        self.keys.get_mut(key).must().live = true;
         match sock.state {
             SocketState::Idle => self.socket_connect(now),
             SocketState::Open => self.socket_subscribe(now, key),
@@ -421,11 +421,11 @@ impl Core {
         }
         self.act(Action::SocketClose);
         self.socket_connect(now);
-        self.socket.as_mut().unwrap().state = SocketState::Connecting { fallen_back };
+        self.socket.as_mut().must().state = SocketState::Connecting { fallen_back };
     }
 
     fn socket_connect(&mut self, now: u64) {
-        let sock = self.socket.as_mut().unwrap();
+        let sock = self.socket.as_mut().must();
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
         self.timers.set(Timer::Connect, at);
