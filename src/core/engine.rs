@@ -595,7 +595,7 @@ impl Core {
         let Some(w) = self.waiters.get(waiter) else {
             return;
         };
-        if w.waits != Waits::Caller || w.flight == 0 {
+        if !matches!(w.waits, Waits::Caller) || w.flight == 0 {
             return;
         }
         self.stats.aborted_calls += 1;
@@ -890,7 +890,7 @@ impl Core {
         if f.probe {
             self.circuit_probe_gone(f.key);
         }
-        if route == Route::Alone {
+        if matches!(route, Route::Alone) {
             self.stats.cancelled_requests += 1;
             self.act(Action::CancelFlight(flight));
         }
@@ -921,7 +921,7 @@ impl Core {
             return;
         };
         self.stats.timeouts += 1;
-        if f.route == Route::Alone {
+        if matches!(f.route, Route::Alone) {
             self.stats.cancelled_requests += 1;
             self.act(Action::CancelFlight(flight));
         }

@@ -168,7 +168,7 @@ impl Core {
         if self
             .socket
             .as_ref()
-            .is_none_or(|s| s.state == SocketState::Open)
+            .is_none_or(|s| matches!(s.state, SocketState::Open))
         {
             return;
         }

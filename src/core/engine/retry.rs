@@ -134,7 +134,7 @@ impl Core {
             if self
                 .flights
                 .get(flight)
-                .is_some_and(|f| f.route == Route::Backoff)
+                .is_some_and(|f| matches!(f.route, Route::Backoff))
             {
                 self.finish(now, flight, Err(Fail::Abort));
             }

@@ -148,7 +148,8 @@ impl Core {
     /// Is `key` kept live by an open socket (its changes are pushed)?
     pub(super) fn pushed(&self, key: u32) -> bool {
         self.socket.as_ref().is_some_and(|s| {
-            s.state == SocketState::Open && s.live.iter().any(|l| l.key == key && l.subscribed)
+            matches!(s.state, SocketState::Open)
+                && s.live.iter().any(|l| l.key == key && l.subscribed)
         })
     }
 
@@ -222,7 +223,7 @@ impl Core {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
-        if sock.state == SocketState::Idle {
+        if matches!(sock.state, SocketState::Idle) {
             return;
         }
         sock.state = SocketState::Open;
@@ -243,7 +244,7 @@ impl Core {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
-        if sock.state == SocketState::Idle {
+        if matches!(sock.state, SocketState::Idle) {
             return;
         }
         self.stats.socket_drops += 1;
@@ -345,7 +346,7 @@ impl Core {
                     }
                 }
             }
-            Timer::Reconnect if sock.state == SocketState::Waiting => {
+            Timer::Reconnect if matches!(sock.state, SocketState::Waiting) => {
                 self.stats.socket_reconnects += 1;
                 self.socket_connect(now);
             }
@@ -368,7 +369,7 @@ impl Core {
                     return;
                 };
                 let l = sock.live.swap_remove(pos);
-                if l.subscribed && sock.state == SocketState::Open {
+                if l.subscribed && matches!(sock.state, SocketState::Open) {
                     self.actions.push(Action::Unsub(key));
                 }
                 let idle = sock.live.is_empty();
@@ -376,9 +377,7 @@ impl Core {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
                     sock.opened_at = None;
-                    for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
-                        self.timers.stop(t);
-                    }
+                    self.stop_socket_timers();
                     self.act(Action::SocketClose);
                 }
                 if let Some(k) = self.keys.get_mut(key) {
@@ -411,9 +410,7 @@ impl Core {
             l.subscribed = false;
             l.refreshed = false;
         }
-        for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
-            self.timers.stop(t);
-        }
+        self.stop_socket_timers();
         let mut i = 0;
         while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
@@ -422,6 +419,12 @@ impl Core {
         self.act(Action::SocketClose);
         self.socket_connect(now);
         self.socket.as_mut().must().state = SocketState::Connecting { fallen_back };
+    }
+
+    fn stop_socket_timers(&mut self) {
+        self.timers.stop(Timer::Connect);
+        self.timers.stop(Timer::Reconnect);
+        self.timers.stop(Timer::Resync);
     }
 
     fn socket_connect(&mut self, now: u64) {
