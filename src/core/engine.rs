@@ -1051,11 +1051,10 @@ impl Core {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats {
-            cache_entries: self.entries as u64,
-            in_flight: self.flights.len() as u64,
-            ..self.stats
-        }
+        let mut stats = self.stats;
+        stats.cache_entries = self.entries as u64;
+        stats.in_flight = self.flights.len() as u64;
+        stats
     }
 
     /// Waiters not yet settled (for tests and leak checks).

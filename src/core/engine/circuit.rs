@@ -139,13 +139,23 @@ impl Core {
     /// Make room for one more origin: forget closed circuits, then those
     /// whose cool-down is over.
     fn circuit_room(&mut self, now: u64) -> bool {
-        if self.circuits.len() < MAX_ORIGINS {
-            return true;
-        }
-        self.circuits.retain(|(_, c)| c.open_until.is_some());
-        if self.circuits.len() >= MAX_ORIGINS {
-            self.circuits
-                .retain(|(_, c)| c.probing || c.open_until.is_some_and(|t| now < t));
+        // (One loop for both passes; the circuits' order does not matter.)
+        for pass in 0..2 {
+            if self.circuits.len() < MAX_ORIGINS {
+                return true;
+            }
+            let mut i = 0;
+            while let Some((_, c)) = self.circuits.get(i) {
+                // Pass 0 keeps the open ones; pass 1 (all open now) those
+                // probing or still cooling down.
+                if c.open_until
+                    .is_some_and(|t| pass == 0 || c.probing || now < t)
+                {
+                    i += 1;
+                } else {
+                    self.circuits.swap_remove(i);
+                }
+            }
         }
         self.circuits.len() < MAX_ORIGINS
     }
