@@ -33,7 +33,8 @@ impl<T> Slab<T> {
     pub fn insert(&mut self, v: T) -> u32 {
         match self.free.pop() {
             Some(id) => {
-                self.items[id as usize - 1] = Some(v);
+                // (The slot of a free id is empty: nothing to drop.)
+                core::mem::forget(self.items[id as usize - 1].replace(v));
                 id
             }
             None => {
