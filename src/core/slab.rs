@@ -2,7 +2,7 @@
 //!
 //! Ids are dense `u32`s starting at 1 (0 means "none" across the boundary),
 //! reused after removal, but never before the shell has read every action
-//! that names the old item: a removed id waits in `retired` until
+//! that names the old item: a removed id waits, retired, until
 //! [`Slab::recycle`] (the core calls it once its action queue is drained).
 //! Whoever keeps an id must drop it when the item is removed: the core
 //! removes timers and references along with their owner, and the shell
@@ -14,8 +14,10 @@ use alloc::vec::Vec;
 #[derive(Debug)]
 pub struct Slab<T> {
     items: Vec<Option<T>>,
+    /// The free ids: the first `ready` may be reused, the rest are retired
+    /// (one list instead of two: less code in the wasm).
     free: Vec<u32>,
-    retired: Vec<u32>,
+    ready: usize,
 }
 
 impl<T> Default for Slab<T> {
@@ -23,7 +25,7 @@ impl<T> Default for Slab<T> {
         Slab {
             items: Vec::new(),
             free: Vec::new(),
-            retired: Vec::new(),
+            ready: 0,
         }
     }
 }
@@ -31,27 +33,24 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     /// Store `v`; returns its id (>= 1).
     pub fn insert(&mut self, v: T) -> u32 {
-        match self.free.pop() {
-            Some(id) => {
-                // (The slot of a free id is empty: nothing to drop.)
-                core::mem::forget(self.items[id as usize - 1].replace(v));
-                id
-            }
-            None => {
-                self.items.push(Some(v));
-                self.items.len() as u32
-            }
+        if self.ready == 0 {
+            self.items.push(Some(v));
+            return self.items.len() as u32;
         }
+        // The last id made ready (the retired ones after it keep their order).
+        self.ready -= 1;
+        let id = self.free.remove(self.ready);
+        // (The slot of a free id is empty: nothing to drop.)
+        core::mem::forget(self.items[id as usize - 1].replace(v));
+        id
     }
 
     /// The item `id`, if present.
-    #[inline(never)]
     pub fn get(&self, id: u32) -> Option<&T> {
         self.items.get((id as usize).wrapping_sub(1))?.as_ref()
     }
 
     /// The item `id`, mutably, if present.
-    #[inline(never)]
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
         self.items.get_mut((id as usize).wrapping_sub(1))?.as_mut()
     }
@@ -64,13 +63,13 @@ impl<T> Slab<T> {
     /// Take the item `id` out; its id is reused after the next `recycle`.
     pub fn remove(&mut self, id: u32) -> Option<T> {
         let v = self.items.get_mut((id as usize).wrapping_sub(1))?.take()?;
-        self.retired.push(id);
+        self.free.push(id);
         Some(v)
     }
 
     /// The ids removed since the last call may be reused now.
     pub fn recycle(&mut self) {
-        self.free.append(&mut self.retired);
+        self.ready = self.free.len();
     }
 
     /// Every item with its id.
@@ -97,7 +96,7 @@ impl<T> Slab<T> {
 
     /// How many items there are.
     pub fn len(&self) -> usize {
-        self.items.len() - self.free.len() - self.retired.len()
+        self.items.len() - self.free.len()
     }
 
     /// Is it empty?
