@@ -395,7 +395,7 @@ impl Core {
         }
         let base = self.poll_base(g)?;
         let interval = self.active_interval(g)? as f64;
-        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        let j = self.jitter();
         Some((
             base + (interval * (1.0 - j)) as u64,
             base + (interval * (1.0 + j)) as u64,
@@ -483,7 +483,7 @@ impl Core {
         // A rider may leave as early as the low end of its own jitter range:
         // `interval * (1 - jitter)` after its data, where its schedule might
         // have put it anyway.
-        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
+        let low = 1.0 - self.jitter();
         let mut riders = Vec::new();
         for id in 1..=self.polls.end() {
             let Some(g) = self.polls.get(id) else {
@@ -531,10 +531,10 @@ impl Core {
         } else {
             interval
         };
-        // Data younger than this tick's interval answers it from the cache.
-        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
-        let ttl = jittered(interval, low);
         let key = group.key;
+        // Data younger than this tick's interval answers it from the cache.
+        let low = 1.0 - self.jitter();
+        let ttl = jittered(interval, low);
         self.stats.poll_ticks += 1;
         let waiter = self.waiters.insert(Waiter {
             flight: 0,
@@ -544,10 +544,16 @@ impl Core {
         self.start(now, waiter, key, ttl, false);
     }
 
+    /// The configured jitter, within `[0, 1]` (one copy of the clamp).
+    #[inline(never)]
+    fn jitter(&self) -> f64 {
+        self.config.poll.jitter.clamp(0.0, 1.0)
+    }
+
     /// A jitter factor in `[1 - jitter, 1 + jitter]`.
     fn next_jitter(&mut self) -> f64 {
         let unit = self.next_unit();
-        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        let j = self.jitter();
         1.0 - j + 2.0 * j * unit
     }
 
