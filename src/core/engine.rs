@@ -812,7 +812,7 @@ impl Core {
 
     /// Settle `waiters` with the body of `src`.
     fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
-        for waiter in waiters {
+        for &waiter in &waiters {
             self.settle(
                 now,
                 waiter,
@@ -825,7 +825,7 @@ impl Core {
 
     /// Settle `waiters` with `fail`.
     fn reject(&mut self, now: u64, waiters: Vec<u32>, fail: Fail) {
-        for waiter in waiters {
+        for &waiter in &waiters {
             self.settle_err(now, waiter, fail);
         }
     }

@@ -109,13 +109,13 @@ impl Core {
         let batch = self.batches.get_mut(batch_id).must();
         if batch.flights.len() <= 1 || self.batch_unavailable {
             let batch = self.batches.remove(batch_id).must();
-            for f in batch.flights {
+            for &f in &batch.flights {
                 self.send_alone(f);
             }
             return;
         }
         batch.sent = true;
-        let mut items = Vec::with_capacity(batch.flights.len());
+        let mut items = Vec::new();
         for &flight in &batch.flights {
             let f = self.flights.get_mut(flight).must();
             f.route = Route::Sent(batch_id);
@@ -211,7 +211,7 @@ impl Core {
         if matches!(status, 404 | 405 | 501) {
             self.batch_unavailable = true;
             self.stats.batch_fallbacks += batch.flights.len() as u64;
-            for f in batch.flights {
+            for &f in &batch.flights {
                 self.send_alone(f);
             }
             return;
@@ -224,7 +224,7 @@ impl Core {
                 status,
             }
         };
-        for f in batch.flights {
+        for &f in &batch.flights {
             self.outcome(now, f, Err(fail));
         }
     }
@@ -283,7 +283,7 @@ impl Core {
         k.ttl_ms = ttl;
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
-        for waiter in f.waiters {
+        for &waiter in &f.waiters {
             self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, true);
         }
         self.data_changed(now, key);
@@ -304,7 +304,7 @@ impl Core {
             // from it, so it must not hold its connection.
             self.act(Action::CancelBatch(batch_id));
         }
-        for flight in batch.flights {
+        for &flight in &batch.flights {
             self.stats.batch_protocol_errors += 1;
             let fail = if broken {
                 Fail::BatchBroken { batch: batch_id }

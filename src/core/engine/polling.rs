@@ -380,7 +380,7 @@ impl Core {
                     others.push(o);
                 }
             }
-            for o in others {
+            for &o in &others {
                 self.polls.get_mut(o).must().due = Some(due);
                 self.timers.set(Timer::Poll(o), due);
             }
@@ -507,7 +507,7 @@ impl Core {
                 riders.push(id);
             }
         }
-        for g in riders {
+        for &g in &riders {
             self.timers.stop(Timer::Poll(g));
             self.tick(now, g);
         }
