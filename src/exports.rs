@@ -74,6 +74,17 @@ fn opt_ms(v: f64) -> Option<u64> {
     (v >= 0.0).then_some(v as u64)
 }
 
+/// An answer as the shell reports it (one copy for the three exports).
+#[inline(never)]
+fn answer(status: u32, size: f64, flags: u32, retry_after: f64) -> Answer {
+    Answer {
+        status: status as u16,
+        size: ms(size),
+        flags,
+        retry_after: opt_ms(retry_after),
+    }
+}
+
 /// The area `cf_new` reads the config from.
 #[no_mangle]
 pub extern "C" fn cf_config_ptr() -> *mut f64 {
@@ -216,12 +227,12 @@ input!(
 input!(
 /// A plain request's answer.
 fn cf_done(now: f64, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
-    c.core.fetch_done(ms(now), flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+    c.core.fetch_done(ms(now), flight, answer(status, size, flags, retry_after))
 });
 input!(
 /// One answer of a batch.
 fn cf_item(now: f64, batch: u32, flight: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
-    c.core.batch_item(ms(now), batch, flight, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+    c.core.batch_item(ms(now), batch, flight, answer(status, size, flags, retry_after))
 });
 input!(
     /// An answer that could not be read.
@@ -310,7 +321,7 @@ input!(
 input!(
 /// A write's answer.
 fn cf_write_done(now: f64, write: u32, status: u32, size: f64, flags: u32, retry_after: f64) -> () => |c| {
-    c.core.write_done(ms(now), write, Answer { status: status as u16, size: ms(size), flags, retry_after: opt_ms(retry_after) })
+    c.core.write_done(ms(now), write, answer(status, size, flags, retry_after))
 });
 input!(
     /// The caller of a write aborted.
