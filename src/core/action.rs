@@ -261,42 +261,48 @@ impl Action {
     /// Append this action's words to `out`.
     pub fn encode(&self, out: &mut Vec<u32>) {
         match self {
-            Action::Fetch { flight, key } => out.extend([1, *flight, *key]),
-            Action::CancelFlight(f) => out.extend([2, *f]),
+            Action::Fetch { flight, key } => put(out, &[1, *flight, *key]),
+            Action::CancelFlight(f) => put(out, &[2, *f]),
             Action::Batch { batch, items } => {
-                out.extend([3, *batch, items.len() as u32]);
+                put(out, &[3, *batch, items.len() as u32]);
                 for i in items {
-                    out.extend([i.flight, i.key, i.etag as u32]);
+                    put(out, &[i.flight, i.key, i.etag as u32]);
                 }
             }
-            Action::CancelBatch(b) => out.extend([4, *b]),
-            Action::Resolve { waiter, src } => out.extend([5, *waiter, src.word()]),
-            Action::ResolveKey { waiter, key } => out.extend([6, *waiter, *key]),
+            Action::CancelBatch(b) => put(out, &[4, *b]),
+            Action::Resolve { waiter, src } => put(out, &[5, *waiter, src.word()]),
+            Action::ResolveKey { waiter, key } => put(out, &[6, *waiter, *key]),
             Action::Reject { waiter, fail } => {
-                out.extend([7, *waiter]);
-                out.extend(fail.words());
+                put(out, &[7, *waiter]);
+                put(out, &fail.words());
             }
-            Action::Keep { key, src } => out.extend([8, *key, src.word()]),
-            Action::Show { key, src } => out.extend([9, *key, src.word()]),
+            Action::Keep { key, src } => put(out, &[8, *key, src.word()]),
+            Action::Show { key, src } => put(out, &[9, *key, src.word()]),
             Action::Error { key, fail } => {
-                out.extend([10, *key]);
-                out.extend(fail.words());
+                put(out, &[10, *key]);
+                put(out, &fail.words());
             }
-            Action::Drop(k) => out.extend([11, *k]),
-            Action::Notify(k) => out.extend([12, *k]),
-            Action::Polled(k) => out.extend([13, *k]),
-            Action::Lead { key, want } => out.extend([14, *key, *want as u32]),
-            Action::SocketOpen => out.push(15),
-            Action::SocketClose => out.push(16),
-            Action::Sub(k) => out.extend([17, *k]),
-            Action::Unsub(k) => out.extend([18, *k]),
-            Action::KeyFree(k) => out.extend([19, *k]),
-            Action::Send(w) => out.extend([20, *w]),
+            Action::Drop(k) => put(out, &[11, *k]),
+            Action::Notify(k) => put(out, &[12, *k]),
+            Action::Polled(k) => put(out, &[13, *k]),
+            Action::Lead { key, want } => put(out, &[14, *key, *want as u32]),
+            Action::SocketOpen => put(out, &[15]),
+            Action::SocketClose => put(out, &[16]),
+            Action::Sub(k) => put(out, &[17, *k]),
+            Action::Unsub(k) => put(out, &[18, *k]),
+            Action::KeyFree(k) => put(out, &[19, *k]),
+            Action::Send(w) => put(out, &[20, *w]),
             Action::Written { write, fail } => {
-                out.extend([21, *write]);
-                out.extend(fail.map_or([0; 4], Fail::words));
+                put(out, &[21, *write]);
+                put(out, &fail.map_or([0; 4], Fail::words));
             }
-            Action::Prefetched(k) => out.extend([22, *k]),
+            Action::Prefetched(k) => put(out, &[22, *k]),
         }
     }
+}
+
+/// Append `w` to `out` (one copy of the append for every action).
+#[inline(never)]
+fn put(out: &mut Vec<u32>, w: &[u32]) {
+    out.extend_from_slice(w);
 }

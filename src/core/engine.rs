@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::action::{Action, Fail, Src};
-use super::slab::Slab;
+use super::slab::{remove_id, Must, Slab};
 use super::timers::{Timer, Timers};
 
 mod batching;
@@ -336,7 +336,6 @@ pub struct Core {
     waiters: Slab<Waiter>,
     timers: Timers,
     batches: Slab<batching::Batch>,
-    open_batches: Vec<(u32, u32)>,
     batch_unavailable: bool,
     polls: Slab<polling::Group>,
     pollers: Slab<u32>,
@@ -372,7 +371,6 @@ impl Core {
             waiters: Slab::default(),
             timers: Timers::default(),
             batches: Slab::default(),
-            open_batches: Vec::new(),
             batch_unavailable: false,
             polls: Slab::default(),
             pollers: Slab::default(),
@@ -434,7 +432,7 @@ impl Core {
         let flight = self.keys.get(key).map_or(0, |k| k.flight);
         let shared = self.flights.get(flight).map_or(0, |f| f.shared);
         let joinable = self.waiters.get(shared).is_some_and(|w| w.flight == flight);
-        if joinable && (fresh || !self.keys.get(key).unwrap().is_fresh(now, ttl)) {
+        if joinable && (fresh || !self.keys.get(key).must().is_fresh(now, ttl)) {
             self.stats.requested += 1;
             self.stats.dedup_hits += 1;
             return Some(shared);
@@ -493,7 +491,7 @@ impl Core {
     /// flight, refused by the circuit, or sent.
     fn start(&mut self, now: u64, waiter: u32, key: u32, ttl: u64, fresh: bool) {
         if !self.keys.contains(key) {
-            self.reject(now, vec![waiter], Fail::Abort);
+            self.settle_err(now, waiter, Fail::Abort);
             return;
         }
         if !fresh && self.touch_fresh(now, key, ttl) {
@@ -501,12 +499,12 @@ impl Core {
             self.settle_from_key(now, waiter, key);
             return;
         }
-        let k = &self.keys.get(key).unwrap();
+        let k = &self.keys.get(key).must();
         if k.flight != 0 {
             self.stats.dedup_hits += 1;
             let f = k.flight;
-            self.flights.get_mut(f).unwrap().waiters.push(waiter);
-            self.waiters.get_mut(waiter).unwrap().flight = f;
+            self.flights.get_mut(f).must().waiters.push(waiter);
+            self.waiters.get_mut(waiter).must().flight = f;
             return;
         }
         let origin = k.origin;
@@ -520,7 +518,7 @@ impl Core {
                     self.settle_from_key(now, waiter, key);
                 } else {
                     self.stats.circuit_refused += 1;
-                    self.reject(now, vec![waiter], fail);
+                    self.settle_err(now, waiter, fail);
                 }
                 return;
             }
@@ -542,8 +540,8 @@ impl Core {
             self.timers
                 .set(Timer::Flight(flight), now.saturating_add(t));
         }
-        self.waiters.get_mut(waiter).unwrap().flight = flight;
-        let k = self.keys.get_mut(key).unwrap();
+        self.waiters.get_mut(waiter).must().flight = flight;
+        let k = self.keys.get_mut(key).must();
         k.flight = flight;
         k.version = k.version.wrapping_add(1);
         self.stats.network_requests += 1;
@@ -556,13 +554,39 @@ impl Core {
     /// A cache answer for a waiter: callers through an action, internal
     /// waiters through their owner.
     fn settle_from_key(&mut self, now: u64, waiter: u32, key: u32) {
+        self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, false);
+    }
+
+    /// Settle `waiter`: a caller with `a`, an internal waiter through its
+    /// owner (`fail`: how it failed, if it did). One copy for every kind of
+    /// answer.
+    #[inline(never)]
+    pub(super) fn settle(
+        &mut self,
+        now: u64,
+        waiter: u32,
+        a: Action,
+        fail: Option<Fail>,
+        from_network: bool,
+    ) {
         let Some(w) = self.waiters.remove(waiter) else {
             return;
         };
         match w.waits {
-            Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
-            other => self.internal_done(now, other, None, false),
+            Waits::Caller => self.act(a),
+            other => self.internal_done(now, other, fail, from_network),
         }
+    }
+
+    /// Settle `waiter` with `fail`.
+    fn settle_err(&mut self, now: u64, waiter: u32, fail: Fail) {
+        self.settle(
+            now,
+            waiter,
+            Action::Reject { waiter, fail },
+            Some(fail),
+            true,
+        );
     }
 
     /// The caller behind `waiter` aborted: it is rejected, and its request
@@ -571,7 +595,7 @@ impl Core {
         let Some(w) = self.waiters.get(waiter) else {
             return;
         };
-        if w.waits != Waits::Caller || w.flight == 0 {
+        if !matches!(w.waits, Waits::Caller) || w.flight == 0 {
             return;
         }
         self.stats.aborted_calls += 1;
@@ -681,7 +705,7 @@ impl Core {
         }
         self.next_tick += 1;
         let tick = self.next_tick;
-        let k = self.keys.get_mut(key).unwrap();
+        let k = self.keys.get_mut(key).must();
         self.kept_bytes -= k.bytes;
         k.data = true;
         k.error = false;
@@ -762,13 +786,23 @@ impl Core {
             || self.kept_bytes > self.config.max_bytes
         {
             let by_bytes = self.entries <= self.config.max_entries.max(1);
-            let oldest = self
-                .keys
-                .iter()
-                .filter(|(id, k)| *id != keep && k.has_entry() && (!by_bytes || k.bytes > 0))
-                .min_by_key(|(_, k)| k.tick)
-                .map(|(id, _)| id);
-            let Some(oldest) = oldest else { break };
+            let (mut oldest, mut tick) = (0, u64::MAX);
+            for id in 1..=self.keys.end() {
+                match self.keys.get(id) {
+                    Some(k)
+                        if id != keep
+                            && k.has_entry()
+                            && (!by_bytes || k.bytes > 0)
+                            && k.tick < tick =>
+                    {
+                        (oldest, tick) = (id, k.tick);
+                    }
+                    _ => {}
+                }
+            }
+            if oldest == 0 {
+                break;
+            }
             self.remove_entry(oldest);
             self.stats.evictions += 1;
             self.notify(oldest);
@@ -778,27 +812,21 @@ impl Core {
 
     /// Settle `waiters` with the body of `src`.
     fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
-        for waiter in waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::Resolve { waiter, src }),
-                other => self.internal_done(now, other, None, from_network),
-            }
+        for &waiter in &waiters {
+            self.settle(
+                now,
+                waiter,
+                Action::Resolve { waiter, src },
+                None,
+                from_network,
+            );
         }
     }
 
     /// Settle `waiters` with `fail`.
     fn reject(&mut self, now: u64, waiters: Vec<u32>, fail: Fail) {
-        for waiter in waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::Reject { waiter, fail }),
-                other => self.internal_done(now, other, Some(fail), true),
-            }
+        for &waiter in &waiters {
+            self.settle_err(now, waiter, fail);
         }
     }
 
@@ -839,7 +867,7 @@ impl Core {
         let Some(f) = self.flights.get_mut(flight) else {
             return;
         };
-        f.waiters.retain(|x| *x != waiter);
+        remove_id(&mut f.waiters, waiter);
         if f.shared == waiter {
             f.shared = 0;
         }
@@ -862,7 +890,7 @@ impl Core {
         if f.probe {
             self.circuit_probe_gone(f.key);
         }
-        if route == Route::Alone {
+        if matches!(route, Route::Alone) {
             self.stats.cancelled_requests += 1;
             self.act(Action::CancelFlight(flight));
         }
@@ -893,7 +921,7 @@ impl Core {
             return;
         };
         self.stats.timeouts += 1;
-        if f.route == Route::Alone {
+        if matches!(f.route, Route::Alone) {
             self.stats.cancelled_requests += 1;
             self.act(Action::CancelFlight(flight));
         }
@@ -955,20 +983,26 @@ impl Core {
     /// with the old session, is replaced.
     pub fn clear(&mut self, now: u64) {
         self.cleared_at = Some(now);
-        let ids = self.keys.ids();
-        for key in &ids {
-            if self.keys.get(*key).is_some_and(|k| k.has_entry()) {
-                self.remove_entry(*key);
-                self.notify(*key);
+        // (Nothing here makes keys: the core never does.)
+        let end = self.keys.end();
+        for key in 1..=end {
+            if self.keys.get(key).is_some_and(|k| k.has_entry()) {
+                self.remove_entry(key);
+                self.notify(key);
             }
         }
-        for (_, f) in self.flights.iter_mut() {
-            f.store = false;
+        for id in 1..=self.flights.end() {
+            if let Some(f) = self.flights.get_mut(id) {
+                f.store = false;
+            }
         }
         self.cancel_retries(now);
         // A new request of a key must not join one whose answer is not kept.
         // Its flight still names the key: the key lives until it is done.
-        for (_, k) in self.keys.iter_mut() {
+        for key in 1..=end {
+            let Some(k) = self.keys.get_mut(key) else {
+                continue;
+            };
             if k.flight != 0 {
                 k.flight = 0;
                 k.orphans += 1;
@@ -977,7 +1011,7 @@ impl Core {
         }
         self.socket_restart(now);
         self.refetch_live(now);
-        for key in ids {
+        for key in 1..=end {
             self.release_key(key);
         }
     }
@@ -1017,11 +1051,10 @@ impl Core {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats {
-            cache_entries: self.entries as u64,
-            in_flight: self.flights.len() as u64,
-            ..self.stats
-        }
+        let mut stats = self.stats;
+        stats.cache_entries = self.entries as u64;
+        stats.in_flight = self.flights.len() as u64;
+        stats
     }
 
     /// Waiters not yet settled (for tests and leak checks).
@@ -1050,14 +1083,14 @@ impl Core {
     }
 
     fn send_alone(&mut self, flight: u32) {
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Alone;
         let key = f.key;
         self.act(Action::Fetch { flight, key });
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
-        let f = self.flights.remove(flight).unwrap();
+        let f = self.flights.remove(flight).must();
         if let Some(k) = self.keys.get_mut(f.key) {
             if k.flight == flight {
                 k.flight = 0;
@@ -1113,10 +1146,43 @@ pub(super) fn classify(flight: u32, a: Answer) -> Result<(u64, bool, bool), Fail
     }
 }
 
+/// `v * 2^n`, saturating (`n` < 64): a shift, where `saturating_mul` needs
+/// a 128-bit multiply on wasm32.
+pub(super) fn doubled(v: u64, n: u32) -> u64 {
+    if v.leading_zeros() >= n {
+        v << n
+    } else {
+        u64::MAX
+    }
+}
+
 /// Spread a seed's bits (splitmix64).
 fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doubled;
+
+    #[test]
+    fn doubled_is_a_saturating_multiply_by_a_power_of_two() {
+        for v in [
+            0,
+            1,
+            3,
+            1_000,
+            30_000,
+            u64::MAX >> 20,
+            u64::MAX >> 1,
+            u64::MAX,
+        ] {
+            for n in 0..=30 {
+                assert_eq!(doubled(v, n), v.saturating_mul(1 << n), "{v} << {n}");
+            }
+        }
+    }
 }

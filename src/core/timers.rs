@@ -56,18 +56,23 @@ impl Timers {
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<u64> {
-        self.armed.iter().map(|(at, _)| *at).min()
+        let mut next = None;
+        for &(at, _) in &self.armed {
+            next = Some(next.map_or(at, |n: u64| n.min(at)));
+        }
+        next
     }
 
     /// Take one timer due at `now` or before, the earliest first.
     pub fn pop_due(&mut self, now: u64) -> Option<Timer> {
-        let (i, _) = self
-            .armed
-            .iter()
-            .enumerate()
-            .filter(|(_, (at, _))| *at <= now)
-            .min_by_key(|(_, (at, _))| *at)?;
-        Some(self.armed.swap_remove(i).1)
+        // (The first of equal deadlines, as `min_by_key` would take.)
+        let mut due: Option<(usize, u64)> = None;
+        for (i, &(at, _)) in self.armed.iter().enumerate() {
+            if at <= now && due.is_none_or(|(_, d)| at < d) {
+                due = Some((i, at));
+            }
+        }
+        Some(self.armed.swap_remove(due?.0).1)
     }
 
     /// How many are armed (for leak checks).

@@ -56,14 +56,22 @@ impl Core {
             return false;
         };
         let (window_ms, max_size, max_bytes) = (cfg.window_ms, cfg.max_size, cfg.max_bytes);
-        let key = self.flights.get(flight).unwrap().key;
-        let k = self.keys.get(key).unwrap();
+        let key = self.flights.get(flight).must().key;
+        let k = self.keys.get(key).must();
         if self.batch_unavailable || k.origin != cfg.origin {
             return false;
         }
         let (who, size) = (k.who, k.item_bytes);
-        let batch_id = match self.open_batches.iter().find(|(w, _)| *w == who) {
-            Some(&(_, b)) => b,
+        // The identity's open batch: queued, or closing (riders join it).
+        let mut open = None;
+        for b in 1..=self.batches.end() {
+            if self.batches.get(b).is_some_and(|b| b.who == who && !b.sent) {
+                open = Some(b);
+                break;
+            }
+        }
+        let batch_id = match open {
+            Some(b) => b,
             None => {
                 let b = self.batches.insert(Batch {
                     who,
@@ -74,15 +82,14 @@ impl Core {
                 });
                 self.timers
                     .set(Timer::Window(b), now.saturating_add(window_ms));
-                self.open_batches.push((who, b));
                 b
             }
         };
-        let batch = self.batches.get_mut(batch_id).unwrap();
+        let batch = self.batches.get_mut(batch_id).must();
         batch.flights.push(flight);
         batch.bytes += size;
         let full = !batch.closing && (batch.flights.len() >= max_size || batch.bytes >= max_bytes);
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Queued(batch_id);
         f.batched = true;
         if full {
@@ -99,27 +106,25 @@ impl Core {
         }
         self.add_riders(now, batch_id);
         self.timers.stop(Timer::Window(batch_id));
-        self.open_batches.retain(|(_, b)| *b != batch_id);
-        let batch = self.batches.get_mut(batch_id).unwrap();
+        let batch = self.batches.get_mut(batch_id).must();
         if batch.flights.len() <= 1 || self.batch_unavailable {
-            let batch = self.batches.remove(batch_id).unwrap();
-            for f in batch.flights {
+            let batch = self.batches.remove(batch_id).must();
+            for &f in &batch.flights {
                 self.send_alone(f);
             }
             return;
         }
         batch.sent = true;
-        let flights = batch.flights.clone();
-        let mut items = Vec::with_capacity(flights.len());
-        for &flight in &flights {
-            let f = self.flights.get_mut(flight).unwrap();
+        let mut items = Vec::new();
+        for &flight in &batch.flights {
+            let f = self.flights.get_mut(flight).must();
             f.route = Route::Sent(batch_id);
             let key = f.key;
             let etag = self.keys.get(key).is_some_and(|k| k.data && k.etag);
             items.push(Item { flight, key, etag });
         }
         self.stats.batches_sent += 1;
-        self.stats.batched_items += flights.len() as u64;
+        self.stats.batched_items += items.len() as u64;
         self.act(Action::Batch {
             batch: batch_id,
             items,
@@ -131,11 +136,10 @@ impl Core {
         let Some(batch) = self.batches.get_mut(batch_id) else {
             return;
         };
-        batch.flights.retain(|f| *f != flight);
+        remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() {
             self.batches.remove(batch_id);
             self.timers.stop(Timer::Window(batch_id));
-            self.open_batches.retain(|(_, b)| *b != batch_id);
         }
     }
 
@@ -146,7 +150,7 @@ impl Core {
             return;
         };
         let before = batch.flights.len();
-        batch.flights.retain(|f| *f != flight);
+        remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() && before > 0 {
             self.batches.remove(batch_id);
             self.act(Action::CancelBatch(batch_id));
@@ -160,9 +164,23 @@ impl Core {
         let Some(cfg) = self.config.batch.clone() else {
             return;
         };
-        let who = self.batches.get(batch_id).unwrap().who;
-        for key in self.live_without_data(who) {
-            let batch = self.batches.get(batch_id).unwrap();
+        let who = self.batches.get(batch_id).must().who;
+        if self
+            .socket
+            .as_ref()
+            .is_none_or(|s| matches!(s.state, SocketState::Open))
+        {
+            return;
+        }
+        // Live keys of `who` with no data and no request in flight. (A
+        // rider changes only its own key, and none is made live here.)
+        let mut i = 0;
+        while let Some(&socket::Live { key, .. }) = self.live_at(i) {
+            i += 1;
+            if self.keys.get(key).is_none_or(|r| r.who != who) || !self.needs_fetch(key) {
+                continue;
+            }
+            let batch = self.batches.get(batch_id).must();
             let size = self.keys.get(key).map_or(0, |k| k.item_bytes);
             // Stop before the batch is full.
             if batch.flights.len() + 1 >= cfg.max_size || batch.bytes + size >= cfg.max_bytes {
@@ -193,7 +211,7 @@ impl Core {
         if matches!(status, 404 | 405 | 501) {
             self.batch_unavailable = true;
             self.stats.batch_fallbacks += batch.flights.len() as u64;
-            for f in batch.flights {
+            for &f in &batch.flights {
                 self.send_alone(f);
             }
             return;
@@ -206,7 +224,7 @@ impl Core {
                 status,
             }
         };
-        for f in batch.flights {
+        for &f in &batch.flights {
             self.outcome(now, f, Err(fail));
         }
     }
@@ -219,9 +237,7 @@ impl Core {
             .get_mut(batch_id)
             .filter(|b| b.sent)
             .and_then(|batch| {
-                let pos = batch.flights.iter().position(|f| *f == flight)?;
-                batch.flights.remove(pos);
-                Some(batch.flights.is_empty())
+                remove_id(&mut batch.flights, flight).then_some(batch.flights.is_empty())
             });
         let Some(last) = wanted else {
             self.stats.batch_ignored_answers += 1;
@@ -260,21 +276,15 @@ impl Core {
         self.stats.revalidated += 1;
         let f = self.remove_flight(now, flight);
         self.circuit_record(now, key, None, f.probe);
-        let k = self.keys.get_mut(key).unwrap();
+        let k = self.keys.get_mut(key).must();
         // (An error the entry shows stays until new data replaces it: the
         // shell is told of errors and data, not of their clearing.)
         k.updated_at = Some(now);
         k.ttl_ms = ttl;
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
-        for waiter in f.waiters {
-            let Some(w) = self.waiters.remove(waiter) else {
-                continue;
-            };
-            match w.waits {
-                Waits::Caller => self.act(Action::ResolveKey { waiter, key }),
-                other => self.internal_done(now, other, None, true),
-            }
+        for &waiter in &f.waiters {
+            self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, true);
         }
         self.data_changed(now, key);
         self.notify(key);
@@ -294,7 +304,7 @@ impl Core {
             // from it, so it must not hold its connection.
             self.act(Action::CancelBatch(batch_id));
         }
-        for flight in batch.flights {
+        for &flight in &batch.flights {
             self.stats.batch_protocol_errors += 1;
             let fail = if broken {
                 Fail::BatchBroken { batch: batch_id }

@@ -113,7 +113,7 @@ impl Core {
                     }
                     self.circuits.push((origin, Circuit::default()));
                 }
-                let c = self.circuit_mut(origin).unwrap();
+                let c = self.circuit_mut(origin).must();
                 c.failures = c.failures.saturating_add(1);
                 let reopen = probe && c.probing;
                 if reopen || (c.open_until.is_none() && c.failures >= cfg.failures) {
@@ -127,20 +127,35 @@ impl Core {
                     c.probing = false;
                 }
             }
-            _ => self.circuits.retain(|(o, _)| *o != origin),
+            _ => {
+                // (One circuit per origin; their order does not matter.)
+                if let Some(i) = self.circuits.iter().position(|(o, _)| *o == origin) {
+                    self.circuits.swap_remove(i);
+                }
+            }
         }
     }
 
     /// Make room for one more origin: forget closed circuits, then those
     /// whose cool-down is over.
     fn circuit_room(&mut self, now: u64) -> bool {
-        if self.circuits.len() < MAX_ORIGINS {
-            return true;
-        }
-        self.circuits.retain(|(_, c)| c.open_until.is_some());
-        if self.circuits.len() >= MAX_ORIGINS {
-            self.circuits
-                .retain(|(_, c)| c.probing || c.open_until.is_some_and(|t| now < t));
+        // (One loop for both passes; the circuits' order does not matter.)
+        for pass in 0..2 {
+            if self.circuits.len() < MAX_ORIGINS {
+                return true;
+            }
+            let mut i = 0;
+            while let Some((_, c)) = self.circuits.get(i) {
+                // Pass 0 keeps the open ones; pass 1 (all open now) those
+                // probing or still cooling down.
+                if c.open_until
+                    .is_some_and(|t| pass == 0 || c.probing || now < t)
+                {
+                    i += 1;
+                } else {
+                    self.circuits.swap_remove(i);
+                }
+            }
         }
         self.circuits.len() < MAX_ORIGINS
     }

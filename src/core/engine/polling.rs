@@ -90,13 +90,13 @@ impl Core {
                     lead: Lead::None,
                     live: false,
                 });
-                self.keys.get_mut(key).unwrap().group = g;
+                self.keys.get_mut(key).must().group = g;
                 g
             }
             g => g,
         };
         let poller = self.pollers.insert(group_id);
-        let group = self.polls.get_mut(group_id).unwrap();
+        let group = self.polls.get_mut(group_id).must();
         group
             .pollers
             .push((poller, interval_ms.max(1), in_background));
@@ -111,14 +111,17 @@ impl Core {
         let Some(group_id) = self.pollers.remove(poller) else {
             return;
         };
-        let group = self.polls.get_mut(group_id).unwrap();
-        group.pollers.retain(|p| p.0 != poller);
+        let group = self.polls.get_mut(group_id).must();
+        // (Each poller once; their order does not matter.)
+        if let Some(i) = group.pollers.iter().position(|p| p.0 == poller) {
+            group.pollers.swap_remove(i);
+        }
         if !group.pollers.is_empty() {
             self.sync_lead(group_id);
             self.schedule(now, group_id);
             return;
         }
-        let group = self.polls.remove(group_id).unwrap();
+        let group = self.polls.remove(group_id).must();
         self.timers.stop(Timer::Poll(group_id));
         if group.lead != Lead::None {
             self.act(Action::Lead {
@@ -139,7 +142,7 @@ impl Core {
     pub fn set_visible(&mut self, now: u64, visible: bool) {
         if self.visible != visible {
             self.visible = visible;
-            for g in self.polls.ids() {
+            for g in 1..=self.polls.end() {
                 self.sync_lead(g);
             }
             self.reschedule_all(now);
@@ -339,16 +342,17 @@ impl Core {
         if group.live || group.lead != Lead::Held || !self.online {
             return None;
         }
-        group
-            .pollers
-            .iter()
-            .filter(|p| self.visible || p.2)
-            .map(|p| p.1)
-            .min()
+        let mut min = None;
+        for &(_, interval, background) in &group.pollers {
+            if self.visible || background {
+                min = Some(min.map_or(interval, |m: u64| m.min(interval)));
+            }
+        }
+        min
     }
 
     fn reschedule_all(&mut self, now: u64) {
-        for g in self.polls.ids() {
+        for g in 1..=self.polls.end() {
             self.schedule(now, g);
         }
     }
@@ -367,17 +371,17 @@ impl Core {
             self.timers.stop(Timer::Poll(group_id));
             self.tick_due(now, group_id);
         } else {
-            self.polls.get_mut(group_id).unwrap().due = Some(due);
+            self.polls.get_mut(group_id).must().due = Some(due);
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
-            let others: Vec<u32> = self
-                .polls
-                .ids()
-                .into_iter()
-                .filter(|&o| o != group_id && self.companion(now, o) == Some(due))
-                .collect();
-            for o in others {
-                self.polls.get_mut(o).unwrap().due = Some(due);
+            let mut others = Vec::new();
+            for o in 1..=self.polls.end() {
+                if o != group_id && self.companion(now, o) == Some(due) {
+                    others.push(o);
+                }
+            }
+            for &o in &others {
+                self.polls.get_mut(o).must().due = Some(due);
                 self.timers.set(Timer::Poll(o), due);
             }
         }
@@ -389,13 +393,9 @@ impl Core {
         if g.failures > 0 || g.retry_at.is_some() || g.waiter != 0 {
             return None;
         }
-        let k = self.keys.get(g.key)?;
-        let base = Some(k)
-            .filter(|k| k.data && !k.shown)
-            .and_then(|k| k.updated_at)
-            .max(g.last_ok_at)?;
+        let base = self.poll_base(g)?;
         let interval = self.active_interval(g)? as f64;
-        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        let j = self.jitter();
         Some((
             base + (interval * (1.0 - j)) as u64,
             base + (interval * (1.0 + j)) as u64,
@@ -410,18 +410,34 @@ impl Core {
         let g = self.polls.get(group_id)?;
         let k = self.keys.get(g.key).filter(|k| k.origin == origin)?;
         let (low, high) = self.jitter_range(g)?;
-        self.polls
-            .iter()
-            .filter(|(id, o)| {
-                *id != group_id
-                    && self
-                        .keys
-                        .get(o.key)
-                        .is_some_and(|ok| ok.who == k.who && ok.origin == origin)
-            })
-            .filter_map(|(_, o)| o.due)
-            .filter(|&d| d > now && low <= d && d <= high)
-            .min()
+        let mut best = None;
+        for id in 1..=self.polls.end() {
+            let Some(o) = self.polls.get(id) else {
+                continue;
+            };
+            let same = self
+                .keys
+                .get(o.key)
+                .is_some_and(|ok| ok.who == k.who && ok.origin == origin);
+            match o.due {
+                Some(d) if id != group_id && same && d > now && low <= d && d <= high => {
+                    best = Some(best.map_or(d, |b: u64| b.min(d)));
+                }
+                _ => {}
+            }
+        }
+        best
+    }
+
+    /// When the group's data last arrived: the kept data's time, or its
+    /// last good tick's (whose answer may have been only shown).
+    #[inline(never)]
+    fn poll_base(&self, g: &Group) -> Option<u64> {
+        self.keys
+            .get(g.key)
+            .filter(|k| k.data && !k.shown)
+            .and_then(|k| k.updated_at)
+            .max(g.last_ok_at)
     }
 
     /// When the group's next tick is due, or `None` while it must not tick
@@ -433,20 +449,13 @@ impl Core {
             return None;
         }
         let max_backoff = self.config.poll.max_backoff_ms;
-        let data_at = self
-            .keys
-            .get(group.key)
-            .filter(|k| k.data && !k.shown)
-            .and_then(|k| k.updated_at);
         Some(if let Some(at) = group.retry_at {
             at
         } else if group.failures > 0 {
-            let backoff = interval
-                .saturating_mul(1u64 << group.failures.min(20))
-                .min(max_backoff.max(interval));
+            let backoff = doubled(interval, group.failures.min(20)).min(max_backoff.max(interval));
             group.last_error_at.saturating_add(backoff)
         } else {
-            match data_at.max(group.last_ok_at) {
+            match self.poll_base(group) {
                 Some(at) => at.saturating_add(jittered(interval, group.jitter)),
                 None => now,
             }
@@ -474,31 +483,31 @@ impl Core {
         // A rider may leave as early as the low end of its own jitter range:
         // `interval * (1 - jitter)` after its data, where its schedule might
         // have put it anyway.
-        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
-        let riders: Vec<(u32, u64)> = self
-            .polls
-            .iter()
-            .filter(|(id, g)| {
-                let Some(k) = self.keys.get(g.key) else {
-                    return false;
-                };
-                let base = Some(k)
-                    .filter(|k| k.data && !k.shown)
-                    .and_then(|k| k.updated_at)
-                    .max(g.last_ok_at);
-                let interval = self.active_interval(g).unwrap_or(0);
-                *id != group_id
-                    && g.waiter == 0
-                    && g.failures == 0
-                    && g.retry_at.is_none()
-                    && g.due.is_some()
-                    && k.who == who
-                    && k.origin == origin
-                    && base.is_some_and(|b| b + (interval as f64 * low) as u64 <= now)
-            })
-            .map(|(id, g)| (id, g.due.map_or(0, |due| due.saturating_sub(now))))
-            .collect();
-        for (g, _) in riders {
+        let low = 1.0 - self.jitter();
+        let mut riders = Vec::new();
+        for id in 1..=self.polls.end() {
+            let Some(g) = self.polls.get(id) else {
+                continue;
+            };
+            let Some(k) = self.keys.get(g.key) else {
+                continue;
+            };
+            let interval = self.active_interval(g).unwrap_or(0);
+            if id != group_id
+                && g.waiter == 0
+                && g.failures == 0
+                && g.retry_at.is_none()
+                && g.due.is_some()
+                && k.who == who
+                && k.origin == origin
+                && self
+                    .poll_base(g)
+                    .is_some_and(|b| b + (interval as f64 * low) as u64 <= now)
+            {
+                riders.push(id);
+            }
+        }
+        for &g in &riders {
             self.timers.stop(Timer::Poll(g));
             self.tick(now, g);
         }
@@ -513,24 +522,38 @@ impl Core {
             return;
         };
         group.due = None;
-        let interval = group.pollers.iter().map(|p| p.1).min().unwrap_or(1);
-        // Data younger than this tick's interval answers it from the cache.
-        let low = 1.0 - self.config.poll.jitter.clamp(0.0, 1.0);
-        let ttl = jittered(interval, low);
+        let mut interval = u64::MAX;
+        for p in &group.pollers {
+            interval = interval.min(p.1);
+        }
+        let interval = if group.pollers.is_empty() {
+            1
+        } else {
+            interval
+        };
         let key = group.key;
+        // Data younger than this tick's interval answers it from the cache.
+        let low = 1.0 - self.jitter();
+        let ttl = jittered(interval, low);
         self.stats.poll_ticks += 1;
         let waiter = self.waiters.insert(Waiter {
             flight: 0,
             waits: Waits::Poll(group_id),
         });
-        self.polls.get_mut(group_id).unwrap().waiter = waiter;
+        self.polls.get_mut(group_id).must().waiter = waiter;
         self.start(now, waiter, key, ttl, false);
+    }
+
+    /// The configured jitter, within `[0, 1]` (one copy of the clamp).
+    #[inline(never)]
+    fn jitter(&self) -> f64 {
+        self.config.poll.jitter.clamp(0.0, 1.0)
     }
 
     /// A jitter factor in `[1 - jitter, 1 + jitter]`.
     fn next_jitter(&mut self) -> f64 {
         let unit = self.next_unit();
-        let j = self.config.poll.jitter.clamp(0.0, 1.0);
+        let j = self.jitter();
         1.0 - j + 2.0 * j * unit
     }
 

@@ -43,7 +43,7 @@ impl Core {
             self.release_key(key);
             return false;
         }
-        self.keys.get_mut(key).unwrap().queued = true;
+        self.keys.get_mut(key).must().queued = true;
         self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
             let (old, _) = self.prefetch_queue.remove(0);

@@ -86,13 +86,10 @@ impl Core {
             self.finish(now, flight, Err(fail));
             return true;
         }
-        let full = cfg
-            .base_ms
-            .saturating_mul(1 << attempt.min(30))
-            .min(cfg.max_ms);
+        let full = doubled(cfg.base_ms, attempt.min(30)).min(cfg.max_ms);
         let backoff = full - (self.next_unit() * (full / 2) as f64) as u64;
         let delay = wait.map_or(backoff, |w| w.max(backoff));
-        let f = self.flights.get_mut(flight).unwrap();
+        let f = self.flights.get_mut(flight).must();
         f.route = Route::Backoff;
         f.probe = false;
         f.retries -= 1;
@@ -113,7 +110,7 @@ impl Core {
         match self.circuit_refuses(now, origin) {
             Err(fail) => self.finish(now, flight, Err(fail)),
             Ok(probe) => {
-                let f = self.flights.get_mut(flight).unwrap();
+                let f = self.flights.get_mut(flight).must();
                 f.probe = probe;
                 f.route = Route::Alone;
                 self.stats.network_requests += 1;
@@ -132,11 +129,12 @@ impl Core {
     /// `clear()`: every retry waiting for its backoff is cancelled, its
     /// waiters rejected as aborted.
     pub(super) fn cancel_retries(&mut self, now: u64) {
-        for flight in self.flights.ids() {
+        // (A flight made meanwhile is not waiting for its backoff.)
+        for flight in 1..=self.flights.end() {
             if self
                 .flights
                 .get(flight)
-                .is_some_and(|f| f.route == Route::Backoff)
+                .is_some_and(|f| matches!(f.route, Route::Backoff))
             {
                 self.finish(now, flight, Err(Fail::Abort));
             }

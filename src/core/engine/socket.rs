@@ -81,7 +81,7 @@ impl SocketState {
 
 #[derive(Debug)]
 pub(super) struct Live {
-    key: u32,
+    pub(super) key: u32,
     listeners: u32,
     subscribed: bool,
     refreshed: bool,
@@ -111,15 +111,19 @@ impl Socket {
     fn find(&mut self, key: u32) -> Option<&mut Live> {
         self.live.iter_mut().find(|l| l.key == key)
     }
-
-    fn keys(&self) -> Vec<u32> {
-        self.live.iter().map(|l| l.key).collect()
-    }
 }
 
 impl Core {
+    /// The `i`th live key. (The loops over them call into the rest of the
+    /// core, which never adds or removes a live key: only `live_add` and the
+    /// linger timer do.)
+    #[inline(never)]
+    pub(super) fn live_at(&self, i: usize) -> Option<&Live> {
+        self.socket.as_ref()?.live.get(i)
+    }
+
     /// A live key with no data and no request in flight.
-    fn needs_fetch(&self, key: u32) -> bool {
+    pub(super) fn needs_fetch(&self, key: u32) -> bool {
         self.keys.get(key).is_some_and(|k| k.flight == 0 && !k.data)
     }
 
@@ -134,31 +138,18 @@ impl Core {
         ) {
             return;
         }
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(&Live { key, .. }) = self.live_at(i) {
+            i += 1;
             self.fetch_if_missing(now, key);
         }
-    }
-
-    /// Live keys of `who` with no data and no request in flight, while the
-    /// socket is not open (the candidates to ride along in a batch).
-    pub(super) fn live_without_data(&self, who: u32) -> Vec<u32> {
-        let Some(sock) = self.socket.as_ref() else {
-            return Vec::new();
-        };
-        if sock.state == SocketState::Open {
-            return Vec::new();
-        }
-        sock.live
-            .iter()
-            .map(|l| l.key)
-            .filter(|&k| self.keys.get(k).is_some_and(|r| r.who == who) && self.needs_fetch(k))
-            .collect()
     }
 
     /// Is `key` kept live by an open socket (its changes are pushed)?
     pub(super) fn pushed(&self, key: u32) -> bool {
         self.socket.as_ref().is_some_and(|s| {
-            s.state == SocketState::Open && s.live.iter().any(|l| l.key == key && l.subscribed)
+            matches!(s.state, SocketState::Open)
+                && s.live.iter().any(|l| l.key == key && l.subscribed)
         })
     }
 
@@ -179,7 +170,7 @@ impl Core {
             self.release_key(key);
             return false;
         }
-        let sock = self.socket.as_mut().unwrap();
+        let sock = self.socket.as_mut().must();
         match sock.find(key) {
             Some(l) => {
                 l.listeners += 1;
@@ -197,7 +188,7 @@ impl Core {
                 lingering: false,
             }),
         }
-        self.keys.get_mut(key).unwrap().live = true;
+        self.keys.get_mut(key).must().live = true;
         match sock.state {
             SocketState::Idle => self.socket_connect(now),
             SocketState::Open => self.socket_subscribe(now, key),
@@ -232,14 +223,16 @@ impl Core {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
-        if sock.state == SocketState::Idle {
+        if matches!(sock.state, SocketState::Idle) {
             return;
         }
         sock.state = SocketState::Open;
         sock.opened_at = Some(now);
         let resync = sock.cfg.resync_ms;
         self.timers.stop(Timer::Connect);
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(&Live { key, .. }) = self.live_at(i) {
+            i += 1;
             self.socket_subscribe(now, key);
         }
         self.timers.set(Timer::Resync, now.saturating_add(resync));
@@ -251,7 +244,7 @@ impl Core {
         let Some(sock) = self.socket.as_mut() else {
             return;
         };
-        if sock.state == SocketState::Idle {
+        if matches!(sock.state, SocketState::Idle) {
             return;
         }
         self.stats.socket_drops += 1;
@@ -267,10 +260,7 @@ impl Core {
             return;
         }
         sock.state = SocketState::Waiting;
-        let window = sock
-            .cfg
-            .reconnect_min_ms
-            .saturating_mul(1u64 << sock.attempt.min(20))
+        let window = doubled(sock.cfg.reconnect_min_ms, sock.attempt.min(20))
             .min(sock.cfg.reconnect_max_ms.max(sock.cfg.reconnect_min_ms));
         sock.attempt = sock.attempt.saturating_add(1);
         let delay = (window as f64 * jitter) as u64;
@@ -279,7 +269,9 @@ impl Core {
             l.subscribed = false;
             l.refreshed = false;
         }
-        for key in sock.keys() {
+        let mut i = 0;
+        while let Some(&Live { key, .. }) = self.live_at(i) {
+            i += 1;
             // What the socket pushed may be out of date now: stale, not gone.
             if self.expire(key) {
                 self.notify(key);
@@ -329,9 +321,13 @@ impl Core {
 
     /// Socket subscriptions held now.
     pub fn socket_subscriptions(&self) -> usize {
-        self.socket
-            .as_ref()
-            .map_or(0, |s| s.live.iter().filter(|l| l.subscribed).count())
+        self.socket.as_ref().map_or(0, |s| {
+            let mut n = 0;
+            for l in &s.live {
+                n += l.subscribed as usize;
+            }
+            n
+        })
     }
 
     pub(super) fn socket_deadline(&mut self, now: u64, timer: Timer) {
@@ -343,24 +339,25 @@ impl Core {
                 if let SocketState::Connecting { .. } = sock.state {
                     sock.state = SocketState::Connecting { fallen_back: true };
                     self.stats.socket_timeouts += 1;
-                    for key in sock.keys() {
+                    let mut i = 0;
+                    while let Some(&Live { key, .. }) = self.live_at(i) {
+                        i += 1;
                         self.fetch_if_missing(now, key);
                     }
                 }
             }
-            Timer::Reconnect if sock.state == SocketState::Waiting => {
+            Timer::Reconnect if matches!(sock.state, SocketState::Waiting) => {
                 self.stats.socket_reconnects += 1;
                 self.socket_connect(now);
             }
             Timer::Resync => {
-                let stale: Vec<u32> = sock
-                    .live
-                    .iter()
-                    .filter(|l| !l.refreshed)
-                    .map(|l| l.key)
-                    .collect();
-                for key in stale {
-                    self.fetch_detached(now, key, true);
+                // (Fetching a key changes no key's `refreshed`.)
+                let mut i = 0;
+                while let Some(&Live { key, refreshed, .. }) = self.live_at(i) {
+                    i += 1;
+                    if !refreshed {
+                        self.fetch_detached(now, key, true);
+                    }
                 }
             }
             Timer::Linger(key) => {
@@ -372,7 +369,7 @@ impl Core {
                     return;
                 };
                 let l = sock.live.swap_remove(pos);
-                if l.subscribed && sock.state == SocketState::Open {
+                if l.subscribed && matches!(sock.state, SocketState::Open) {
                     self.actions.push(Action::Unsub(key));
                 }
                 let idle = sock.live.is_empty();
@@ -380,9 +377,7 @@ impl Core {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
                     sock.opened_at = None;
-                    for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
-                        self.timers.stop(t);
-                    }
+                    self.stop_socket_timers();
                     self.act(Action::SocketClose);
                 }
                 if let Some(k) = self.keys.get_mut(key) {
@@ -415,19 +410,25 @@ impl Core {
             l.subscribed = false;
             l.refreshed = false;
         }
-        for t in [Timer::Connect, Timer::Reconnect, Timer::Resync] {
-            self.timers.stop(t);
-        }
-        for key in sock.keys() {
+        self.stop_socket_timers();
+        let mut i = 0;
+        while let Some(&Live { key, .. }) = self.live_at(i) {
+            i += 1;
             self.set_live(now, key, false);
         }
         self.act(Action::SocketClose);
         self.socket_connect(now);
-        self.socket.as_mut().unwrap().state = SocketState::Connecting { fallen_back };
+        self.socket.as_mut().must().state = SocketState::Connecting { fallen_back };
+    }
+
+    fn stop_socket_timers(&mut self) {
+        self.timers.stop(Timer::Connect);
+        self.timers.stop(Timer::Reconnect);
+        self.timers.stop(Timer::Resync);
     }
 
     fn socket_connect(&mut self, now: u64) {
-        let sock = self.socket.as_mut().unwrap();
+        let sock = self.socket.as_mut().must();
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
         self.timers.set(Timer::Connect, at);

@@ -77,7 +77,7 @@ impl Core {
         if !watched || self.pushed(key) {
             return touched;
         }
-        let k = self.keys.get_mut(key).unwrap();
+        let k = self.keys.get_mut(key).must();
         if let Some(f) = self.flights.get_mut(k.flight) {
             if matches!(f.route, Route::Queued(_)) {
                 f.stale_on_arrival = false;
