@@ -1,14 +1,15 @@
 // The Client: the public API over the numbers-only core (docs/boundary.md).
 // It interns URLs and options to key ids, keeps every body, ETag and error
 // by id, builds snapshots, stats and errors, and carries out the core's
-// action words with the drivers (fetch.js, socket.js, tabs.js, page.js,
-// persist.js). The core decides everything else.
+// action words with the drivers (fetch.js; and, loaded when first used,
+// socket.js, stream.js, polling.js with tabs.js and page.js, persist.js).
+// The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
 import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
 import { answer, batchBody, envelope, fetcher, item, itemResult, NETWORK as NET, result } from './fetch.js'
-import { announceClear, channel, hash, joinClear, keepWeak, lock, shared } from './tabs.js'
-import { online, slowConnection, visible, watch } from './page.js'
+import { announceClear, joinClear, keepWeak } from './tabs.js'
+import { slowConnection } from './page.js'
 import { instantiate } from './load.js'
 import { bodyOf, layered, METHODS, MUTATE, send, sizeOf, writeError } from './write.js'
 import { share, SHARE_MAX } from './share.js'
@@ -97,6 +98,15 @@ const loadSocket = () =>
     (m) => (Socket = m.Socket),
     () => (Socket = null),
   ))
+
+/**
+ * Polling (polling.js: pollers across tabs, leadership, the page's
+ * visibility and online state), a module of its own that a client loads
+ * with its first poll: `Polling` once loaded.
+ */
+let Polling
+let pollingLoad = null
+const loadPolling = () => (pollingLoad ??= import('./polling.js').then((m) => (Polling = m.Polling)))
 
 let freed // FinalizationRegistry: cf_free when a client is garbage-collected
 
@@ -201,11 +211,7 @@ class Client {
   #socket = null
   #topics = new Map() // socket topic -> key record
   #sockErrors = new Map() // key id -> message
-  #polls = 0
-  #polled = new Map() // hash -> key record
-  #groups = new Map() // identity lock name -> { held, recs, free }
-  #channel = null
-  #unwatch = null
+  #polling = null // polling.js's Polling, from the first poll
   #writes = new Map() // write id -> record (see #mutate)
   #pre = new Map() // key id -> resolvers of prefetch promises, settled by PREFETCHED
   #seeds = null // key text -> snapshot of hydrated data the core does not hold yet
@@ -272,8 +278,7 @@ class Client {
     this.#h = -2
     globalThis.clearTimeout(this.#timer)
     this.#socket?.close()
-    this.#unwatch?.()
-    this.#channel?.close()
+    this.#polling?.close()
     for (const w of this.#waiters) w?.rej(error)
     for (const w of this.#writes.values()) w.rej(error)
     this.#waiters = []
@@ -577,80 +582,25 @@ class Client {
       const background = flag(rest, 'inBackground', 'poll') ?? false
       if (this.#h === -2) throw stopped
       const keyOptions = { headers: rest.headers, partition: rest.partition, responseType: rest.responseType }
-      if (this.#h === -1) {
+      if (this.#h >= 0 && this.#polling === null && Polling) {
+        this.#polling = new Polling({ x: core, h: () => this.#h, now, call: (f) => this.#call(f), run: () => this.#run(), incoming: this.#incoming, bodies: this.#bodies, etags: this.#etags, client: this })
+      }
+      if (this.#polling === null) {
+        // Until the core and the polling module are ready.
         let handle = null
-        this.#later(() => {
+        const start = () => {
           if (handle === null && this.#h >= 0) handle = this.poll(url, options)
-        })
+        }
+        loadPolling().then(
+          () => this.#later(start),
+          (e) => handle === null && onError?.(failure(abs, 'network', NETWORK(`the polling module could not be loaded: ${messageOf(e)}`))),
+        )
         return { stop: () => (handle ??= { stop: noop }).stop() }
       }
-      const rec = this.#key(url, abs, R)
-      const poller = this.#pollStart(rec, interval, background)
-      let lastData
-      let errorSeen = false
-      let wasFetching = false
-      // Each new body once; each failed attempt once.
-      const deliver = (s) => {
-        if (s.data !== undefined && s.data !== lastData && s.error === undefined) {
-          lastData = s.data
-          errorSeen = false
-          onData?.(s.data)
-        } else if (s.error !== undefined && !s.isFetching && (wasFetching || !errorSeen)) {
-          errorSeen = true
-          onError?.(s.error)
-        }
-        wasFetching = s.isFetching
-      }
-      const unsubscribe = this.subscribe(url, deliver, keyOptions)
-      let active = true
-      queueMicrotask(() => active && this.#h >= 0 && deliver(this.peek(url, keyOptions)))
-      return {
-        stop: () => {
-          if (!active) return
-          active = false
-          unsubscribe()
-          this.#call((x, h) => {
-            x.cf_poll_stop(h, now(), poller)
-            if (--rec.polls === 0) this.#polled.delete(rec.hash)
-            if (--this.#polls === 0) {
-              this.#unwatch?.()
-              this.#channel?.close()
-              this.#unwatch = this.#channel = null
-            }
-          })
-        },
-      }
+      return this.#polling.poll(this.#key(url, abs, R), url, keyOptions, interval, background, onData, onError)
     } catch (e) {
       throw this.#fault(e, 'poll: ')
     }
-  }
-
-  #pollStart(rec, interval, background) {
-    const x = core
-    const h = this.#h
-    if (this.#polls++ === 0) {
-      const changed = (f) => () => this.#call(f)
-      this.#unwatch = watch(changed(() => x.cf_visible(h, now(), visible() ? 1 : 0)), changed(() => x.cf_online(h, now(), online() ? 1 : 0)))
-      x.cf_visible(h, now(), visible() ? 1 : 0)
-      x.cf_online(h, now(), online() ? 1 : 0)
-      if (shared()) this.#channel = channel('calmfetch', (m) => this.#call(() => this.#fromTab(m)))
-    }
-    if (rec.polls++ === 0) this.#polled.set((rec.hash ??= hash(rec.text)), rec)
-    const poller = x.cf_poll_start(h, now(), rec.id, interval, background ? 1 : 0)
-    this.#run()
-    return poller
-  }
-
-  /** Another tab's poll result. */
-  #fromTab(m) {
-    if (m?.t !== 'poll' || typeof m.h !== 'string') return
-    const rec = this.#polled.get(m.h)
-    if (rec === undefined) return
-    const at = typeof m.at === 'number' ? m.at : 0
-    const size = Number.isFinite(m.size) ? m.size : NONE // without its size it is only shown
-    const etag = typeof m.etag === 'string' ? m.etag : undefined
-    this.#incoming.set(rec.id, { body: m.body, etag, size })
-    core.cf_tab_data(this.#h, now(), rec.id, at, size, etag === undefined ? 0 : 2)
   }
 
   /**
@@ -1147,8 +1097,12 @@ class Client {
       else if (rec === undefined) continue
       else if (op === 10) this.#errors[a] = this.#error(b, w[i - 3], w[i - 2], w[i - 1], rec.url) // ERROR key code a b c
       else if (op === 12) this.#notify(rec) // NOTIFY key
-      else if (op === 13) this.#share(rec) // POLLED key
-      else if (op === 14) this.#lead(rec, b === 1) // LEAD key want
+      else if (op === 13) this.#polling?.share(rec) // POLLED key
+      else if (op === 14) {
+        // LEAD key want (only a polled key, so polling.js is loaded)
+        if (this.#polling !== null) this.#polling.lead(rec, b === 1)
+        else if (b === 1) x.cf_lead(h, now(), a, 2)
+      }
       else if (op === 19) this.#forget(rec) // KEY_FREE key
       else this.#subscribeTopic(rec, op === 17) // SUB / UNSUB key
     }
@@ -1184,7 +1138,7 @@ class Client {
     this.#origins.release(rec.o)
     this.#whos.release(rec.W)
     if (rec.topic !== undefined && this.#topics.get(rec.topic) === rec) this.#topics.delete(rec.topic)
-    if (rec.hash !== undefined && this.#polled.get(rec.hash) === rec) this.#polled.delete(rec.hash)
+    this.#polling?.forget(rec)
     this.#sockErrors.delete(id)
     rec.lead?.()
   }
@@ -1358,78 +1312,7 @@ class Client {
     core.cf_batch_end(this.#h, now(), batch, reason === undefined ? 0 : 1)
   }
 
-  // --- tabs and the socket --------------------------------------------------------
-
-  #share(rec) {
-    const id = rec.id
-    if (this.#channel === null || this.#bodies[id] === undefined) return
-    const x = core
-    const m = { t: 'poll', h: (rec.hash ??= hash(rec.text)), body: this.#bodies[id], at: Math.max(x.cf_updated(this.#h, id), 0), size: x.cf_bytes(this.#h, id) }
-    if (this.#etags[id] !== undefined) m.etag = this.#etags[id]
-    try {
-      this.#channel.postMessage(m)
-    } catch {}
-  }
-
-  /**
-   * Ask for (or give up) leading `rec`'s polling across tabs: one Web Lock
-   * per key, and one per identity and origin. The tab holding the identity's
-   * lock steals the locks of every key of that identity it polls, so one tab
-   * leads them all and their ticks can leave together (riders).
-   */
-  #lead(rec, want) {
-    if (!want) {
-      rec.lead?.()
-      rec.lead = undefined
-    } else if (rec.lead === undefined) {
-      if (this.#channel === null || !shared()) return core.cf_lead(this.#h, now(), rec.id, 2)
-      const name = `calmfetch-lead-${hash(rec.o.text + SEP + rec.W.text)}`
-      let g = this.#groups.get(name)
-      if (g === undefined) {
-        g = { held: false, recs: new Set(), free: noop }
-        this.#groups.set(name, g)
-        g.free = lock(name, () => {
-          g.held = true
-          for (const r of g.recs) if (!r.held) this.#ask(r, g, true)
-        }, noop)
-      }
-      g.recs.add(rec)
-      this.#ask(rec, g, g.held)
-      rec.lead = () => {
-        rec.unlock()
-        rec.unlock = undefined
-        rec.held = false
-        g.recs.delete(rec)
-        if (g.recs.size === 0 && this.#groups.get(name) === g) {
-          g.free()
-          this.#groups.delete(name)
-        }
-      }
-    }
-  }
-
-  /** Queue for `rec`'s key lock, or take it at once (`steal`). */
-  #ask(rec, g, steal) {
-    rec.unlock?.()
-    rec.held = false
-    const id = rec.id
-    const unlock = lock(
-      `calmfetch-poll-${(rec.hash ??= hash(rec.text))}`,
-      () => {
-        rec.held = true
-        this.#call((x, h) => x.cf_lead(h, now(), id, 1))
-      },
-      () => this.#call((x, h) => x.cf_lead(h, now(), id, 2)),
-      steal,
-      () => {
-        // Another tab's leader took it: stop polling here, and queue again.
-        if (rec.unlock !== unlock) return
-        this.#call((x, h) => x.cf_lead(h, now(), id, 0))
-        if (rec.unlock === unlock) this.#ask(rec, g, false)
-      },
-    )
-    rec.unlock = unlock
-  }
+  // --- the socket --------------------------------------------------------------------
 
   #subscribeTopic(rec, on) {
     const topic = pathOf(rec.url)

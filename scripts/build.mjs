@@ -21,7 +21,7 @@ const outArg = process.argv.indexOf('--out')
 const pkg = outArg > 0 ? resolvePath(process.argv[outArg + 1]) : join(root, 'pkg')
 const wasmOpt = join(root, 'node_modules', '.bin', 'wasm-opt')
 /** The modules a client imports only when it uses them (lazy chunks). */
-const LAZY = ['persist.js', 'socket.js', 'stream.js']
+const LAZY = ['persist.js', 'socket.js', 'stream.js', 'polling.js']
 const version = JSON.parse(readFileSync(join(root, 'js', 'package.template.json'), 'utf8')).version
 
 /** The license files of `license` ("MIT OR Apache-2.0"), shipped in the package. */
@@ -174,27 +174,31 @@ esbuild.buildSync({
   entryPoints: [join(root, 'js', 'index.js')], outfile: join(pkg, 'index.js'), bundle: true,
   format: 'esm', minify: true, legalComments: 'none', external: ['./core_wasm.js', ...LAZY.map((f) => `./${f}`)],
 })
-{
-  const file = join(pkg, 'index.js')
+/** Give the wasm's exports their short names in a built file (`cf_panic` is the import). */
+function renameExports(f) {
+  const file = join(pkg, f)
   const js = readFileSync(file, 'utf8').replace(/\bcf_[a-z_]+\b/g, (name) => {
-    if (name === 'cf_panic') return name // the import
+    if (name === 'cf_panic') return name
     const short = exportNames.get(name)
     if (short === undefined) {
-      console.error(`build: index.js uses ${name}, which the wasm module does not export`)
+      console.error(`build: ${f} uses ${name}, which the wasm module does not export`)
       process.exit(1)
     }
     return short
   })
   writeFileSync(file, js)
 }
-// IndexedDB persistence, the realtime socket and the reader of streamed
-// batch answers are modules of their own, imported dynamically by a client
-// that uses them: bundlers ship them as lazy chunks that other apps never load.
+renameExports('index.js')
+// IndexedDB persistence, the realtime socket, the reader of streamed batch
+// answers and polling are modules of their own, imported dynamically by a
+// client that uses them: bundlers ship them as lazy chunks that other apps
+// never load.
 for (const f of LAZY) {
   esbuild.buildSync({
     entryPoints: [join(root, 'js', f)], outfile: join(pkg, f), bundle: true,
     format: 'esm', minify: true, legalComments: 'none',
   })
+  renameExports(f)
 }
 writeFileSync(join(pkg, 'react.js'), esbuild.transformSync(readFileSync(join(root, 'js', 'react.js'), 'utf8'), {
   format: 'esm', minify: true, legalComments: 'none',

@@ -228,7 +228,7 @@ export function tables(res) {
       name: 'bundle size',
       title: 'esbuild, minified ESM for the browser with code splitting, react/react-dom external (gzip -9, brotli q11): the code an app loads at start; lazy chunks (loaded only when a feature is used) apart',
       head: ['what', 'raw KB', 'gzip KB', 'brotli KB', 'lazy chunks, gzip KB'],
-      rows: res.sizes.map((x) => [x.name, kb(x.raw), kb(x.gzip), kb(x.brotli), x.lazyGzip === undefined ? '–' : `${kb(x.lazyGzip)} (persist, socket, stream)`]),
+      rows: res.sizes.map((x) => [x.name, kb(x.raw), kb(x.gzip), kb(x.brotli), x.lazyGzip === undefined ? '–' : `${kb(x.lazyGzip)} (persist, socket, stream, polling)`]),
     })
   }
   return out

@@ -18,7 +18,7 @@ function measure(buf) {
 /**
  * The code an app loads at start: the entry chunk and the chunks it imports
  * statically. Code splitting is on, as in Vite, webpack and Next.js, so a
- * module imported dynamically (calmfetch's `persist.js`, `socket.js`, `stream.js`) is a lazy chunk,
+ * module imported dynamically (calmfetch's `persist.js`, `socket.js`, `stream.js`, `polling.js`) is a lazy chunk,
  * counted apart (`lazy`).
  */
 async function bundle(contents, root) {

@@ -1,8 +1,9 @@
-// The socket driver (socket.js) and the reader of streamed batch answers
-// (stream.js) are lazy chunks that only a client using them loads. When one
-// cannot load (a deploy that lost the chunk, a network error), nothing hangs:
-// a client with a socket still becomes ready and serves everything over
-// HTTP, and a streamed batch answer fails its batch like a network error.
+// The socket driver (socket.js), the reader of streamed batch answers
+// (stream.js) and polling (polling.js) are lazy chunks that only a client
+// using them loads. When one cannot load (a deploy that lost the chunk, a
+// network error), nothing hangs: a client with a socket still becomes ready
+// and serves everything over HTTP, a streamed batch answer fails its batch
+// like a network error, and a poll tells its onError.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -78,5 +79,33 @@ test('without its stream chunk a streamed batch answer fails its calls as a netw
   }
   assert.equal(stats.batchesSent, 1)
   assert.equal(stats.inFlight, 0, 'nothing is left in flight')
+  assert.equal(run.code, 0, run.stderr.slice(0, 1500))
+})
+
+const polled = `
+const { createClient } = await import(process.env.ENTRY_WITHOUT_SOCKET)
+const client = createClient({ baseUrl: process.env.SERVER })
+const errors = []
+const data = []
+const handle = client.poll('/a', { intervalMs: 50, onData: (d) => data.push(d), onError: (e) => errors.push({ kind: e.kind, message: e.message }) })
+await new Promise((r) => setTimeout(r, 300))
+handle.stop()
+const got = await client.get('/b')
+console.log('RESULT ' + JSON.stringify({ errors, data, got, requests: client.stats().networkRequests }))
+`
+
+test('without its polling chunk a poll tells onError once, and the client still works', { timeout: 10_000 }, async (t) => {
+  const entry = withoutChunks(t)
+  const srv = await serve(t, (req, res) => reply(res, 200, { url: req.url }))
+  const run = await runScript(t, polled, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_SOCKET: entry } })
+  const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '))
+  assert.ok(line, `no result (killed: ${run.killed}); stderr: ${run.stderr.slice(0, 1500)}`)
+  const { errors, data, got, requests } = JSON.parse(line.slice(7))
+  assert.equal(errors.length, 1, `onError once: ${JSON.stringify(errors)}`)
+  assert.equal(errors[0].kind, 'network')
+  assert.match(errors[0].message, /polling module could not be loaded.*polling\.js/)
+  assert.deepEqual(data, [])
+  assert.deepEqual(got, { url: '/b' })
+  assert.equal(requests, 1, 'only the get reached the server')
   assert.equal(run.code, 0, run.stderr.slice(0, 1500))
 })
