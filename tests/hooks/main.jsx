@@ -604,7 +604,8 @@ const tests = {
         client,
         <>
           <Probe url={echo(tag)} log={probe} />
-          <Writer url={(b) => `/__bump?path=${encodeURIComponent(b.path)}`} options={okOptions} log={ok} />
+          {/* (The write answers 150 ms later, so that its pending state renders in any browser, however loaded.) */}
+          <Writer url={(b) => `/__bump?path=${encodeURIComponent(b.path)}&delay=150`} options={okOptions} log={ok} />
           <Writer url={echo(failTag)} options={badOptions} log={bad} />
         </>,
         true,

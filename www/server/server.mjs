@@ -251,7 +251,11 @@ export async function startServer(opts = {}) {
         const p = url.searchParams.get('path');
         if (!p || !p.startsWith('/')) throw new HttpError(400, 'POST /__bump needs ?path=/some/path');
         const pathname = parseUrl(p).pathname;
-        return sendJson(res, 200, { path: pathname, version: bumpVersion(pathname) });
+        const version = bumpVersion(pathname);
+        // ?delay=ms answers that much later (tests watch a write in flight); at most 5 s.
+        const delay = Math.min(Math.max(Number(url.searchParams.get('delay')) || 0, 0), 5000);
+        if (delay > 0) await sleep(delay, state.signal);
+        return sendJson(res, 200, { path: pathname, version });
       }
       case 'POST /__socket/drop':
         return sendJson(res, 200, { dropped: hub.dropAll() });
