@@ -29,10 +29,9 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// One client: its core, its action words and its counters.
+/// One client: its core and its counters.
 struct Client {
     core: Core,
-    words: Vec<u32>,
     stats: [f64; STATS],
 }
 
@@ -57,11 +56,9 @@ fn client(h: u32) -> &'static mut Client {
     }
 }
 
-/// Drain the core's actions into the client's words.
+/// The shell reads the action words right after each input.
 fn drain(c: &mut Client) {
-    while let Some(a) = c.core.poll_action() {
-        a.encode(&mut c.words);
-    }
+    c.core.actions_read();
 }
 
 /// Milliseconds from the shell: negative and NaN give 0 (`as` saturates;
@@ -141,7 +138,6 @@ pub extern "C" fn cf_new() -> u32 {
     };
     let client = Box::new(Client {
         core: Core::new(config),
-        words: Vec::new(),
         stats: [0.0; STATS],
     });
     let all = clients();
@@ -168,19 +164,19 @@ pub extern "C" fn cf_free(h: u32) {
 /// Where the action words are.
 #[no_mangle]
 pub extern "C" fn cf_actions(h: u32) -> *const u32 {
-    client(h).words.as_ptr()
+    client(h).core.words().as_ptr()
 }
 
 /// How many action words there are.
 #[no_mangle]
 pub extern "C" fn cf_actions_len(h: u32) -> u32 {
-    client(h).words.len() as u32
+    client(h).core.words().len() as u32
 }
 
 /// The shell has copied the action words out.
 #[no_mangle]
 pub extern "C" fn cf_actions_clear(h: u32) {
-    let words = &mut client(h).words;
+    let words = client(h).core.words();
     if words.capacity() > 4096 {
         // (A fresh vector, not `shrink_to`: no reallocation code.)
         *words = Vec::new();

@@ -350,8 +350,14 @@ pub struct Core {
     circuits: Vec<(u32, circuit::Circuit)>,
     writes: Slab<u32>,
     cleared_at: Option<u64>,
-    /// Actions to hand out; those before `acted` are handed out already.
+    /// The actions' words for the shell (`docs/boundary.md`), written as
+    /// each action is queued (no queue of typed actions in the wasm).
+    words: Vec<u32>,
+    /// The typed actions for native code; those before `acted` are handed
+    /// out already.
+    #[cfg(not(target_arch = "wasm32"))]
     actions: Vec<Action>,
+    #[cfg(not(target_arch = "wasm32"))]
     acted: usize,
     stats: Stats,
 }
@@ -382,7 +388,10 @@ impl Core {
             circuits: Vec::new(),
             writes: Slab::default(),
             cleared_at: None,
+            words: Vec::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             actions: Vec::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             acted: 0,
             stats: Stats::default(),
         }
@@ -936,6 +945,8 @@ impl Core {
 
     /// The next thing to do, if any. Once none is left, the ids of removed
     /// items may be reused: no action the shell has yet to read names them.
+    /// (Native code only: the wasm hands the shell [`Core::words`].)
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(a) = self.actions.get_mut(self.acted) {
             self.acted += 1;
@@ -943,6 +954,21 @@ impl Core {
         }
         self.actions.clear();
         self.acted = 0;
+        self.words.clear();
+        self.actions_read();
+        None
+    }
+
+    /// The words of every action queued since the shell last cleared them
+    /// (`docs/boundary.md`); the shell reads them after each input, clears
+    /// them, and calls [`Core::actions_read`].
+    pub fn words(&mut self) -> &mut Vec<u32> {
+        &mut self.words
+    }
+
+    /// The shell has read every action queued so far: the ids of removed
+    /// items may be reused now.
+    pub fn actions_read(&mut self) {
         self.keys.recycle();
         self.flights.recycle();
         self.waiters.recycle();
@@ -951,12 +977,14 @@ impl Core {
         self.pollers.recycle();
         self.intents.recycle();
         self.writes.recycle();
-        None
     }
 
-    /// Queue an action for the shell (one copy of the push for every site).
+    /// Queue an action for the shell (one copy of the encoding for every
+    /// site).
     #[inline(never)]
     pub(super) fn act(&mut self, a: Action) {
+        a.encode(&mut self.words);
+        #[cfg(not(target_arch = "wasm32"))]
         self.actions.push(a);
     }
 

@@ -311,6 +311,7 @@ impl Core {
             return;
         };
         group.waiter = 0;
+        let key = group.key;
         match fail {
             None => {
                 group.failures = 0;
@@ -318,7 +319,7 @@ impl Core {
                 group.last_ok_at = Some(now);
                 group.jitter = jitter;
                 if from_network && group.lead == Lead::Held {
-                    self.actions.push(Action::Polled(group.key));
+                    self.act(Action::Polled(key));
                 }
             }
             Some(f) => {

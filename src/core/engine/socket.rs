@@ -369,14 +369,17 @@ impl Core {
                     return;
                 };
                 let l = sock.live.swap_remove(pos);
-                if l.subscribed && matches!(sock.state, SocketState::Open) {
-                    self.actions.push(Action::Unsub(key));
-                }
+                let unsub = l.subscribed && matches!(sock.state, SocketState::Open);
                 let idle = sock.live.is_empty();
                 if idle {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
                     sock.opened_at = None;
+                }
+                if unsub {
+                    self.act(Action::Unsub(key));
+                }
+                if idle {
                     self.stop_socket_timers();
                     self.act(Action::SocketClose);
                 }
