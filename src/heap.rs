@@ -72,9 +72,10 @@ unsafe impl GlobalAlloc for SizeClasses {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let c = class(&layout);
-        *(ptr as *mut usize) = FREE[c];
-        FREE[c] = ptr as usize;
+        // (The block came from `alloc`: its class is below CLASSES.)
+        let free = FREE.get_unchecked_mut(class(&layout));
+        *(ptr as *mut usize) = *free;
+        *free = ptr as usize;
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::action::{Action, Fail, Src};
-use super::slab::{remove_id, Must, Slab};
+use super::slab::{remove_id, swap_take, take, Must, Slab};
 use super::timers::{Timer, Timers};
 
 mod batching;

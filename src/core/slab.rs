@@ -39,9 +39,9 @@ impl<T> Slab<T> {
         }
         // The last id made ready (the retired ones after it keep their order).
         self.ready -= 1;
-        let id = self.free.remove(self.ready);
+        let id = take(&mut self.free, self.ready);
         // (The slot of a free id is empty: nothing to drop.)
-        core::mem::forget(self.items[id as usize - 1].replace(v));
+        core::mem::forget(self.items.get_mut(id as usize - 1).must().replace(v));
         id
     }
 
@@ -113,12 +113,40 @@ pub fn remove_id(v: &mut Vec<u32>, id: u32) -> bool {
     let mut i = 0;
     while i < v.len() {
         if v[i] == id {
-            v.remove(i);
+            take(v, i);
         } else {
             i += 1;
         }
     }
     v.len() != before
+}
+
+/// `v.remove(i)`, whose index is known to be in range: an index out of
+/// range fails at [`Must`]'s panic site, not with a formatted message (the
+/// wasm then carries no text or location for it).
+pub fn take<T>(v: &mut Vec<T>, i: usize) -> T {
+    let len = v.len();
+    if i >= len {
+        gone()
+    }
+    // SAFETY: `i < len`: the item is read out once, the ones after it move
+    // down over it, and the length drops by one (`Vec::remove`'s own steps).
+    unsafe {
+        let at = v.as_mut_ptr().add(i);
+        let item = core::ptr::read(at);
+        core::ptr::copy(at.add(1), at, len - i - 1);
+        v.set_len(len - 1);
+        item
+    }
+}
+
+/// `v.swap_remove(i)`, whose index is known to be in range (see [`take`]).
+#[inline]
+pub fn swap_take<T>(v: &mut Vec<T>, i: usize) -> T {
+    if i >= v.len() {
+        gone()
+    }
+    v.swap_remove(i)
 }
 
 /// `unwrap` without the caller's location: the engine's invariants (an id
@@ -144,4 +172,32 @@ impl<T> Must<T> for Option<T> {
 #[inline(never)]
 fn gone() -> ! {
     panic!() // an id the core holds is missing from its table: a bug
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{swap_take, take};
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn take_and_swap_take_do_what_remove_and_swap_remove_do() {
+        for len in 1..6 {
+            for i in 0..len {
+                let v: Vec<String> = (0..len).map(|n| n.to_string()).collect();
+                let (mut a, mut b) = (v.clone(), v.clone());
+                assert_eq!(take(&mut a, i), b.remove(i));
+                assert_eq!(a, b);
+                let (mut a, mut b) = (v.clone(), v);
+                assert_eq!(swap_take(&mut a, i), b.swap_remove(i));
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn take_out_of_range_panics() {
+        take(&mut Vec::<u32>::new(), 0);
+    }
 }

@@ -4,6 +4,8 @@
 
 use alloc::vec::Vec;
 
+use super::slab::swap_take;
+
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
@@ -72,7 +74,7 @@ impl Timers {
                 due = Some((i, at));
             }
         }
-        Some(self.armed.swap_remove(due?.0).1)
+        Some(swap_take(&mut self.armed, due?.0).1)
     }
 
     /// How many are armed (for leak checks).

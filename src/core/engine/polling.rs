@@ -114,7 +114,7 @@ impl Core {
         let group = self.polls.get_mut(group_id).must();
         // (Each poller once; their order does not matter.)
         if let Some(i) = group.pollers.iter().position(|p| p.0 == poller) {
-            group.pollers.swap_remove(i);
+            swap_take(&mut group.pollers, i);
         }
         if !group.pollers.is_empty() {
             self.sync_lead(group_id);

@@ -46,7 +46,7 @@ impl Core {
         self.keys.get_mut(key).must().queued = true;
         self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
-            let (old, _) = self.prefetch_queue.remove(0);
+            let (old, _) = take(&mut self.prefetch_queue, 0);
             self.act(Action::Prefetched(old));
             self.unqueue_prefetch(old);
             self.stats.prefetch_skipped += 1;
@@ -137,7 +137,7 @@ impl Core {
             if self.prefetch_queue.is_empty() {
                 return;
             }
-            let (key, ttl) = self.prefetch_queue.remove(0);
+            let (key, ttl) = take(&mut self.prefetch_queue, 0);
             let Some(k) = self.keys.get_mut(key) else {
                 self.act(Action::Prefetched(key));
                 continue;

@@ -368,7 +368,7 @@ impl Core {
                 else {
                     return;
                 };
-                let l = sock.live.swap_remove(pos);
+                let l = swap_take(&mut sock.live, pos);
                 let unsub = l.subscribed && matches!(sock.state, SocketState::Open);
                 let idle = sock.live.is_empty();
                 if idle {
