@@ -796,7 +796,7 @@ impl Core {
         {
             let by_bytes = self.entries <= self.config.max_entries.max(1);
             let (mut oldest, mut tick) = (0, u64::MAX);
-            for id in 1..=self.keys.end() {
+            for id in self.keys.ids() {
                 match self.keys.get(id) {
                     Some(k)
                         if id != keep
@@ -1012,14 +1012,14 @@ impl Core {
     pub fn clear(&mut self, now: u64) {
         self.cleared_at = Some(now);
         // (Nothing here makes keys: the core never does.)
-        let end = self.keys.end();
-        for key in 1..=end {
+        let keys = self.keys.ids();
+        for key in keys.clone() {
             if self.keys.get(key).is_some_and(|k| k.has_entry()) {
                 self.remove_entry(key);
                 self.notify(key);
             }
         }
-        for id in 1..=self.flights.end() {
+        for id in self.flights.ids() {
             if let Some(f) = self.flights.get_mut(id) {
                 f.store = false;
             }
@@ -1027,7 +1027,7 @@ impl Core {
         self.cancel_retries(now);
         // A new request of a key must not join one whose answer is not kept.
         // Its flight still names the key: the key lives until it is done.
-        for key in 1..=end {
+        for key in keys.clone() {
             let Some(k) = self.keys.get_mut(key) else {
                 continue;
             };
@@ -1039,7 +1039,7 @@ impl Core {
         }
         self.socket_restart(now);
         self.refetch_live(now);
-        for key in 1..=end {
+        for key in keys {
             self.release_key(key);
         }
     }

@@ -88,10 +88,11 @@ impl<T> Slab<T> {
             .filter_map(|(i, v)| v.as_mut().map(|v| (i as u32 + 1, v)))
     }
 
-    /// The largest id handed out so far: every id in use is in
-    /// `1..=end()` (a loop over them needs no list of the ids).
-    pub fn end(&self) -> u32 {
-        self.items.len() as u32
+    /// Every id handed out so far, `1..` the next new one: every id in use
+    /// is in it (a loop over them needs no list of the ids; a half-open
+    /// range is less code than `1..=`, and no table holds `u32::MAX` items).
+    pub fn ids(&self) -> core::ops::Range<u32> {
+        1..self.items.len() as u32 + 1
     }
 
     /// How many items there are.

@@ -64,7 +64,7 @@ impl Core {
         let (who, size) = (k.who, k.item_bytes);
         // The identity's open batch: queued, or closing (riders join it).
         let mut open = None;
-        for b in 1..=self.batches.end() {
+        for b in self.batches.ids() {
             if self.batches.get(b).is_some_and(|b| b.who == who && !b.sent) {
                 open = Some(b);
                 break;

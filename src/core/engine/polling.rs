@@ -142,7 +142,7 @@ impl Core {
     pub fn set_visible(&mut self, now: u64, visible: bool) {
         if self.visible != visible {
             self.visible = visible;
-            for g in 1..=self.polls.end() {
+            for g in self.polls.ids() {
                 self.sync_lead(g);
             }
             self.reschedule_all(now);
@@ -353,7 +353,7 @@ impl Core {
     }
 
     fn reschedule_all(&mut self, now: u64) {
-        for g in 1..=self.polls.end() {
+        for g in self.polls.ids() {
             self.schedule(now, g);
         }
     }
@@ -376,7 +376,7 @@ impl Core {
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let mut others = Vec::new();
-            for o in 1..=self.polls.end() {
+            for o in self.polls.ids() {
                 if o != group_id && self.companion(now, o) == Some(due) {
                     others.push(o);
                 }
@@ -412,7 +412,7 @@ impl Core {
         let k = self.keys.get(g.key).filter(|k| k.origin == origin)?;
         let (low, high) = self.jitter_range(g)?;
         let mut best = None;
-        for id in 1..=self.polls.end() {
+        for id in self.polls.ids() {
             let Some(o) = self.polls.get(id) else {
                 continue;
             };
@@ -486,7 +486,7 @@ impl Core {
         // have put it anyway.
         let low = 1.0 - self.jitter();
         let mut riders = Vec::new();
-        for id in 1..=self.polls.end() {
+        for id in self.polls.ids() {
             let Some(g) = self.polls.get(id) else {
                 continue;
             };

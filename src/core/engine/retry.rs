@@ -130,7 +130,7 @@ impl Core {
     /// waiters rejected as aborted.
     pub(super) fn cancel_retries(&mut self, now: u64) {
         // (A flight made meanwhile is not waiting for its backoff.)
-        for flight in 1..=self.flights.end() {
+        for flight in self.flights.ids() {
             if self
                 .flights
                 .get(flight)
