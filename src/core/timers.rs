@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use super::slab::swap_take;
+use super::slab::{swap_take, take};
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,12 @@ impl Timers {
         }
     }
 
-    /// Disarm `timer` (nothing if it is not armed).
+    /// Disarm `timer` (nothing if it is not armed). It is armed at most
+    /// once; the others keep their order (which of equal deadlines is first).
     pub fn stop(&mut self, timer: Timer) {
-        self.armed.retain(|(_, t)| *t != timer);
+        if let Some(i) = self.armed.iter().position(|(_, t)| *t == timer) {
+            take(&mut self.armed, i);
+        }
     }
 
     /// Is `timer` armed?
