@@ -57,7 +57,9 @@ pub(super) struct Group {
     key: u32,
     /// `(poller, interval, in background)`.
     pollers: Vec<(u32, u64, bool)>,
-    due: Option<u64>,
+    /// When its armed tick is due (0: none is armed; an armed one is due
+    /// after the `now` that armed it, so never at 0).
+    due: u64,
     waiter: u32,
     failures: u32,
     retry_at: Option<u64>,
@@ -80,7 +82,7 @@ impl Core {
                 let g = self.polls.insert(Group {
                     key,
                     pollers: Vec::new(),
-                    due: None,
+                    due: 0,
                     waiter: 0,
                     failures: 0,
                     retry_at: None,
@@ -363,7 +365,7 @@ impl Core {
         let Some(due) = self.due(now, group_id) else {
             self.timers.stop(Timer::Poll(group_id));
             if let Some(g) = self.polls.get_mut(group_id) {
-                g.due = None;
+                g.due = 0;
             }
             return;
         };
@@ -372,7 +374,7 @@ impl Core {
             self.timers.stop(Timer::Poll(group_id));
             self.tick_due(now, group_id);
         } else {
-            self.polls.get_mut(group_id).must().due = Some(due);
+            self.polls.get_mut(group_id).must().due = due;
             self.timers.set(Timer::Poll(group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let mut others = Vec::new();
@@ -382,7 +384,7 @@ impl Core {
                 }
             }
             for &o in &others {
-                self.polls.get_mut(o).must().due = Some(due);
+                self.polls.get_mut(o).must().due = due;
                 self.timers.set(Timer::Poll(o), due);
             }
         }
@@ -420,11 +422,10 @@ impl Core {
                 .keys
                 .get(o.key)
                 .is_some_and(|ok| ok.who == k.who && ok.origin == origin);
-            match o.due {
-                Some(d) if id != group_id && same && d > now && low <= d && d <= high => {
-                    best = Some(best.map_or(d, |b: u64| b.min(d)));
-                }
-                _ => {}
+            // (`d > now`: one is armed.)
+            let d = o.due;
+            if id != group_id && same && d > now && low <= d && d <= high {
+                best = Some(best.map_or(d, |b: u64| b.min(d)));
             }
         }
         best
@@ -498,7 +499,7 @@ impl Core {
                 && g.waiter == 0
                 && g.failures == 0
                 && g.retry_at.is_none()
-                && g.due.is_some()
+                && g.due != 0
                 && k.who == who
                 && k.origin == origin
                 && self
@@ -522,7 +523,7 @@ impl Core {
         let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
-        group.due = None;
+        group.due = 0;
         let mut interval = u64::MAX;
         for p in &group.pollers {
             interval = interval.min(p.1);
