@@ -62,6 +62,7 @@ pub(super) struct Group {
     due: u64,
     waiter: u32,
     failures: u32,
+    /// A `Retry-After` to honour (only after a failure: `failures > 0`).
     retry_at: Option<u64>,
     last_error_at: u64,
     last_ok_at: Option<u64>,
@@ -393,7 +394,8 @@ impl Core {
     /// The range a healthy group's next tick may fall in, its jitter's:
     /// `interval * (1 - jitter)` to `interval * (1 + jitter)` after its data.
     fn jitter_range(&self, g: &Group) -> Option<(u64, u64)> {
-        if g.failures > 0 || g.retry_at.is_some() || g.waiter != 0 {
+        // (A `retry_at` comes with `failures > 0`.)
+        if g.failures > 0 || g.waiter != 0 {
             return None;
         }
         let base = self.poll_base(g)?;
@@ -498,7 +500,6 @@ impl Core {
             if id != group_id
                 && g.waiter == 0
                 && g.failures == 0
-                && g.retry_at.is_none()
                 && g.due != 0
                 && k.who == who
                 && k.origin == origin
