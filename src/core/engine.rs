@@ -18,7 +18,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::action::{Action, Fail, Src};
+use super::action::{op, put_plain, Action, Fail, Src};
 use super::slab::{remove_id, swap_take, take, Must, Slab};
 use super::timers::{Timer, Timers};
 
@@ -563,39 +563,36 @@ impl Core {
     /// A cache answer for a waiter: callers through an action, internal
     /// waiters through their owner.
     fn settle_from_key(&mut self, now: u64, waiter: u32, key: u32) {
-        self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, false);
+        self.settle(now, waiter, op::RESOLVE_KEY, key, None, false);
     }
 
-    /// Settle `waiter`: a caller with `a`, an internal waiter through its
-    /// owner (`fail`: how it failed, if it did). One copy for every kind of
-    /// answer.
+    /// Settle `waiter`: a caller with `Reject` when it failed (`fail`),
+    /// else with the plain action `op` (`RESOLVE` with a body's word,
+    /// `RESOLVE_KEY` with a key), an internal waiter through its owner. One
+    /// copy for every kind of answer.
     #[inline(never)]
     pub(super) fn settle(
         &mut self,
         now: u64,
         waiter: u32,
-        a: Action,
+        op: u32,
+        b: u32,
         fail: Option<Fail>,
         from_network: bool,
     ) {
         let Some(w) = self.waiters.remove(waiter) else {
             return;
         };
-        match w.waits {
-            Waits::Caller => self.act(a),
-            other => self.internal_done(now, other, fail, from_network),
+        match (w.waits, fail) {
+            (Waits::Caller, Some(fail)) => self.act(Action::Reject { waiter, fail }),
+            (Waits::Caller, None) => self.emit(op, waiter, b),
+            (other, _) => self.internal_done(now, other, fail, from_network),
         }
     }
 
     /// Settle `waiter` with `fail`.
     fn settle_err(&mut self, now: u64, waiter: u32, fail: Fail) {
-        self.settle(
-            now,
-            waiter,
-            Action::Reject { waiter, fail },
-            Some(fail),
-            true,
-        );
+        self.settle(now, waiter, 0, 0, Some(fail), true);
     }
 
     /// The caller behind `waiter` aborted: it is rejected, and its request
@@ -728,12 +725,12 @@ impl Core {
             k.ttl_ms = ttl_ms;
             k.etag = etag;
             self.kept_bytes += size;
-            self.act(Action::Keep { key, src });
+            self.emit(op::KEEP, key, src.word());
         } else {
             k.bytes = 0;
             k.updated_at = None;
             k.etag = false;
-            self.act(Action::Show { key, src });
+            self.emit(op::SHOW, key, src.word());
         }
         self.evict(key);
         keep
@@ -785,7 +782,7 @@ impl Core {
         k.bytes = 0;
         k.updated_at = None;
         k.version = k.version.wrapping_add(1);
-        self.act(Action::Drop(key));
+        self.emit(op::DROP, key, 0);
     }
 
     /// Evict the least recently used entries other than `keep` beyond the
@@ -822,13 +819,7 @@ impl Core {
     /// Settle `waiters` with the body of `src`.
     fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
         for &waiter in &waiters {
-            self.settle(
-                now,
-                waiter,
-                Action::Resolve { waiter, src },
-                None,
-                from_network,
-            );
+            self.settle(now, waiter, op::RESOLVE, src.word(), None, from_network);
         }
     }
 
@@ -901,7 +892,7 @@ impl Core {
         }
         if matches!(route, Route::Alone) {
             self.stats.cancelled_requests += 1;
-            self.act(Action::CancelFlight(flight));
+            self.emit(op::CANCEL_FLIGHT, flight, 0);
         }
         self.notify(f.key);
         self.release_key(f.key);
@@ -932,7 +923,7 @@ impl Core {
         self.stats.timeouts += 1;
         if matches!(f.route, Route::Alone) {
             self.stats.cancelled_requests += 1;
-            self.act(Action::CancelFlight(flight));
+            self.emit(op::CANCEL_FLIGHT, flight, 0);
         }
         let ms = self.config.timeout_ms.unwrap_or(0);
         self.outcome(now, flight, Err(Fail::Timeout { ms }));
@@ -979,13 +970,21 @@ impl Core {
         self.writes.recycle();
     }
 
-    /// Queue an action for the shell (one copy of the encoding for every
-    /// site).
+    /// Queue a batch, or an action with a failure, for the shell.
     #[inline(never)]
     pub(super) fn act(&mut self, a: Action) {
-        a.encode(&mut self.words);
+        a.encode_rest(&mut self.words);
         #[cfg(not(target_arch = "wasm32"))]
         self.actions.push(a);
+    }
+
+    /// Queue a plain action for the shell: `op` and its numbers, written
+    /// as words at once (one copy for every site).
+    #[inline(never)]
+    pub(super) fn emit(&mut self, op: u32, a: u32, b: u32) {
+        put_plain(&mut self.words, op, a, b);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.actions.push(Action::plain(op, a, b));
     }
 
     /// Make `key` stale: the next `get` goes to the network; a request in
@@ -1114,7 +1113,7 @@ impl Core {
         let f = self.flights.get_mut(flight).must();
         f.route = Route::Alone;
         let key = f.key;
-        self.act(Action::Fetch { flight, key });
+        self.emit(op::FETCH, flight, key);
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
@@ -1144,7 +1143,7 @@ impl Core {
 
     pub(super) fn notify(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| k.watchers > 0) {
-            self.act(Action::Notify(key));
+            self.emit(op::NOTIFY, key, 0);
         }
     }
 
@@ -1152,7 +1151,7 @@ impl Core {
     pub(super) fn release_key(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| !k.in_use()) {
             self.keys.remove(key);
-            self.act(Action::KeyFree(key));
+            self.emit(op::KEY_FREE, key, 0);
         }
     }
 }

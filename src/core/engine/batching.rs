@@ -153,7 +153,7 @@ impl Core {
         remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() && before > 0 {
             self.batches.remove(batch_id);
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
     }
 
@@ -247,7 +247,7 @@ impl Core {
             // Nothing is left to read for: a streamed answer that stays open
             // must not hold its connection.
             self.batches.remove(batch_id);
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
         if answer.status == 304 && answer.flags & Answer::NETWORK == 0 {
             self.not_modified(now, flight);
@@ -284,7 +284,7 @@ impl Core {
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
         for &waiter in &f.waiters {
-            self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, true);
+            self.settle(now, waiter, op::RESOLVE_KEY, key, None, true);
         }
         self.data_changed(now, key);
         self.notify(key);
@@ -302,7 +302,7 @@ impl Core {
         if broken {
             // A garbage line may leave the stream open: nothing more is read
             // from it, so it must not hold its connection.
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
         for &flight in &batch.flights {
             self.stats.batch_protocol_errors += 1;

@@ -127,10 +127,7 @@ impl Core {
         let group = self.polls.remove(group_id).must();
         self.timers.stop(Timer::Poll(group_id));
         if group.lead != Lead::None {
-            self.act(Action::Lead {
-                key: group.key,
-                want: false,
-            });
+            self.emit(op::LEAD, group.key, 0);
         }
         if let Some(k) = self.keys.get_mut(group.key) {
             k.group = 0;
@@ -190,7 +187,7 @@ impl Core {
             (false, Lead::Asking | Lead::Held) => group.lead = Lead::None,
             _ => return,
         }
-        self.act(Action::Lead { key, want });
+        self.emit(op::LEAD, key, want as u32);
     }
 
     /// Whether the socket keeps `key` live (HTTP polling is suspended then).
@@ -322,7 +319,7 @@ impl Core {
                 group.last_ok_at = Some(now);
                 group.jitter = jitter;
                 if from_network && group.lead == Lead::Held {
-                    self.act(Action::Polled(key));
+                    self.emit(op::POLLED, key, 0);
                 }
             }
             Some(f) => {

@@ -47,7 +47,7 @@ impl Core {
         self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
             let (old, _) = take(&mut self.prefetch_queue, 0);
-            self.act(Action::Prefetched(old));
+            self.emit(op::PREFETCHED, old, 0);
             self.unqueue_prefetch(old);
             self.stats.prefetch_skipped += 1;
         }
@@ -97,7 +97,7 @@ impl Core {
     /// next one.
     pub(super) fn prefetch_done(&mut self, now: u64, key: u32, ok: bool) {
         self.prefetch_active = self.prefetch_active.saturating_sub(1);
-        self.act(Action::Prefetched(key));
+        self.emit(op::PREFETCHED, key, 0);
         if ok {
             self.stats.prefetched += 1;
         } else {
@@ -139,13 +139,13 @@ impl Core {
             }
             let (key, ttl) = take(&mut self.prefetch_queue, 0);
             let Some(k) = self.keys.get_mut(key) else {
-                self.act(Action::Prefetched(key));
+                self.emit(op::PREFETCHED, key, 0);
                 continue;
             };
             k.queued = false;
             if k.flight != 0 || k.is_fresh(now, ttl) {
                 // Its turn came too late: a get fetched it meanwhile.
-                self.act(Action::Prefetched(key));
+                self.emit(op::PREFETCHED, key, 0);
                 self.stats.prefetch_skipped += 1;
                 self.release_key(key);
                 continue;

@@ -377,11 +377,11 @@ impl Core {
                     sock.opened_at = None;
                 }
                 if unsub {
-                    self.act(Action::Unsub(key));
+                    self.emit(op::UNSUB, key, 0);
                 }
                 if idle {
                     self.stop_socket_timers();
-                    self.act(Action::SocketClose);
+                    self.emit(op::SOCKET_CLOSE, 0, 0);
                 }
                 if let Some(k) = self.keys.get_mut(key) {
                     k.live = false;
@@ -419,7 +419,7 @@ impl Core {
             i += 1;
             self.set_live(now, key, false);
         }
-        self.act(Action::SocketClose);
+        self.emit(op::SOCKET_CLOSE, 0, 0);
         self.socket_connect(now);
         self.socket.as_mut().must().state = SocketState::Connecting { fallen_back };
     }
@@ -435,7 +435,7 @@ impl Core {
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
         self.timers.set(Timer::Connect, at);
-        self.act(Action::SocketOpen);
+        self.emit(op::SOCKET_OPEN, 0, 0);
     }
 
     fn socket_subscribe(&mut self, now: u64, key: u32) {
@@ -447,7 +447,7 @@ impl Core {
         }
         l.subscribed = true;
         self.stats.socket_subscribes += 1;
-        self.act(Action::Sub(key));
+        self.emit(op::SUB, key, 0);
         self.set_live(now, key, true);
     }
 

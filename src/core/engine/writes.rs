@@ -35,7 +35,7 @@ impl Core {
             self.timers.set(Timer::Write(id), now.saturating_add(t));
         }
         self.stats.network_requests += 1;
-        self.act(Action::Send(id));
+        self.emit(op::SEND, id, 0);
         id
     }
 
