@@ -281,6 +281,12 @@ pub mod op {
     pub const KEEP: u32 = 8;
     /// [`super::Action::Show`]: key, the body's word.
     pub const SHOW: u32 = 9;
+    /// [`super::Action::Batch`]: batch, n, then n × flight, key, etag.
+    pub const BATCH: u32 = 3;
+    /// [`super::Action::Reject`]: waiter, then the failure's four words.
+    pub const REJECT: u32 = 7;
+    /// [`super::Action::Error`]: key, then the failure's four words.
+    pub const ERROR: u32 = 10;
     /// [`super::Action::Drop`]: key.
     pub const DROP: u32 = 11;
     /// [`super::Action::Notify`]: key.
@@ -301,6 +307,9 @@ pub mod op {
     pub const KEY_FREE: u32 = 19;
     /// [`super::Action::Send`]: write.
     pub const SEND: u32 = 20;
+    /// [`super::Action::Written`]: write, then the failure's four words
+    /// (zeros: it succeeded).
+    pub const WRITTEN: u32 = 21;
     /// [`super::Action::Prefetched`]: key.
     pub const PREFETCHED: u32 = 22;
 }
@@ -391,41 +400,51 @@ impl Action {
     }
 
     /// Append the words of an action that is not plain: a batch, or one
-    /// that carries a failure. (The core queues plain ones as words.)
-    pub(crate) fn encode_rest(&self, out: &mut Vec<u32>) {
-        match self {
-            Action::Batch { batch, items } => {
-                put(out, &[3, *batch, items.len() as u32]);
+    /// that carries a failure.
+    fn encode_rest(&self, out: &mut Vec<u32>) {
+        match *self {
+            Action::Batch { batch, ref items } => {
+                put(out, &[op::BATCH, batch, items.len() as u32]);
                 for i in items {
                     put(out, &[i.flight, i.key, i.etag as u32]);
                 }
             }
-            Action::Reject { waiter, fail } => {
-                put(out, &[7, *waiter]);
-                put(out, &fail.words());
-            }
-            Action::Error { key, fail } => {
-                put(out, &[10, *key]);
-                put(out, &fail.words());
-            }
-            Action::Written { write, fail } => {
-                put(out, &[21, *write]);
-                put(out, &fail.map_or([0; 4], Fail::words));
-            }
+            Action::Reject { waiter, fail } => put_fail(out, op::REJECT, waiter, Some(fail)),
+            Action::Error { key, fail } => put_fail(out, op::ERROR, key, Some(fail)),
+            Action::Written { write, fail } => put_fail(out, op::WRITTEN, write, fail),
             _ => {}
+        }
+    }
+
+    /// The action of `op` (`REJECT`, `ERROR` or `WRITTEN`) for `id` and
+    /// `fail` (see [`put_fail`]); panics for another opcode, or without a
+    /// failure where one is needed.
+    pub fn failed(op: u32, id: u32, fail: Option<Fail>) -> Action {
+        match (op, fail) {
+            (op::REJECT, Some(fail)) => Action::Reject { waiter: id, fail },
+            (op::ERROR, Some(fail)) => Action::Error { key: id, fail },
+            (op::WRITTEN, fail) => Action::Written { write: id, fail },
+            _ => panic!("opcode {op} with {fail:?} is not an action's"),
         }
     }
 }
 
+/// Append the words of `REJECT`, `ERROR` or `WRITTEN`: `op`, `id`, then
+/// the four words of `fail` (zeros for none).
+pub fn put_fail(out: &mut Vec<u32>, op: u32, id: u32, fail: Option<Fail>) {
+    put(out, &[op, id]);
+    put(out, &fail.map_or([0; 4], Fail::words));
+}
+
 /// Append `w` to `out` (one copy of the append for every action).
 #[inline(never)]
-fn put(out: &mut Vec<u32>, w: &[u32]) {
+pub fn put(out: &mut Vec<u32>, w: &[u32]) {
     out.extend_from_slice(w);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{op, put_plain, Action, Src, STAGED};
+    use super::{op, put_fail, put_plain, Action, Fail, Src, STAGED};
     use alloc::vec::Vec;
 
     #[test]
@@ -455,6 +474,19 @@ mod tests {
             put_plain(&mut words, code, 7, 1);
             assert_eq!(words, [code, 7, 1][..n], "opcode {code}");
             Action::plain(code, 7, 1).encode(&mut encoded);
+            assert_eq!(encoded, words, "opcode {code}");
+        }
+        for (code, fail) in [
+            (op::REJECT, Some(Fail::Abort)),
+            (op::ERROR, Some(Fail::Network { flight: 4 })),
+            (op::WRITTEN, Some(Fail::Timeout { ms: 9 })),
+            (op::WRITTEN, None),
+        ] {
+            let (mut words, mut encoded) = (Vec::new(), Vec::new());
+            put_fail(&mut words, code, 7, fail);
+            let four = fail.map_or([0; 4], Fail::words);
+            assert_eq!(words, [code, 7, four[0], four[1], four[2], four[3]]);
+            Action::failed(code, 7, fail).encode(&mut encoded);
             assert_eq!(encoded, words, "opcode {code}");
         }
         assert_eq!(Src::from_word(STAGED), Src::Staged);

@@ -18,7 +18,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::action::{op, put_plain, Action, Fail, Src};
+#[cfg(not(target_arch = "wasm32"))]
+use super::action::Action;
+use super::action::{op, put, put_fail, put_plain, Fail, Src};
 use super::slab::{remove_id, swap_take, take, Must, Slab};
 use super::timers::{Timer, Timers};
 
@@ -584,7 +586,7 @@ impl Core {
             return;
         };
         match (w.waits, fail) {
-            (Waits::Caller, Some(fail)) => self.act(Action::Reject { waiter, fail }),
+            (Waits::Caller, Some(_)) => self.emit_fail(op::REJECT, waiter, fail),
             (Waits::Caller, None) => self.emit(op, waiter, b),
             (other, _) => self.internal_done(now, other, fail, from_network),
         }
@@ -605,10 +607,7 @@ impl Core {
             return;
         }
         self.stats.aborted_calls += 1;
-        self.act(Action::Reject {
-            waiter,
-            fail: Fail::Abort,
-        });
+        self.emit_fail(op::REJECT, waiter, Some(Fail::Abort));
         self.release(now, waiter);
     }
 
@@ -748,7 +747,7 @@ impl Core {
         k.version = k.version.wrapping_add(1);
         self.next_tick += 1;
         k.tick = self.next_tick;
-        self.act(Action::Error { key, fail });
+        self.emit_fail(op::ERROR, key, Some(fail));
         self.evict(key);
     }
 
@@ -970,12 +969,13 @@ impl Core {
         self.writes.recycle();
     }
 
-    /// Queue a batch, or an action with a failure, for the shell.
+    /// Queue `REJECT`, `ERROR` or `WRITTEN` for `id` with `fail` (see
+    /// [`put_fail`]), written as words at once.
     #[inline(never)]
-    pub(super) fn act(&mut self, a: Action) {
-        a.encode_rest(&mut self.words);
+    pub(super) fn emit_fail(&mut self, op: u32, id: u32, fail: Option<Fail>) {
+        put_fail(&mut self.words, op, id, fail);
         #[cfg(not(target_arch = "wasm32"))]
-        self.actions.push(a);
+        self.actions.push(Action::failed(op, id, fail));
     }
 
     /// Queue a plain action for the shell: `op` and its numbers, written

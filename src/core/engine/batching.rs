@@ -10,6 +10,7 @@
 //! has its answer, the request is cancelled (a stream left open is closed).
 
 use super::*;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::core::action::Item;
 
 /// How requests are batched.
@@ -115,17 +116,24 @@ impl Core {
             return;
         }
         batch.sent = true;
+        // The words, written as the items are (no list of them in the wasm).
+        let n = batch.flights.len() as u32;
+        put(&mut self.words, &[op::BATCH, batch_id, n]);
+        #[cfg(not(target_arch = "wasm32"))]
         let mut items = Vec::new();
         for &flight in &batch.flights {
             let f = self.flights.get_mut(flight).must();
             f.route = Route::Sent(batch_id);
             let key = f.key;
             let etag = self.keys.get(key).is_some_and(|k| k.data && k.etag);
+            put(&mut self.words, &[flight, key, etag as u32]);
+            #[cfg(not(target_arch = "wasm32"))]
             items.push(Item { flight, key, etag });
         }
         self.stats.batches_sent += 1;
-        self.stats.batched_items += items.len() as u64;
-        self.act(Action::Batch {
+        self.stats.batched_items += n as u64;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.actions.push(Action::Batch {
             batch: batch_id,
             items,
         });

@@ -25,10 +25,7 @@ impl Core {
         if let Err(fail) = refused {
             self.stats.circuit_refused += 1;
             self.writes.remove(id);
-            self.act(Action::Written {
-                write: id,
-                fail: Some(fail),
-            });
+            self.emit_fail(op::WRITTEN, id, Some(fail));
             return id;
         }
         if let Some(t) = self.config.timeout_ms {
@@ -62,7 +59,7 @@ impl Core {
             None => {}
             Some(_) => self.stats.errors += 1,
         }
-        self.act(Action::Written { write, fail });
+        self.emit_fail(op::WRITTEN, write, fail);
     }
 
     /// A write changed `key`: its data is stale now, and with listeners it
