@@ -15,7 +15,6 @@
 //! After any input or mutator the shell drains `poll_action` until it returns
 //! `None`, then arms its one timer at `poll_timeout`.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -537,7 +536,7 @@ impl Core {
         let flight = self.flights.insert(Flight {
             key,
             route: Route::Alone,
-            waiters: vec![waiter],
+            waiters: Vec::new(),
             ttl_ms: ttl,
             stale_on_arrival: false,
             store: true,
@@ -551,6 +550,8 @@ impl Core {
             self.timers
                 .set(Timer::Flight(flight), now.saturating_add(t));
         }
+        // (A push, not `vec![waiter]`: the growth code is there anyway.)
+        self.flights.get_mut(flight).must().waiters.push(waiter);
         self.waiters.get_mut(waiter).must().flight = flight;
         let k = self.keys.get_mut(key).must();
         k.flight = flight;
