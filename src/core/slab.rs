@@ -33,13 +33,11 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     /// Store `v`; returns its id (>= 1).
     pub fn insert(&mut self, v: T) -> u32 {
-        if self.ready == 0 {
+        let id = reuse(&mut self.free, &mut self.ready);
+        if id == 0 {
             self.items.push(Some(v));
             return self.items.len() as u32;
         }
-        // The last id made ready (the retired ones after it keep their order).
-        self.ready -= 1;
-        let id = take(&mut self.free, self.ready);
         // (The slot of a free id is empty: nothing to drop.)
         core::mem::forget(self.items.get_mut(id as usize - 1).must().replace(v));
         id
@@ -63,7 +61,7 @@ impl<T> Slab<T> {
     /// Take the item `id` out; its id is reused after the next `recycle`.
     pub fn remove(&mut self, id: u32) -> Option<T> {
         let v = self.items.get_mut((id as usize).wrapping_sub(1))?.take()?;
-        self.free.push(id);
+        retire(&mut self.free, id);
         Some(v)
     }
 
@@ -104,6 +102,24 @@ impl<T> Slab<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The id a new item reuses (0: none is ready): the last one made ready
+/// (the retired ones after it keep their order). Not generic: one copy for
+/// every table.
+#[inline(never)]
+fn reuse(free: &mut Vec<u32>, ready: &mut usize) -> u32 {
+    if *ready == 0 {
+        return 0;
+    }
+    *ready -= 1;
+    take(free, *ready)
+}
+
+/// A removed item's id waits, retired (one copy for every table).
+#[inline(never)]
+fn retire(free: &mut Vec<u32>, id: u32) {
+    free.push(id);
 }
 
 /// Take every `id` out of `v`, keeping the order of the rest (`retain`,
