@@ -53,16 +53,18 @@ fn clients() -> &'static mut Vec<Option<Box<Client>>> {
     unsafe { &mut CLIENTS.0 }
 }
 
+/// The client `h`. The shell has read the action words of every call
+/// before this one (it reads them right after each input), so the ids its
+/// core freed so far may be reused from now on: one place for every export
+/// to say so.
 fn client(h: u32) -> &'static mut Client {
     match clients().get_mut(h as usize) {
-        Some(Some(c)) => c,
+        Some(Some(c)) => {
+            c.core.actions_read();
+            c
+        }
         _ => panic!(),
     }
-}
-
-/// The shell reads the action words right after each input.
-fn drain(c: &mut Client) {
-    c.core.actions_read();
 }
 
 /// Milliseconds from the shell: negative and NaN give 0 (`as` saturates;
@@ -199,9 +201,7 @@ macro_rules! input {
         #[no_mangle]
         pub extern "C" fn $name(h: u32, $($arg: $ty),*) -> $ret {
             let $c = client(h);
-            let out = $body;
-            drain($c);
-            out
+            $body
         }
     };
 }

@@ -3,7 +3,9 @@
 //! Ids are dense `u32`s starting at 1 (0 means "none" across the boundary),
 //! reused after removal, but never before the shell has read every action
 //! that names the old item: a removed id waits, retired, until
-//! [`Slab::recycle`] (the core calls it once its action queue is drained).
+//! [`Slab::recycle`] (through `Core::actions_read`: once native code has
+//! drained the action queue; in the wasm, at the start of the shell's next
+//! call, as it reads the words of each call right after it).
 //! Whoever keeps an id must drop it when the item is removed: the core
 //! removes timers and references along with their owner, and the shell
 //! compares its own records before it reports a late answer.
