@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use super::action::Action;
 use super::action::{op, put, put_fail, put_plain, Fail, Src};
 use super::slab::{remove_id, swap_take, take, Must, Slab};
-use super::timers::{Timer, Timers};
+use super::timers::{Kind, Timer, Timers};
 
 mod batching;
 mod circuit;
@@ -548,7 +548,7 @@ impl Core {
         });
         if let Some(t) = self.config.timeout_ms {
             self.timers
-                .set(Timer::Flight(flight), now.saturating_add(t));
+                .set(Timer(Kind::Flight, flight), now.saturating_add(t));
         }
         // (A push, not `vec![waiter]`: the growth code is there anyway.)
         self.flights.get_mut(flight).must().waiters.push(waiter);
@@ -902,15 +902,15 @@ impl Core {
     pub fn handle_timeout(&mut self, now: u64) {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
-                Timer::Window(batch) => self.flush(now, batch),
-                Timer::Poll(group) => self.tick_due(now, group),
-                Timer::Intent(id) => self.intent_due(now, id),
-                Timer::Flight(flight) => self.time_out(now, flight),
-                Timer::Write(write) => {
+                Timer(Kind::Window, batch) => self.flush(now, batch),
+                Timer(Kind::Poll, group) => self.tick_due(now, group),
+                Timer(Kind::Intent, id) => self.intent_due(now, id),
+                Timer(Kind::Flight, flight) => self.time_out(now, flight),
+                Timer(Kind::Write, write) => {
                     let ms = self.config.timeout_ms.unwrap_or(0);
                     self.write_end(now, write, Some(Fail::Timeout { ms }))
                 }
-                Timer::Retry(flight) => self.retry_due(now, flight),
+                Timer(Kind::Retry, flight) => self.retry_due(now, flight),
                 t => self.socket_deadline(now, t),
             }
         }
@@ -1127,8 +1127,8 @@ impl Core {
                 k.orphans = k.orphans.saturating_sub(1);
             }
         }
-        self.timers.stop(Timer::Flight(flight));
-        self.timers.stop(Timer::Retry(flight));
+        self.timers.stop(Timer(Kind::Flight, flight));
+        self.timers.stop(Timer(Kind::Retry, flight));
         for w in &f.waiters {
             if let Some(w) = self.waiters.get_mut(*w) {
                 w.flight = 0;

@@ -82,7 +82,7 @@ impl Core {
                     sent: false,
                 });
                 self.timers
-                    .set(Timer::Window(b), now.saturating_add(window_ms));
+                    .set(Timer(Kind::Window, b), now.saturating_add(window_ms));
                 b
             }
         };
@@ -106,7 +106,7 @@ impl Core {
             _ => return,
         }
         self.add_riders(now, batch_id);
-        self.timers.stop(Timer::Window(batch_id));
+        self.timers.stop(Timer(Kind::Window, batch_id));
         let batch = self.batches.get_mut(batch_id).must();
         if batch.flights.len() <= 1 || self.batch_unavailable {
             let batch = self.batches.remove(batch_id).must();
@@ -147,7 +147,7 @@ impl Core {
         remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() {
             self.batches.remove(batch_id);
-            self.timers.stop(Timer::Window(batch_id));
+            self.timers.stop(Timer(Kind::Window, batch_id));
         }
     }
 

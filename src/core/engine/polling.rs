@@ -125,7 +125,7 @@ impl Core {
             return;
         }
         let group = self.polls.remove(group_id).must();
-        self.timers.stop(Timer::Poll(group_id));
+        self.timers.stop(Timer(Kind::Poll, group_id));
         if group.lead != Lead::None {
             self.emit(op::LEAD, group.key, 0);
         }
@@ -361,7 +361,7 @@ impl Core {
     /// Re-arm a group's tick from its state; tick at once if it is due.
     fn schedule(&mut self, now: u64, group_id: u32) {
         let Some(due) = self.due(now, group_id) else {
-            self.timers.stop(Timer::Poll(group_id));
+            self.timers.stop(Timer(Kind::Poll, group_id));
             if let Some(g) = self.polls.get_mut(group_id) {
                 g.due = 0;
             }
@@ -369,11 +369,11 @@ impl Core {
         };
         let due = self.companion(now, group_id).unwrap_or(due);
         if due <= now {
-            self.timers.stop(Timer::Poll(group_id));
+            self.timers.stop(Timer(Kind::Poll, group_id));
             self.tick_due(now, group_id);
         } else {
             self.polls.get_mut(group_id).must().due = due;
-            self.timers.set(Timer::Poll(group_id), due);
+            self.timers.set(Timer(Kind::Poll, group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let mut others = Vec::new();
             for o in self.polls.ids() {
@@ -383,7 +383,7 @@ impl Core {
             }
             for &o in &others {
                 self.polls.get_mut(o).must().due = due;
-                self.timers.set(Timer::Poll(o), due);
+                self.timers.set(Timer(Kind::Poll, o), due);
             }
         }
     }
@@ -508,7 +508,7 @@ impl Core {
             }
         }
         for &g in &riders {
-            self.timers.stop(Timer::Poll(g));
+            self.timers.stop(Timer(Kind::Poll, g));
             self.tick(now, g);
         }
     }

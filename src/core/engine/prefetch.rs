@@ -64,14 +64,14 @@ impl Core {
         k.intents += 1;
         let id = self.intents.insert(key);
         let at = now.saturating_add(self.config.prefetch.intent_ms);
-        self.timers.set(Timer::Intent(id), at);
+        self.timers.set(Timer(Kind::Intent, id), at);
         id
     }
 
     /// The pointer left before the intent fired: nothing is fetched.
     pub fn intent_cancel(&mut self, id: u32) {
         if let Some(key) = self.intents.remove(id) {
-            self.timers.stop(Timer::Intent(id));
+            self.timers.stop(Timer(Kind::Intent, id));
             self.drop_intent(key);
         }
     }

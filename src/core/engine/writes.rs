@@ -29,7 +29,8 @@ impl Core {
             return id;
         }
         if let Some(t) = self.config.timeout_ms {
-            self.timers.set(Timer::Write(id), now.saturating_add(t));
+            self.timers
+                .set(Timer(Kind::Write, id), now.saturating_add(t));
         }
         self.stats.network_requests += 1;
         self.emit(op::SEND, id, 0);
@@ -51,7 +52,7 @@ impl Core {
         let Some(w) = self.writes.remove(write) else {
             return;
         };
-        self.timers.stop(Timer::Write(write));
+        self.timers.stop(Timer(Kind::Write, write));
         self.circuit_count(now, w >> 1, fail, w & 1 != 0);
         match fail {
             Some(Fail::Timeout { .. }) => self.stats.timeouts += 1,
