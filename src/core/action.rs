@@ -37,8 +37,11 @@ impl Src {
 
 /// Why a request failed. Each carries only numbers: the shell recorded the
 /// rest (status text, body, network message) when it reported the outcome,
-/// and builds the error and its message.
+/// and builds the error and its message. Each variant's discriminant is
+/// its code in `docs/boundary.md` (`repr(u32)`: the tag is the code, which
+/// makes [`Fail::words`] little more than loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 pub enum Fail {
     /// The flight's answer had status >= 400 (`retry_after`: its
     /// `Retry-After` in ms).
@@ -49,39 +52,39 @@ pub enum Fail {
         status: u16,
         /// `Retry-After`, in ms.
         retry_after: Option<u64>,
-    },
+    } = 1,
     /// The flight failed on the network.
     Network {
         /// The flight.
         flight: u32,
-    },
+    } = 2,
     /// No answer within the timeout.
     Timeout {
         /// The limit, in ms.
         ms: u64,
-    },
+    } = 3,
     /// The caller's signal aborted.
-    Abort,
+    Abort = 4,
     /// The flight's 2xx body was not JSON.
     Parse {
         /// The flight.
         flight: u32,
-    },
+    } = 5,
     /// A batch answer has no item for the flight.
     BatchMissing {
         /// The flight.
         flight: u32,
-    },
+    } = 6,
     /// A batch answer could not be read (the shell recorded why).
     BatchBroken {
         /// The batch.
         batch: u32,
-    },
+    } = 7,
     /// A batch item came with a status that is not an answer (1xx, 3xx).
     BatchStatus {
         /// The flight.
         flight: u32,
-    },
+    } = 8,
     /// The origin's circuit is open.
     Circuit {
         /// The origin.
@@ -90,24 +93,24 @@ pub enum Fail {
         retry_in_ms: u64,
         /// The consecutive failures that opened it.
         failures: u32,
-    },
+    } = 9,
     /// The batch POST failed with this status.
     BatchHttp {
         /// The batch.
         batch: u32,
         /// Its status.
         status: u16,
-    },
+    } = 10,
     /// The batch POST failed on the network.
     BatchNetwork {
         /// The batch.
         batch: u32,
-    },
+    } = 11,
     /// The socket reported an error for the key.
     Socket {
         /// The key.
         key: u32,
-    },
+    } = 12,
 }
 
 impl Fail {
