@@ -29,20 +29,23 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// One client: its core, its action words and its counters.
+/// One client: its core.
 struct Client {
     core: Core,
-    words: Vec<u32>,
-    stats: [f64; STATS],
 }
 
+/// f64s in the area the shell reads the counters from.
 const STATS: usize = 34;
+/// f64s the shell writes to the area before `cf_new` (the config).
 const CONFIG: usize = 29;
+const _: () = assert!(CONFIG <= STATS);
 
 struct Clients(Vec<Option<Box<Client>>>);
 
 static mut CLIENTS: Clients = Clients(Vec::new());
-static mut CONFIG_AREA: [f64; CONFIG] = [0.0; CONFIG];
+/// The numbers the shell hands in or reads right away (the config before
+/// `cf_new`, the counters after `cf_stats`): one area for every client.
+static mut AREA: [f64; STATS] = [0.0; STATS];
 
 #[allow(static_mut_refs)]
 fn clients() -> &'static mut Vec<Option<Box<Client>>> {
@@ -50,17 +53,17 @@ fn clients() -> &'static mut Vec<Option<Box<Client>>> {
     unsafe { &mut CLIENTS.0 }
 }
 
+/// The client `h`. The shell has read the action words of every call
+/// before this one (it reads them right after each input), so the ids its
+/// core freed so far may be reused from now on: one place for every export
+/// to say so.
 fn client(h: u32) -> &'static mut Client {
     match clients().get_mut(h as usize) {
-        Some(Some(c)) => c,
+        Some(Some(c)) => {
+            c.core.actions_read();
+            c
+        }
         _ => panic!(),
-    }
-}
-
-/// Drain the core's actions into the client's words.
-fn drain(c: &mut Client) {
-    while let Some(a) = c.core.poll_action() {
-        a.encode(&mut c.words);
     }
 }
 
@@ -89,60 +92,63 @@ fn answer(status: u32, size: f64, flags: u32, retry_after: f64) -> Answer {
 #[no_mangle]
 pub extern "C" fn cf_config_ptr() -> *mut f64 {
     // The shell writes it right before `cf_new`.
-    core::ptr::addr_of_mut!(CONFIG_AREA) as *mut f64
+    core::ptr::addr_of_mut!(AREA) as *mut f64
 }
 
 /// A new client from the config area (see docs/boundary.md for the order).
 #[no_mangle]
 pub extern "C" fn cf_new() -> u32 {
-    // SAFETY: see `cf_config_ptr`.
-    let c = unsafe { CONFIG_AREA };
+    // SAFETY: see `cf_config_ptr` and `clients`.
+    let c = unsafe { &*core::ptr::addr_of!(AREA) };
+    // The numbers as u64s (in a loop: smaller than a conversion each).
+    let mut n = [0u64; CONFIG];
+    for i in 0..CONFIG {
+        n[i] = ms(c[i]);
+    }
     let flag = |i: usize| c[i] != 0.0;
     let config = Config {
-        default_ttl_ms: ms(c[0]),
+        default_ttl_ms: n[0],
         max_entries: c[1] as usize,
-        max_body_bytes: ms(c[2]),
-        max_bytes: ms(c[3]),
-        timeout_ms: (c[4] > 0.0).then(|| c[4] as u64),
+        max_body_bytes: n[2],
+        max_bytes: n[3],
+        timeout_ms: (c[4] > 0.0).then_some(n[4]),
         batch: flag(5).then(|| BatchConfig {
             origin: c[6] as u32,
-            window_ms: ms(c[7]),
+            window_ms: n[7],
             max_size: c[8] as usize,
-            max_bytes: ms(c[9]),
+            max_bytes: n[9],
         }),
         poll: PollConfig {
             jitter: c[10],
-            max_backoff_ms: ms(c[11]),
+            max_backoff_ms: n[11],
         },
         socket: flag(12).then(|| SocketConfig {
-            connect_timeout_ms: ms(c[13]),
-            reconnect_min_ms: ms(c[14]),
-            reconnect_max_ms: ms(c[15]),
-            linger_ms: ms(c[16]),
-            resync_ms: ms(c[17]),
+            connect_timeout_ms: n[13],
+            reconnect_min_ms: n[14],
+            reconnect_max_ms: n[15],
+            linger_ms: n[16],
+            resync_ms: n[17],
             who: c[18] as u32,
             origin: (c[19] >= 0.0).then(|| c[19] as u32),
         }),
         prefetch: PrefetchConfig {
-            intent_ms: ms(c[20]),
+            intent_ms: n[20],
             concurrency: c[21] as usize,
             ..PrefetchConfig::default()
         },
         circuit: flag(22).then(|| CircuitConfig {
             failures: c[23] as u32,
-            cool_down_ms: ms(c[24]),
+            cool_down_ms: n[24],
         }),
-        seed: c[25] as u64,
+        seed: n[25],
         retry: RetryConfig {
             retries: c[26] as u32,
-            base_ms: ms(c[27]),
-            max_ms: ms(c[28]),
+            base_ms: n[27],
+            max_ms: n[28],
         },
     };
     let client = Box::new(Client {
         core: Core::new(config),
-        words: Vec::new(),
-        stats: [0.0; STATS],
     });
     let all = clients();
     match all.iter().position(Option::is_none) {
@@ -168,19 +174,19 @@ pub extern "C" fn cf_free(h: u32) {
 /// Where the action words are.
 #[no_mangle]
 pub extern "C" fn cf_actions(h: u32) -> *const u32 {
-    client(h).words.as_ptr()
+    client(h).core.words().as_ptr()
 }
 
 /// How many action words there are.
 #[no_mangle]
 pub extern "C" fn cf_actions_len(h: u32) -> u32 {
-    client(h).words.len() as u32
+    client(h).core.words().len() as u32
 }
 
 /// The shell has copied the action words out.
 #[no_mangle]
 pub extern "C" fn cf_actions_clear(h: u32) {
-    let words = &mut client(h).words;
+    let words = client(h).core.words();
     if words.capacity() > 4096 {
         // (A fresh vector, not `shrink_to`: no reallocation code.)
         *words = Vec::new();
@@ -195,9 +201,7 @@ macro_rules! input {
         #[no_mangle]
         pub extern "C" fn $name(h: u32, $($arg: $ty),*) -> $ret {
             let $c = client(h);
-            let out = $body;
-            drain($c);
-            out
+            $body
         }
     };
 }
@@ -392,14 +396,16 @@ pub extern "C" fn cf_stats(h: u32) -> *const f64 {
     let c = client(h);
     // SAFETY: `Stats` is `repr(C)` and holds only `u64`s (the size is checked).
     let counters: [u64; STATS - 2] = unsafe { core::mem::transmute(c.core.stats()) };
+    // SAFETY: see `clients`; the shell copies the counters out at once.
+    let area = unsafe { &mut *core::ptr::addr_of_mut!(AREA) };
     // (An index loop: 16 bytes smaller in the wasm than zipping iterators.)
     #[allow(clippy::needless_range_loop)]
     for i in 0..STATS - 2 {
-        c.stats[i] = counters[i] as f64;
+        area[i] = counters[i] as f64;
     }
-    c.stats[STATS - 2] = c.core.socket_state().map_or(0, |s| s.code()) as f64;
-    c.stats[STATS - 1] = c.core.socket_subscriptions() as f64;
-    c.stats.as_ptr()
+    area[STATS - 2] = c.core.socket_state().map_or(0, |s| s.code()) as f64;
+    area[STATS - 1] = c.core.socket_subscriptions() as f64;
+    area.as_ptr()
 }
 
 /// Panics on purpose: lets `tests/faults` check that a panic stops every

@@ -42,13 +42,13 @@ fn class(layout: &Layout) -> usize {
 unsafe impl GlobalAlloc for SizeClasses {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let c = class(&layout);
-        if c >= CLASSES {
-            return core::ptr::null_mut();
-        }
+        // (A layout's size and align are at most `isize::MAX`, rounded to
+        // its align: the class is below CLASSES.)
+        let free = FREE.get_unchecked_mut(c);
         let align = layout.align();
-        let head = FREE[c];
+        let head = *free;
         if head != 0 && head & (align - 1) == 0 {
-            FREE[c] = *(head as *const usize);
+            *free = *(head as *const usize);
             return head as *mut u8;
         }
         if NEXT == 0 {
@@ -72,9 +72,10 @@ unsafe impl GlobalAlloc for SizeClasses {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let c = class(&layout);
-        *(ptr as *mut usize) = FREE[c];
-        FREE[c] = ptr as usize;
+        // (The block came from `alloc`: its class is below CLASSES.)
+        let free = FREE.get_unchecked_mut(class(&layout));
+        *(ptr as *mut usize) = *free;
+        *free = ptr as usize;
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

@@ -2,9 +2,14 @@
 //!
 //! Actions are typed here (the native tests read them as they are) and
 //! written as `u32` words for the shell by [`Action::encode`]; the opcodes
-//! and arities are those of `docs/boundary.md`.
+//! and arities are those of `docs/boundary.md`. The core writes the words
+//! as it queues each action: a plain one ([`op`]) straight from its numbers
+//! ([`put_plain`]), so that the wasm holds no code that builds and matches
+//! an [`Action`] for it.
 
 use alloc::vec::Vec;
+
+use super::slab::Must;
 
 /// Where a body to hand out is: the shell keeps every body, by flight (an
 /// answer it reported) or by key (the data an entry keeps).
@@ -21,7 +26,8 @@ pub enum Src {
 pub const STAGED: u32 = u32::MAX;
 
 impl Src {
-    fn word(self) -> u32 {
+    /// Its word: the flight, or [`STAGED`].
+    pub fn word(self) -> u32 {
         match self {
             Src::Flight(f) => f,
             Src::Staged => STAGED,
@@ -31,8 +37,11 @@ impl Src {
 
 /// Why a request failed. Each carries only numbers: the shell recorded the
 /// rest (status text, body, network message) when it reported the outcome,
-/// and builds the error and its message.
+/// and builds the error and its message. Each variant's discriminant is
+/// its code in `docs/boundary.md` (`repr(u32)`: the tag is the code, which
+/// makes [`Fail::words`] little more than loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 pub enum Fail {
     /// The flight's answer had status >= 400 (`retry_after`: its
     /// `Retry-After` in ms).
@@ -43,39 +52,39 @@ pub enum Fail {
         status: u16,
         /// `Retry-After`, in ms.
         retry_after: Option<u64>,
-    },
+    } = 1,
     /// The flight failed on the network.
     Network {
         /// The flight.
         flight: u32,
-    },
+    } = 2,
     /// No answer within the timeout.
     Timeout {
         /// The limit, in ms.
         ms: u64,
-    },
+    } = 3,
     /// The caller's signal aborted.
-    Abort,
+    Abort = 4,
     /// The flight's 2xx body was not JSON.
     Parse {
         /// The flight.
         flight: u32,
-    },
+    } = 5,
     /// A batch answer has no item for the flight.
     BatchMissing {
         /// The flight.
         flight: u32,
-    },
+    } = 6,
     /// A batch answer could not be read (the shell recorded why).
     BatchBroken {
         /// The batch.
         batch: u32,
-    },
+    } = 7,
     /// A batch item came with a status that is not an answer (1xx, 3xx).
     BatchStatus {
         /// The flight.
         flight: u32,
-    },
+    } = 8,
     /// The origin's circuit is open.
     Circuit {
         /// The origin.
@@ -84,24 +93,24 @@ pub enum Fail {
         retry_in_ms: u64,
         /// The consecutive failures that opened it.
         failures: u32,
-    },
+    } = 9,
     /// The batch POST failed with this status.
     BatchHttp {
         /// The batch.
         batch: u32,
         /// Its status.
         status: u16,
-    },
+    } = 10,
     /// The batch POST failed on the network.
     BatchNetwork {
         /// The batch.
         batch: u32,
-    },
+    } = 11,
     /// The socket reported an error for the key.
     Socket {
         /// The key.
         key: u32,
-    },
+    } = 12,
 }
 
 impl Fail {
@@ -257,52 +266,233 @@ pub enum Action {
     Prefetched(u32),
 }
 
-impl Action {
-    /// Append this action's words to `out`.
-    pub fn encode(&self, out: &mut Vec<u32>) {
-        match self {
-            Action::Fetch { flight, key } => put(out, &[1, *flight, *key]),
-            Action::CancelFlight(f) => put(out, &[2, *f]),
-            Action::Batch { batch, items } => {
-                put(out, &[3, *batch, items.len() as u32]);
-                for i in items {
-                    put(out, &[i.flight, i.key, i.etag as u32]);
-                }
-            }
-            Action::CancelBatch(b) => put(out, &[4, *b]),
-            Action::Resolve { waiter, src } => put(out, &[5, *waiter, src.word()]),
-            Action::ResolveKey { waiter, key } => put(out, &[6, *waiter, *key]),
-            Action::Reject { waiter, fail } => {
-                put(out, &[7, *waiter]);
-                put(out, &fail.words());
-            }
-            Action::Keep { key, src } => put(out, &[8, *key, src.word()]),
-            Action::Show { key, src } => put(out, &[9, *key, src.word()]),
-            Action::Error { key, fail } => {
-                put(out, &[10, *key]);
-                put(out, &fail.words());
-            }
-            Action::Drop(k) => put(out, &[11, *k]),
-            Action::Notify(k) => put(out, &[12, *k]),
-            Action::Polled(k) => put(out, &[13, *k]),
-            Action::Lead { key, want } => put(out, &[14, *key, *want as u32]),
-            Action::SocketOpen => put(out, &[15]),
-            Action::SocketClose => put(out, &[16]),
-            Action::Sub(k) => put(out, &[17, *k]),
-            Action::Unsub(k) => put(out, &[18, *k]),
-            Action::KeyFree(k) => put(out, &[19, *k]),
-            Action::Send(w) => put(out, &[20, *w]),
-            Action::Written { write, fail } => {
-                put(out, &[21, *write]);
-                put(out, &fail.map_or([0; 4], Fail::words));
-            }
-            Action::Prefetched(k) => put(out, &[22, *k]),
+/// The opcodes of the plain actions: an opcode and up to two numbers
+/// (`docs/boundary.md`). The core queues them as words, with no [`Action`]
+/// in between (less code in the wasm).
+pub mod op {
+    /// [`super::Action::Fetch`]: flight, key.
+    pub const FETCH: u32 = 1;
+    /// [`super::Action::CancelFlight`]: flight.
+    pub const CANCEL_FLIGHT: u32 = 2;
+    /// [`super::Action::CancelBatch`]: batch.
+    pub const CANCEL_BATCH: u32 = 4;
+    /// [`super::Action::Resolve`]: waiter, the body's word.
+    pub const RESOLVE: u32 = 5;
+    /// [`super::Action::ResolveKey`]: waiter, key.
+    pub const RESOLVE_KEY: u32 = 6;
+    /// [`super::Action::Keep`]: key, the body's word.
+    pub const KEEP: u32 = 8;
+    /// [`super::Action::Show`]: key, the body's word.
+    pub const SHOW: u32 = 9;
+    /// [`super::Action::Batch`]: batch, n, then n × flight, key, etag.
+    pub const BATCH: u32 = 3;
+    /// [`super::Action::Reject`]: waiter, then the failure's four words.
+    pub const REJECT: u32 = 7;
+    /// [`super::Action::Error`]: key, then the failure's four words.
+    pub const ERROR: u32 = 10;
+    /// [`super::Action::Drop`]: key.
+    pub const DROP: u32 = 11;
+    /// [`super::Action::Notify`]: key.
+    pub const NOTIFY: u32 = 12;
+    /// [`super::Action::Polled`]: key.
+    pub const POLLED: u32 = 13;
+    /// [`super::Action::Lead`]: key, 1 to ask.
+    pub const LEAD: u32 = 14;
+    /// [`super::Action::SocketOpen`].
+    pub const SOCKET_OPEN: u32 = 15;
+    /// [`super::Action::SocketClose`].
+    pub const SOCKET_CLOSE: u32 = 16;
+    /// [`super::Action::Sub`]: key.
+    pub const SUB: u32 = 17;
+    /// [`super::Action::Unsub`]: key.
+    pub const UNSUB: u32 = 18;
+    /// [`super::Action::KeyFree`]: key.
+    pub const KEY_FREE: u32 = 19;
+    /// [`super::Action::Send`]: write.
+    pub const SEND: u32 = 20;
+    /// [`super::Action::Written`]: write, then the failure's four words
+    /// (zeros: it succeeded).
+    pub const WRITTEN: u32 = 21;
+    /// [`super::Action::Prefetched`]: key.
+    pub const PREFETCHED: u32 = 22;
+}
+
+impl Src {
+    /// The body a word names (the inverse of its word).
+    pub fn from_word(w: u32) -> Src {
+        match w {
+            STAGED => Src::Staged,
+            f => Src::Flight(f),
         }
     }
 }
 
+/// Append a plain action's words: `op`, then `a` and `b` as its arity says.
+pub fn put_plain(out: &mut Vec<u32>, op: u32, a: u32, b: u32) {
+    // Words: 3 for FETCH, RESOLVE, RESOLVE_KEY, KEEP, SHOW and LEAD; 1 for
+    // SOCKET_OPEN and SOCKET_CLOSE; 2 for the rest.
+    const THREE: u32 = 1 << 1 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 9 | 1 << 14;
+    const ONE: u32 = 1 << 15 | 1 << 16;
+    let n = 2 + (THREE >> op & 1) - (ONE >> op & 1);
+    put(out, [op, a, b].get(..n as usize).must());
+}
+
+impl Action {
+    /// The plain action of `op` and its numbers (see [`put_plain`]); panics
+    /// for an opcode that is not a plain action's.
+    pub fn plain(op: u32, a: u32, b: u32) -> Action {
+        match op {
+            op::FETCH => Action::Fetch { flight: a, key: b },
+            op::CANCEL_FLIGHT => Action::CancelFlight(a),
+            op::CANCEL_BATCH => Action::CancelBatch(a),
+            op::RESOLVE => Action::Resolve {
+                waiter: a,
+                src: Src::from_word(b),
+            },
+            op::RESOLVE_KEY => Action::ResolveKey { waiter: a, key: b },
+            op::KEEP => Action::Keep {
+                key: a,
+                src: Src::from_word(b),
+            },
+            op::SHOW => Action::Show {
+                key: a,
+                src: Src::from_word(b),
+            },
+            op::DROP => Action::Drop(a),
+            op::NOTIFY => Action::Notify(a),
+            op::POLLED => Action::Polled(a),
+            op::LEAD => Action::Lead {
+                key: a,
+                want: b != 0,
+            },
+            op::SOCKET_OPEN => Action::SocketOpen,
+            op::SOCKET_CLOSE => Action::SocketClose,
+            op::SUB => Action::Sub(a),
+            op::UNSUB => Action::Unsub(a),
+            op::KEY_FREE => Action::KeyFree(a),
+            op::SEND => Action::Send(a),
+            op::PREFETCHED => Action::Prefetched(a),
+            _ => panic!("opcode {op} is not a plain action's"),
+        }
+    }
+
+    /// Append this action's words to `out`.
+    pub fn encode(&self, out: &mut Vec<u32>) {
+        let (op, a, b) = match *self {
+            Action::Fetch { flight, key } => (op::FETCH, flight, key),
+            Action::CancelFlight(f) => (op::CANCEL_FLIGHT, f, 0),
+            Action::CancelBatch(b) => (op::CANCEL_BATCH, b, 0),
+            Action::Resolve { waiter, src } => (op::RESOLVE, waiter, src.word()),
+            Action::ResolveKey { waiter, key } => (op::RESOLVE_KEY, waiter, key),
+            Action::Keep { key, src } => (op::KEEP, key, src.word()),
+            Action::Show { key, src } => (op::SHOW, key, src.word()),
+            Action::Drop(k) => (op::DROP, k, 0),
+            Action::Notify(k) => (op::NOTIFY, k, 0),
+            Action::Polled(k) => (op::POLLED, k, 0),
+            Action::Lead { key, want } => (op::LEAD, key, want as u32),
+            Action::SocketOpen => (op::SOCKET_OPEN, 0, 0),
+            Action::SocketClose => (op::SOCKET_CLOSE, 0, 0),
+            Action::Sub(k) => (op::SUB, k, 0),
+            Action::Unsub(k) => (op::UNSUB, k, 0),
+            Action::KeyFree(k) => (op::KEY_FREE, k, 0),
+            Action::Send(w) => (op::SEND, w, 0),
+            Action::Prefetched(k) => (op::PREFETCHED, k, 0),
+            _ => return self.encode_rest(out),
+        };
+        put_plain(out, op, a, b);
+    }
+
+    /// Append the words of an action that is not plain: a batch, or one
+    /// that carries a failure.
+    fn encode_rest(&self, out: &mut Vec<u32>) {
+        match *self {
+            Action::Batch { batch, ref items } => {
+                put(out, &[op::BATCH, batch, items.len() as u32]);
+                for i in items {
+                    put(out, &[i.flight, i.key, i.etag as u32]);
+                }
+            }
+            Action::Reject { waiter, fail } => put_fail(out, op::REJECT, waiter, Some(fail)),
+            Action::Error { key, fail } => put_fail(out, op::ERROR, key, Some(fail)),
+            Action::Written { write, fail } => put_fail(out, op::WRITTEN, write, fail),
+            _ => {}
+        }
+    }
+
+    /// The action of `op` (`REJECT`, `ERROR` or `WRITTEN`) for `id` and
+    /// `fail` (see [`put_fail`]); panics for another opcode, or without a
+    /// failure where one is needed.
+    pub fn failed(op: u32, id: u32, fail: Option<Fail>) -> Action {
+        match (op, fail) {
+            (op::REJECT, Some(fail)) => Action::Reject { waiter: id, fail },
+            (op::ERROR, Some(fail)) => Action::Error { key: id, fail },
+            (op::WRITTEN, fail) => Action::Written { write: id, fail },
+            _ => panic!("opcode {op} with {fail:?} is not an action's"),
+        }
+    }
+}
+
+/// Append the words of `REJECT`, `ERROR` or `WRITTEN`: `op`, `id`, then
+/// the four words of `fail` (zeros for none).
+pub fn put_fail(out: &mut Vec<u32>, op: u32, id: u32, fail: Option<Fail>) {
+    put(out, &[op, id]);
+    put(out, &fail.map_or([0; 4], Fail::words));
+}
+
 /// Append `w` to `out` (one copy of the append for every action).
 #[inline(never)]
-fn put(out: &mut Vec<u32>, w: &[u32]) {
+pub fn put(out: &mut Vec<u32>, w: &[u32]) {
     out.extend_from_slice(w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{op, put_fail, put_plain, Action, Fail, Src, STAGED};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn plain_actions_are_their_opcode_and_as_many_numbers_as_docs_boundary_says() {
+        let arity = [
+            (op::FETCH, 3),
+            (op::CANCEL_FLIGHT, 2),
+            (op::CANCEL_BATCH, 2),
+            (op::RESOLVE, 3),
+            (op::RESOLVE_KEY, 3),
+            (op::KEEP, 3),
+            (op::SHOW, 3),
+            (op::DROP, 2),
+            (op::NOTIFY, 2),
+            (op::POLLED, 2),
+            (op::LEAD, 3),
+            (op::SOCKET_OPEN, 1),
+            (op::SOCKET_CLOSE, 1),
+            (op::SUB, 2),
+            (op::UNSUB, 2),
+            (op::KEY_FREE, 2),
+            (op::SEND, 2),
+            (op::PREFETCHED, 2),
+        ];
+        for (code, n) in arity {
+            let (mut words, mut encoded) = (Vec::new(), Vec::new());
+            put_plain(&mut words, code, 7, 1);
+            assert_eq!(words, [code, 7, 1][..n], "opcode {code}");
+            Action::plain(code, 7, 1).encode(&mut encoded);
+            assert_eq!(encoded, words, "opcode {code}");
+        }
+        for (code, fail) in [
+            (op::REJECT, Some(Fail::Abort)),
+            (op::ERROR, Some(Fail::Network { flight: 4 })),
+            (op::WRITTEN, Some(Fail::Timeout { ms: 9 })),
+            (op::WRITTEN, None),
+        ] {
+            let (mut words, mut encoded) = (Vec::new(), Vec::new());
+            put_fail(&mut words, code, 7, fail);
+            let four = fail.map_or([0; 4], Fail::words);
+            assert_eq!(words, [code, 7, four[0], four[1], four[2], four[3]]);
+            Action::failed(code, 7, fail).encode(&mut encoded);
+            assert_eq!(encoded, words, "opcode {code}");
+        }
+        assert_eq!(Src::from_word(STAGED), Src::Staged);
+        assert_eq!(Src::from_word(3), Src::Flight(3));
+    }
 }

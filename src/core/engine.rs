@@ -15,12 +15,13 @@
 //! After any input or mutator the shell drains `poll_action` until it returns
 //! `None`, then arms its one timer at `poll_timeout`.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
-use super::action::{Action, Fail, Src};
-use super::slab::{remove_id, Must, Slab};
-use super::timers::{Timer, Timers};
+#[cfg(not(target_arch = "wasm32"))]
+use super::action::Action;
+use super::action::{op, put, put_fail, put_plain, Fail, Src};
+use super::slab::{remove_id, swap_take, take, Must, Slab};
+use super::timers::{Kind, Timer, Timers};
 
 mod batching;
 mod circuit;
@@ -350,8 +351,14 @@ pub struct Core {
     circuits: Vec<(u32, circuit::Circuit)>,
     writes: Slab<u32>,
     cleared_at: Option<u64>,
-    /// Actions to hand out; those before `acted` are handed out already.
+    /// The actions' words for the shell (`docs/boundary.md`), written as
+    /// each action is queued (no queue of typed actions in the wasm).
+    words: Vec<u32>,
+    /// The typed actions for native code; those before `acted` are handed
+    /// out already.
+    #[cfg(not(target_arch = "wasm32"))]
     actions: Vec<Action>,
+    #[cfg(not(target_arch = "wasm32"))]
     acted: usize,
     stats: Stats,
 }
@@ -382,7 +389,10 @@ impl Core {
             circuits: Vec::new(),
             writes: Slab::default(),
             cleared_at: None,
+            words: Vec::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             actions: Vec::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             acted: 0,
             stats: Stats::default(),
         }
@@ -526,7 +536,7 @@ impl Core {
         let flight = self.flights.insert(Flight {
             key,
             route: Route::Alone,
-            waiters: vec![waiter],
+            waiters: Vec::new(),
             ttl_ms: ttl,
             stale_on_arrival: false,
             store: true,
@@ -538,8 +548,10 @@ impl Core {
         });
         if let Some(t) = self.config.timeout_ms {
             self.timers
-                .set(Timer::Flight(flight), now.saturating_add(t));
+                .set(Timer(Kind::Flight, flight), now.saturating_add(t));
         }
+        // (A push, not `vec![waiter]`: the growth code is there anyway.)
+        self.flights.get_mut(flight).must().waiters.push(waiter);
         self.waiters.get_mut(waiter).must().flight = flight;
         let k = self.keys.get_mut(key).must();
         k.flight = flight;
@@ -554,39 +566,36 @@ impl Core {
     /// A cache answer for a waiter: callers through an action, internal
     /// waiters through their owner.
     fn settle_from_key(&mut self, now: u64, waiter: u32, key: u32) {
-        self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, false);
+        self.settle(now, waiter, op::RESOLVE_KEY, key, None, false);
     }
 
-    /// Settle `waiter`: a caller with `a`, an internal waiter through its
-    /// owner (`fail`: how it failed, if it did). One copy for every kind of
-    /// answer.
+    /// Settle `waiter`: a caller with `Reject` when it failed (`fail`),
+    /// else with the plain action `op` (`RESOLVE` with a body's word,
+    /// `RESOLVE_KEY` with a key), an internal waiter through its owner. One
+    /// copy for every kind of answer.
     #[inline(never)]
     pub(super) fn settle(
         &mut self,
         now: u64,
         waiter: u32,
-        a: Action,
+        op: u32,
+        b: u32,
         fail: Option<Fail>,
         from_network: bool,
     ) {
         let Some(w) = self.waiters.remove(waiter) else {
             return;
         };
-        match w.waits {
-            Waits::Caller => self.act(a),
-            other => self.internal_done(now, other, fail, from_network),
+        match (w.waits, fail) {
+            (Waits::Caller, Some(_)) => self.emit_fail(op::REJECT, waiter, fail),
+            (Waits::Caller, None) => self.emit(op, waiter, b),
+            (other, _) => self.internal_done(now, other, fail, from_network),
         }
     }
 
     /// Settle `waiter` with `fail`.
     fn settle_err(&mut self, now: u64, waiter: u32, fail: Fail) {
-        self.settle(
-            now,
-            waiter,
-            Action::Reject { waiter, fail },
-            Some(fail),
-            true,
-        );
+        self.settle(now, waiter, 0, 0, Some(fail), true);
     }
 
     /// The caller behind `waiter` aborted: it is rejected, and its request
@@ -599,10 +608,7 @@ impl Core {
             return;
         }
         self.stats.aborted_calls += 1;
-        self.act(Action::Reject {
-            waiter,
-            fail: Fail::Abort,
-        });
+        self.emit_fail(op::REJECT, waiter, Some(Fail::Abort));
         self.release(now, waiter);
     }
 
@@ -719,12 +725,12 @@ impl Core {
             k.ttl_ms = ttl_ms;
             k.etag = etag;
             self.kept_bytes += size;
-            self.act(Action::Keep { key, src });
+            self.emit(op::KEEP, key, src.word());
         } else {
             k.bytes = 0;
             k.updated_at = None;
             k.etag = false;
-            self.act(Action::Show { key, src });
+            self.emit(op::SHOW, key, src.word());
         }
         self.evict(key);
         keep
@@ -742,7 +748,7 @@ impl Core {
         k.version = k.version.wrapping_add(1);
         self.next_tick += 1;
         k.tick = self.next_tick;
-        self.act(Action::Error { key, fail });
+        self.emit_fail(op::ERROR, key, Some(fail));
         self.evict(key);
     }
 
@@ -776,7 +782,7 @@ impl Core {
         k.bytes = 0;
         k.updated_at = None;
         k.version = k.version.wrapping_add(1);
-        self.act(Action::Drop(key));
+        self.emit(op::DROP, key, 0);
     }
 
     /// Evict the least recently used entries other than `keep` beyond the
@@ -787,7 +793,7 @@ impl Core {
         {
             let by_bytes = self.entries <= self.config.max_entries.max(1);
             let (mut oldest, mut tick) = (0, u64::MAX);
-            for id in 1..=self.keys.end() {
+            for id in self.keys.ids() {
                 match self.keys.get(id) {
                     Some(k)
                         if id != keep
@@ -813,13 +819,7 @@ impl Core {
     /// Settle `waiters` with the body of `src`.
     fn resolve(&mut self, now: u64, waiters: Vec<u32>, src: Src, from_network: bool) {
         for &waiter in &waiters {
-            self.settle(
-                now,
-                waiter,
-                Action::Resolve { waiter, src },
-                None,
-                from_network,
-            );
+            self.settle(now, waiter, op::RESOLVE, src.word(), None, from_network);
         }
     }
 
@@ -892,7 +892,7 @@ impl Core {
         }
         if matches!(route, Route::Alone) {
             self.stats.cancelled_requests += 1;
-            self.act(Action::CancelFlight(flight));
+            self.emit(op::CANCEL_FLIGHT, flight, 0);
         }
         self.notify(f.key);
         self.release_key(f.key);
@@ -902,15 +902,15 @@ impl Core {
     pub fn handle_timeout(&mut self, now: u64) {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
-                Timer::Window(batch) => self.flush(now, batch),
-                Timer::Poll(group) => self.tick_due(now, group),
-                Timer::Intent(id) => self.intent_due(now, id),
-                Timer::Flight(flight) => self.time_out(now, flight),
-                Timer::Write(write) => {
+                Timer(Kind::Window, batch) => self.flush(now, batch),
+                Timer(Kind::Poll, group) => self.tick_due(now, group),
+                Timer(Kind::Intent, id) => self.intent_due(now, id),
+                Timer(Kind::Flight, flight) => self.time_out(now, flight),
+                Timer(Kind::Write, write) => {
                     let ms = self.config.timeout_ms.unwrap_or(0);
                     self.write_end(now, write, Some(Fail::Timeout { ms }))
                 }
-                Timer::Retry(flight) => self.retry_due(now, flight),
+                Timer(Kind::Retry, flight) => self.retry_due(now, flight),
                 t => self.socket_deadline(now, t),
             }
         }
@@ -923,7 +923,7 @@ impl Core {
         self.stats.timeouts += 1;
         if matches!(f.route, Route::Alone) {
             self.stats.cancelled_requests += 1;
-            self.act(Action::CancelFlight(flight));
+            self.emit(op::CANCEL_FLIGHT, flight, 0);
         }
         let ms = self.config.timeout_ms.unwrap_or(0);
         self.outcome(now, flight, Err(Fail::Timeout { ms }));
@@ -936,6 +936,8 @@ impl Core {
 
     /// The next thing to do, if any. Once none is left, the ids of removed
     /// items may be reused: no action the shell has yet to read names them.
+    /// (Native code only: the wasm hands the shell [`Core::words`].)
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(a) = self.actions.get_mut(self.acted) {
             self.acted += 1;
@@ -943,6 +945,21 @@ impl Core {
         }
         self.actions.clear();
         self.acted = 0;
+        self.words.clear();
+        self.actions_read();
+        None
+    }
+
+    /// The words of every action queued since the shell last cleared them
+    /// (`docs/boundary.md`); the shell reads them after each input, clears
+    /// them, and calls [`Core::actions_read`].
+    pub fn words(&mut self) -> &mut Vec<u32> {
+        &mut self.words
+    }
+
+    /// The shell has read every action queued so far: the ids of removed
+    /// items may be reused now.
+    pub fn actions_read(&mut self) {
         self.keys.recycle();
         self.flights.recycle();
         self.waiters.recycle();
@@ -951,13 +968,24 @@ impl Core {
         self.pollers.recycle();
         self.intents.recycle();
         self.writes.recycle();
-        None
     }
 
-    /// Queue an action for the shell (one copy of the push for every site).
+    /// Queue `REJECT`, `ERROR` or `WRITTEN` for `id` with `fail` (see
+    /// [`put_fail`]), written as words at once.
     #[inline(never)]
-    pub(super) fn act(&mut self, a: Action) {
-        self.actions.push(a);
+    pub(super) fn emit_fail(&mut self, op: u32, id: u32, fail: Option<Fail>) {
+        put_fail(&mut self.words, op, id, fail);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.actions.push(Action::failed(op, id, fail));
+    }
+
+    /// Queue a plain action for the shell: `op` and its numbers, written
+    /// as words at once (one copy for every site).
+    #[inline(never)]
+    pub(super) fn emit(&mut self, op: u32, a: u32, b: u32) {
+        put_plain(&mut self.words, op, a, b);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.actions.push(Action::plain(op, a, b));
     }
 
     /// Make `key` stale: the next `get` goes to the network; a request in
@@ -984,14 +1012,14 @@ impl Core {
     pub fn clear(&mut self, now: u64) {
         self.cleared_at = Some(now);
         // (Nothing here makes keys: the core never does.)
-        let end = self.keys.end();
-        for key in 1..=end {
+        let keys = self.keys.ids();
+        for key in keys.clone() {
             if self.keys.get(key).is_some_and(|k| k.has_entry()) {
                 self.remove_entry(key);
                 self.notify(key);
             }
         }
-        for id in 1..=self.flights.end() {
+        for id in self.flights.ids() {
             if let Some(f) = self.flights.get_mut(id) {
                 f.store = false;
             }
@@ -999,7 +1027,7 @@ impl Core {
         self.cancel_retries(now);
         // A new request of a key must not join one whose answer is not kept.
         // Its flight still names the key: the key lives until it is done.
-        for key in 1..=end {
+        for key in keys.clone() {
             let Some(k) = self.keys.get_mut(key) else {
                 continue;
             };
@@ -1011,7 +1039,7 @@ impl Core {
         }
         self.socket_restart(now);
         self.refetch_live(now);
-        for key in 1..=end {
+        for key in keys {
             self.release_key(key);
         }
     }
@@ -1086,7 +1114,7 @@ impl Core {
         let f = self.flights.get_mut(flight).must();
         f.route = Route::Alone;
         let key = f.key;
-        self.act(Action::Fetch { flight, key });
+        self.emit(op::FETCH, flight, key);
     }
 
     fn remove_flight(&mut self, _now: u64, flight: u32) -> Flight {
@@ -1099,8 +1127,8 @@ impl Core {
                 k.orphans = k.orphans.saturating_sub(1);
             }
         }
-        self.timers.stop(Timer::Flight(flight));
-        self.timers.stop(Timer::Retry(flight));
+        self.timers.stop(Timer(Kind::Flight, flight));
+        self.timers.stop(Timer(Kind::Retry, flight));
         for w in &f.waiters {
             if let Some(w) = self.waiters.get_mut(*w) {
                 w.flight = 0;
@@ -1116,7 +1144,7 @@ impl Core {
 
     pub(super) fn notify(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| k.watchers > 0) {
-            self.act(Action::Notify(key));
+            self.emit(op::NOTIFY, key, 0);
         }
     }
 
@@ -1124,7 +1152,7 @@ impl Core {
     pub(super) fn release_key(&mut self, key: u32) {
         if self.keys.get(key).is_some_and(|k| !k.in_use()) {
             self.keys.remove(key);
-            self.act(Action::KeyFree(key));
+            self.emit(op::KEY_FREE, key, 0);
         }
     }
 }

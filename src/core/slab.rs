@@ -3,7 +3,9 @@
 //! Ids are dense `u32`s starting at 1 (0 means "none" across the boundary),
 //! reused after removal, but never before the shell has read every action
 //! that names the old item: a removed id waits, retired, until
-//! [`Slab::recycle`] (the core calls it once its action queue is drained).
+//! [`Slab::recycle`] (through `Core::actions_read`: once native code has
+//! drained the action queue; in the wasm, at the start of the shell's next
+//! call, as it reads the words of each call right after it).
 //! Whoever keeps an id must drop it when the item is removed: the core
 //! removes timers and references along with their owner, and the shell
 //! compares its own records before it reports a late answer.
@@ -33,15 +35,13 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     /// Store `v`; returns its id (>= 1).
     pub fn insert(&mut self, v: T) -> u32 {
-        if self.ready == 0 {
+        let id = reuse(&mut self.free, &mut self.ready);
+        if id == 0 {
             self.items.push(Some(v));
             return self.items.len() as u32;
         }
-        // The last id made ready (the retired ones after it keep their order).
-        self.ready -= 1;
-        let id = self.free.remove(self.ready);
         // (The slot of a free id is empty: nothing to drop.)
-        core::mem::forget(self.items[id as usize - 1].replace(v));
+        core::mem::forget(self.items.get_mut(id as usize - 1).must().replace(v));
         id
     }
 
@@ -63,7 +63,7 @@ impl<T> Slab<T> {
     /// Take the item `id` out; its id is reused after the next `recycle`.
     pub fn remove(&mut self, id: u32) -> Option<T> {
         let v = self.items.get_mut((id as usize).wrapping_sub(1))?.take()?;
-        self.free.push(id);
+        retire(&mut self.free, id);
         Some(v)
     }
 
@@ -88,10 +88,11 @@ impl<T> Slab<T> {
             .filter_map(|(i, v)| v.as_mut().map(|v| (i as u32 + 1, v)))
     }
 
-    /// The largest id handed out so far: every id in use is in
-    /// `1..=end()` (a loop over them needs no list of the ids).
-    pub fn end(&self) -> u32 {
-        self.items.len() as u32
+    /// Every id handed out so far, `1..` the next new one: every id in use
+    /// is in it (a loop over them needs no list of the ids; a half-open
+    /// range is less code than `1..=`, and no table holds `u32::MAX` items).
+    pub fn ids(&self) -> core::ops::Range<u32> {
+        1..self.items.len() as u32 + 1
     }
 
     /// How many items there are.
@@ -105,6 +106,24 @@ impl<T> Slab<T> {
     }
 }
 
+/// The id a new item reuses (0: none is ready): the last one made ready
+/// (the retired ones after it keep their order). Not generic: one copy for
+/// every table.
+#[inline(never)]
+fn reuse(free: &mut Vec<u32>, ready: &mut usize) -> u32 {
+    if *ready == 0 {
+        return 0;
+    }
+    *ready -= 1;
+    take(free, *ready)
+}
+
+/// A removed item's id waits, retired (one copy for every table).
+#[inline(never)]
+fn retire(free: &mut Vec<u32>, id: u32) {
+    free.push(id);
+}
+
 /// Take every `id` out of `v`, keeping the order of the rest (`retain`,
 /// one shared copy in the wasm for every list of ids); whether any was there.
 #[inline(never)]
@@ -113,12 +132,40 @@ pub fn remove_id(v: &mut Vec<u32>, id: u32) -> bool {
     let mut i = 0;
     while i < v.len() {
         if v[i] == id {
-            v.remove(i);
+            take(v, i);
         } else {
             i += 1;
         }
     }
     v.len() != before
+}
+
+/// `v.remove(i)`, whose index is known to be in range: an index out of
+/// range fails at [`Must`]'s panic site, not with a formatted message (the
+/// wasm then carries no text or location for it).
+pub fn take<T>(v: &mut Vec<T>, i: usize) -> T {
+    let len = v.len();
+    if i >= len {
+        gone()
+    }
+    // SAFETY: `i < len`: the item is read out once, the ones after it move
+    // down over it, and the length drops by one (`Vec::remove`'s own steps).
+    unsafe {
+        let at = v.as_mut_ptr().add(i);
+        let item = core::ptr::read(at);
+        core::ptr::copy(at.add(1), at, len - i - 1);
+        v.set_len(len - 1);
+        item
+    }
+}
+
+/// `v.swap_remove(i)`, whose index is known to be in range (see [`take`]).
+#[inline]
+pub fn swap_take<T>(v: &mut Vec<T>, i: usize) -> T {
+    if i >= v.len() {
+        gone()
+    }
+    v.swap_remove(i)
 }
 
 /// `unwrap` without the caller's location: the engine's invariants (an id
@@ -144,4 +191,32 @@ impl<T> Must<T> for Option<T> {
 #[inline(never)]
 fn gone() -> ! {
     panic!() // an id the core holds is missing from its table: a bug
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{swap_take, take};
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn take_and_swap_take_do_what_remove_and_swap_remove_do() {
+        for len in 1..6 {
+            for i in 0..len {
+                let v: Vec<String> = (0..len).map(|n| n.to_string()).collect();
+                let (mut a, mut b) = (v.clone(), v.clone());
+                assert_eq!(take(&mut a, i), b.remove(i));
+                assert_eq!(a, b);
+                let (mut a, mut b) = (v.clone(), v);
+                assert_eq!(swap_take(&mut a, i), b.swap_remove(i));
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn take_out_of_range_panics() {
+        take(&mut Vec::<u32>::new(), 0);
+    }
 }

@@ -4,19 +4,28 @@
 
 use alloc::vec::Vec;
 
+use super::slab::{swap_take, take};
+
+/// A deadline: what it is for, and whose (the id of its flight, batch,
+/// poll group, intent, live key or write; 0 for the socket's). Two plain
+/// numbers, so that finding one in the table is two comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer(pub Kind, pub u32);
+
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
+#[repr(u32)]
+pub enum Kind {
     /// A flight's timeout.
-    Flight(u32),
+    Flight,
     /// A failed flight's retry.
-    Retry(u32),
+    Retry,
     /// A batch window closing.
-    Window(u32),
+    Window,
     /// A poll group's next tick.
-    Poll(u32),
+    Poll,
     /// A hover intent.
-    Intent(u32),
+    Intent,
     /// The socket's connect timeout.
     Connect,
     /// The socket's next reconnect.
@@ -24,9 +33,18 @@ pub enum Timer {
     /// The resync check after (re)subscribing.
     Resync,
     /// A live key's linger after its last listener left.
-    Linger(u32),
+    Linger,
     /// A write's timeout.
-    Write(u32),
+    Write,
+}
+
+impl Timer {
+    /// The socket's connect timeout.
+    pub const CONNECT: Timer = Timer(Kind::Connect, 0);
+    /// The socket's next reconnect.
+    pub const RECONNECT: Timer = Timer(Kind::Reconnect, 0);
+    /// The resync check after (re)subscribing.
+    pub const RESYNC: Timer = Timer(Kind::Resync, 0);
 }
 
 /// The armed deadlines.
@@ -44,9 +62,12 @@ impl Timers {
         }
     }
 
-    /// Disarm `timer` (nothing if it is not armed).
+    /// Disarm `timer` (nothing if it is not armed). It is armed at most
+    /// once; the others keep their order (which of equal deadlines is first).
     pub fn stop(&mut self, timer: Timer) {
-        self.armed.retain(|(_, t)| *t != timer);
+        if let Some(i) = self.armed.iter().position(|(_, t)| *t == timer) {
+            take(&mut self.armed, i);
+        }
     }
 
     /// Is `timer` armed?
@@ -72,7 +93,7 @@ impl Timers {
                 due = Some((i, at));
             }
         }
-        Some(self.armed.swap_remove(due?.0).1)
+        Some(swap_take(&mut self.armed, due?.0).1)
     }
 
     /// How many are armed (for leak checks).

@@ -630,7 +630,15 @@ impl Sim {
 
     /// Carry out every action, as the shell does.
     pub fn drain(&mut self) {
+        // The words the wasm hands the shell are these actions, encoded.
+        let mut encoded = Vec::new();
         while let Some(a) = self.core.poll_action() {
+            a.encode(&mut encoded);
+            assert_eq!(
+                self.core.words().get(..encoded.len()),
+                Some(&encoded[..]),
+                "the action words differ from the actions"
+            );
             match a {
                 Action::Fetch { flight, key } => {
                     let url = self.url(key);
@@ -737,6 +745,7 @@ impl Sim {
                 }
             }
         }
+        assert!(self.core.words().is_empty(), "the words were not cleared");
     }
 
     /// Keys the test side still has interned.

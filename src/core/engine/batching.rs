@@ -10,6 +10,7 @@
 //! has its answer, the request is cancelled (a stream left open is closed).
 
 use super::*;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::core::action::Item;
 
 /// How requests are batched.
@@ -64,7 +65,7 @@ impl Core {
         let (who, size) = (k.who, k.item_bytes);
         // The identity's open batch: queued, or closing (riders join it).
         let mut open = None;
-        for b in 1..=self.batches.end() {
+        for b in self.batches.ids() {
             if self.batches.get(b).is_some_and(|b| b.who == who && !b.sent) {
                 open = Some(b);
                 break;
@@ -81,7 +82,7 @@ impl Core {
                     sent: false,
                 });
                 self.timers
-                    .set(Timer::Window(b), now.saturating_add(window_ms));
+                    .set(Timer(Kind::Window, b), now.saturating_add(window_ms));
                 b
             }
         };
@@ -105,7 +106,7 @@ impl Core {
             _ => return,
         }
         self.add_riders(now, batch_id);
-        self.timers.stop(Timer::Window(batch_id));
+        self.timers.stop(Timer(Kind::Window, batch_id));
         let batch = self.batches.get_mut(batch_id).must();
         if batch.flights.len() <= 1 || self.batch_unavailable {
             let batch = self.batches.remove(batch_id).must();
@@ -115,17 +116,24 @@ impl Core {
             return;
         }
         batch.sent = true;
+        // The words, written as the items are (no list of them in the wasm).
+        let n = batch.flights.len() as u32;
+        put(&mut self.words, &[op::BATCH, batch_id, n]);
+        #[cfg(not(target_arch = "wasm32"))]
         let mut items = Vec::new();
         for &flight in &batch.flights {
             let f = self.flights.get_mut(flight).must();
             f.route = Route::Sent(batch_id);
             let key = f.key;
             let etag = self.keys.get(key).is_some_and(|k| k.data && k.etag);
+            put(&mut self.words, &[flight, key, etag as u32]);
+            #[cfg(not(target_arch = "wasm32"))]
             items.push(Item { flight, key, etag });
         }
         self.stats.batches_sent += 1;
-        self.stats.batched_items += items.len() as u64;
-        self.act(Action::Batch {
+        self.stats.batched_items += n as u64;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.actions.push(Action::Batch {
             batch: batch_id,
             items,
         });
@@ -139,7 +147,7 @@ impl Core {
         remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() {
             self.batches.remove(batch_id);
-            self.timers.stop(Timer::Window(batch_id));
+            self.timers.stop(Timer(Kind::Window, batch_id));
         }
     }
 
@@ -153,7 +161,7 @@ impl Core {
         remove_id(&mut batch.flights, flight);
         if batch.flights.is_empty() && before > 0 {
             self.batches.remove(batch_id);
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
     }
 
@@ -247,7 +255,7 @@ impl Core {
             // Nothing is left to read for: a streamed answer that stays open
             // must not hold its connection.
             self.batches.remove(batch_id);
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
         if answer.status == 304 && answer.flags & Answer::NETWORK == 0 {
             self.not_modified(now, flight);
@@ -284,7 +292,7 @@ impl Core {
         k.invalidated = false;
         k.version = k.version.wrapping_add(1);
         for &waiter in &f.waiters {
-            self.settle(now, waiter, Action::ResolveKey { waiter, key }, None, true);
+            self.settle(now, waiter, op::RESOLVE_KEY, key, None, true);
         }
         self.data_changed(now, key);
         self.notify(key);
@@ -302,7 +310,7 @@ impl Core {
         if broken {
             // A garbage line may leave the stream open: nothing more is read
             // from it, so it must not hold its connection.
-            self.act(Action::CancelBatch(batch_id));
+            self.emit(op::CANCEL_BATCH, batch_id, 0);
         }
         for &flight in &batch.flights {
             self.stats.batch_protocol_errors += 1;

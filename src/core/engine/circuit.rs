@@ -130,7 +130,7 @@ impl Core {
             _ => {
                 // (One circuit per origin; their order does not matter.)
                 if let Some(i) = self.circuits.iter().position(|(o, _)| *o == origin) {
-                    self.circuits.swap_remove(i);
+                    swap_take(&mut self.circuits, i);
                 }
             }
         }
@@ -153,7 +153,7 @@ impl Core {
                 {
                     i += 1;
                 } else {
-                    self.circuits.swap_remove(i);
+                    swap_take(&mut self.circuits, i);
                 }
             }
         }

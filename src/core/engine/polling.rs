@@ -57,9 +57,12 @@ pub(super) struct Group {
     key: u32,
     /// `(poller, interval, in background)`.
     pollers: Vec<(u32, u64, bool)>,
-    due: Option<u64>,
+    /// When its armed tick is due (0: none is armed; an armed one is due
+    /// after the `now` that armed it, so never at 0).
+    due: u64,
     waiter: u32,
     failures: u32,
+    /// A `Retry-After` to honour (only after a failure: `failures > 0`).
     retry_at: Option<u64>,
     last_error_at: u64,
     last_ok_at: Option<u64>,
@@ -80,7 +83,7 @@ impl Core {
                 let g = self.polls.insert(Group {
                     key,
                     pollers: Vec::new(),
-                    due: None,
+                    due: 0,
                     waiter: 0,
                     failures: 0,
                     retry_at: None,
@@ -114,7 +117,7 @@ impl Core {
         let group = self.polls.get_mut(group_id).must();
         // (Each poller once; their order does not matter.)
         if let Some(i) = group.pollers.iter().position(|p| p.0 == poller) {
-            group.pollers.swap_remove(i);
+            swap_take(&mut group.pollers, i);
         }
         if !group.pollers.is_empty() {
             self.sync_lead(group_id);
@@ -122,12 +125,9 @@ impl Core {
             return;
         }
         let group = self.polls.remove(group_id).must();
-        self.timers.stop(Timer::Poll(group_id));
+        self.timers.stop(Timer(Kind::Poll, group_id));
         if group.lead != Lead::None {
-            self.act(Action::Lead {
-                key: group.key,
-                want: false,
-            });
+            self.emit(op::LEAD, group.key, 0);
         }
         if let Some(k) = self.keys.get_mut(group.key) {
             k.group = 0;
@@ -142,7 +142,7 @@ impl Core {
     pub fn set_visible(&mut self, now: u64, visible: bool) {
         if self.visible != visible {
             self.visible = visible;
-            for g in 1..=self.polls.end() {
+            for g in self.polls.ids() {
                 self.sync_lead(g);
             }
             self.reschedule_all(now);
@@ -187,7 +187,7 @@ impl Core {
             (false, Lead::Asking | Lead::Held) => group.lead = Lead::None,
             _ => return,
         }
-        self.act(Action::Lead { key, want });
+        self.emit(op::LEAD, key, want as u32);
     }
 
     /// Whether the socket keeps `key` live (HTTP polling is suspended then).
@@ -311,6 +311,7 @@ impl Core {
             return;
         };
         group.waiter = 0;
+        let key = group.key;
         match fail {
             None => {
                 group.failures = 0;
@@ -318,7 +319,7 @@ impl Core {
                 group.last_ok_at = Some(now);
                 group.jitter = jitter;
                 if from_network && group.lead == Lead::Held {
-                    self.actions.push(Action::Polled(group.key));
+                    self.emit(op::POLLED, key, 0);
                 }
             }
             Some(f) => {
@@ -352,7 +353,7 @@ impl Core {
     }
 
     fn reschedule_all(&mut self, now: u64) {
-        for g in 1..=self.polls.end() {
+        for g in self.polls.ids() {
             self.schedule(now, g);
         }
     }
@@ -360,29 +361,29 @@ impl Core {
     /// Re-arm a group's tick from its state; tick at once if it is due.
     fn schedule(&mut self, now: u64, group_id: u32) {
         let Some(due) = self.due(now, group_id) else {
-            self.timers.stop(Timer::Poll(group_id));
+            self.timers.stop(Timer(Kind::Poll, group_id));
             if let Some(g) = self.polls.get_mut(group_id) {
-                g.due = None;
+                g.due = 0;
             }
             return;
         };
         let due = self.companion(now, group_id).unwrap_or(due);
         if due <= now {
-            self.timers.stop(Timer::Poll(group_id));
+            self.timers.stop(Timer(Kind::Poll, group_id));
             self.tick_due(now, group_id);
         } else {
-            self.polls.get_mut(group_id).must().due = Some(due);
-            self.timers.set(Timer::Poll(group_id), due);
+            self.polls.get_mut(group_id).must().due = due;
+            self.timers.set(Timer(Kind::Poll, group_id), due);
             // Others of the identity whose range holds this tick move to it.
             let mut others = Vec::new();
-            for o in 1..=self.polls.end() {
+            for o in self.polls.ids() {
                 if o != group_id && self.companion(now, o) == Some(due) {
                     others.push(o);
                 }
             }
             for &o in &others {
-                self.polls.get_mut(o).must().due = Some(due);
-                self.timers.set(Timer::Poll(o), due);
+                self.polls.get_mut(o).must().due = due;
+                self.timers.set(Timer(Kind::Poll, o), due);
             }
         }
     }
@@ -390,7 +391,8 @@ impl Core {
     /// The range a healthy group's next tick may fall in, its jitter's:
     /// `interval * (1 - jitter)` to `interval * (1 + jitter)` after its data.
     fn jitter_range(&self, g: &Group) -> Option<(u64, u64)> {
-        if g.failures > 0 || g.retry_at.is_some() || g.waiter != 0 {
+        // (A `retry_at` comes with `failures > 0`.)
+        if g.failures > 0 || g.waiter != 0 {
             return None;
         }
         let base = self.poll_base(g)?;
@@ -411,7 +413,7 @@ impl Core {
         let k = self.keys.get(g.key).filter(|k| k.origin == origin)?;
         let (low, high) = self.jitter_range(g)?;
         let mut best = None;
-        for id in 1..=self.polls.end() {
+        for id in self.polls.ids() {
             let Some(o) = self.polls.get(id) else {
                 continue;
             };
@@ -419,11 +421,10 @@ impl Core {
                 .keys
                 .get(o.key)
                 .is_some_and(|ok| ok.who == k.who && ok.origin == origin);
-            match o.due {
-                Some(d) if id != group_id && same && d > now && low <= d && d <= high => {
-                    best = Some(best.map_or(d, |b: u64| b.min(d)));
-                }
-                _ => {}
+            // (`d > now`: one is armed.)
+            let d = o.due;
+            if id != group_id && same && d > now && low <= d && d <= high {
+                best = Some(best.map_or(d, |b: u64| b.min(d)));
             }
         }
         best
@@ -485,7 +486,7 @@ impl Core {
         // have put it anyway.
         let low = 1.0 - self.jitter();
         let mut riders = Vec::new();
-        for id in 1..=self.polls.end() {
+        for id in self.polls.ids() {
             let Some(g) = self.polls.get(id) else {
                 continue;
             };
@@ -496,8 +497,7 @@ impl Core {
             if id != group_id
                 && g.waiter == 0
                 && g.failures == 0
-                && g.retry_at.is_none()
-                && g.due.is_some()
+                && g.due != 0
                 && k.who == who
                 && k.origin == origin
                 && self
@@ -508,7 +508,7 @@ impl Core {
             }
         }
         for &g in &riders {
-            self.timers.stop(Timer::Poll(g));
+            self.timers.stop(Timer(Kind::Poll, g));
             self.tick(now, g);
         }
     }
@@ -521,7 +521,7 @@ impl Core {
         let Some(group) = self.polls.get_mut(group_id) else {
             return;
         };
-        group.due = None;
+        group.due = 0;
         let mut interval = u64::MAX;
         for p in &group.pollers {
             interval = interval.min(p.1);

@@ -46,8 +46,8 @@ impl Core {
         self.keys.get_mut(key).must().queued = true;
         self.prefetch_queue.push((key, ttl));
         if self.prefetch_queue.len() > self.config.prefetch.queue_limit {
-            let (old, _) = self.prefetch_queue.remove(0);
-            self.act(Action::Prefetched(old));
+            let (old, _) = take(&mut self.prefetch_queue, 0);
+            self.emit(op::PREFETCHED, old, 0);
             self.unqueue_prefetch(old);
             self.stats.prefetch_skipped += 1;
         }
@@ -64,14 +64,14 @@ impl Core {
         k.intents += 1;
         let id = self.intents.insert(key);
         let at = now.saturating_add(self.config.prefetch.intent_ms);
-        self.timers.set(Timer::Intent(id), at);
+        self.timers.set(Timer(Kind::Intent, id), at);
         id
     }
 
     /// The pointer left before the intent fired: nothing is fetched.
     pub fn intent_cancel(&mut self, id: u32) {
         if let Some(key) = self.intents.remove(id) {
-            self.timers.stop(Timer::Intent(id));
+            self.timers.stop(Timer(Kind::Intent, id));
             self.drop_intent(key);
         }
     }
@@ -97,7 +97,7 @@ impl Core {
     /// next one.
     pub(super) fn prefetch_done(&mut self, now: u64, key: u32, ok: bool) {
         self.prefetch_active = self.prefetch_active.saturating_sub(1);
-        self.act(Action::Prefetched(key));
+        self.emit(op::PREFETCHED, key, 0);
         if ok {
             self.stats.prefetched += 1;
         } else {
@@ -137,15 +137,15 @@ impl Core {
             if self.prefetch_queue.is_empty() {
                 return;
             }
-            let (key, ttl) = self.prefetch_queue.remove(0);
+            let (key, ttl) = take(&mut self.prefetch_queue, 0);
             let Some(k) = self.keys.get_mut(key) else {
-                self.act(Action::Prefetched(key));
+                self.emit(op::PREFETCHED, key, 0);
                 continue;
             };
             k.queued = false;
             if k.flight != 0 || k.is_fresh(now, ttl) {
                 // Its turn came too late: a get fetched it meanwhile.
-                self.act(Action::Prefetched(key));
+                self.emit(op::PREFETCHED, key, 0);
                 self.stats.prefetch_skipped += 1;
                 self.release_key(key);
                 continue;

@@ -94,9 +94,9 @@ impl Core {
         f.probe = false;
         f.retries -= 1;
         f.attempt += 1;
-        self.timers.stop(Timer::Flight(flight));
+        self.timers.stop(Timer(Kind::Flight, flight));
         self.timers
-            .set(Timer::Retry(flight), now.saturating_add(delay));
+            .set(Timer(Kind::Retry, flight), now.saturating_add(delay));
         true
     }
 
@@ -117,7 +117,7 @@ impl Core {
                 self.stats.retries += 1;
                 if let Some(t) = self.config.timeout_ms {
                     self.timers
-                        .set(Timer::Flight(flight), now.saturating_add(t));
+                        .set(Timer(Kind::Flight, flight), now.saturating_add(t));
                 }
                 if !self.enqueue(now, flight) {
                     self.send_alone(flight);
@@ -130,7 +130,7 @@ impl Core {
     /// waiters rejected as aborted.
     pub(super) fn cancel_retries(&mut self, now: u64) {
         // (A flight made meanwhile is not waiting for its backoff.)
-        for flight in 1..=self.flights.end() {
+        for flight in self.flights.ids() {
             if self
                 .flights
                 .get(flight)

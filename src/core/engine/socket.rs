@@ -176,7 +176,7 @@ impl Core {
                 l.listeners += 1;
                 if l.lingering {
                     l.lingering = false;
-                    self.timers.stop(Timer::Linger(key));
+                    self.timers.stop(Timer(Kind::Linger, key));
                 }
                 return true;
             }
@@ -214,7 +214,7 @@ impl Core {
         if l.listeners == 0 && !l.lingering {
             l.lingering = true;
             self.timers
-                .set(Timer::Linger(key), now.saturating_add(linger));
+                .set(Timer(Kind::Linger, key), now.saturating_add(linger));
         }
     }
 
@@ -229,13 +229,13 @@ impl Core {
         sock.state = SocketState::Open;
         sock.opened_at = Some(now);
         let resync = sock.cfg.resync_ms;
-        self.timers.stop(Timer::Connect);
+        self.timers.stop(Timer::CONNECT);
         let mut i = 0;
         while let Some(&Live { key, .. }) = self.live_at(i) {
             i += 1;
             self.socket_subscribe(now, key);
         }
-        self.timers.set(Timer::Resync, now.saturating_add(resync));
+        self.timers.set(Timer::RESYNC, now.saturating_add(resync));
     }
 
     /// The socket closed (or failed to open).
@@ -253,8 +253,8 @@ impl Core {
                 sock.attempt = 0;
             }
         }
-        self.timers.stop(Timer::Connect);
-        self.timers.stop(Timer::Resync);
+        self.timers.stop(Timer::CONNECT);
+        self.timers.stop(Timer::RESYNC);
         if sock.live.is_empty() {
             sock.state = SocketState::Idle;
             return;
@@ -264,7 +264,7 @@ impl Core {
             .min(sock.cfg.reconnect_max_ms.max(sock.cfg.reconnect_min_ms));
         sock.attempt = sock.attempt.saturating_add(1);
         let delay = (window as f64 * jitter) as u64;
-        self.timers.set(Timer::Reconnect, now.saturating_add(delay));
+        self.timers.set(Timer::RECONNECT, now.saturating_add(delay));
         for l in sock.live.iter_mut() {
             l.subscribed = false;
             l.refreshed = false;
@@ -335,7 +335,7 @@ impl Core {
             return;
         };
         match timer {
-            Timer::Connect => {
+            Timer::CONNECT => {
                 if let SocketState::Connecting { .. } = sock.state {
                     sock.state = SocketState::Connecting { fallen_back: true };
                     self.stats.socket_timeouts += 1;
@@ -346,11 +346,11 @@ impl Core {
                     }
                 }
             }
-            Timer::Reconnect if matches!(sock.state, SocketState::Waiting) => {
+            Timer::RECONNECT if matches!(sock.state, SocketState::Waiting) => {
                 self.stats.socket_reconnects += 1;
                 self.socket_connect(now);
             }
-            Timer::Resync => {
+            Timer::RESYNC => {
                 // (Fetching a key changes no key's `refreshed`.)
                 let mut i = 0;
                 while let Some(&Live { key, refreshed, .. }) = self.live_at(i) {
@@ -360,7 +360,7 @@ impl Core {
                     }
                 }
             }
-            Timer::Linger(key) => {
+            Timer(Kind::Linger, key) => {
                 let Some(pos) = sock
                     .live
                     .iter()
@@ -368,17 +368,20 @@ impl Core {
                 else {
                     return;
                 };
-                let l = sock.live.swap_remove(pos);
-                if l.subscribed && matches!(sock.state, SocketState::Open) {
-                    self.actions.push(Action::Unsub(key));
-                }
+                let l = swap_take(&mut sock.live, pos);
+                let unsub = l.subscribed && matches!(sock.state, SocketState::Open);
                 let idle = sock.live.is_empty();
                 if idle {
                     sock.state = SocketState::Idle;
                     sock.attempt = 0;
                     sock.opened_at = None;
+                }
+                if unsub {
+                    self.emit(op::UNSUB, key, 0);
+                }
+                if idle {
                     self.stop_socket_timers();
-                    self.act(Action::SocketClose);
+                    self.emit(op::SOCKET_CLOSE, 0, 0);
                 }
                 if let Some(k) = self.keys.get_mut(key) {
                     k.live = false;
@@ -416,23 +419,23 @@ impl Core {
             i += 1;
             self.set_live(now, key, false);
         }
-        self.act(Action::SocketClose);
+        self.emit(op::SOCKET_CLOSE, 0, 0);
         self.socket_connect(now);
         self.socket.as_mut().must().state = SocketState::Connecting { fallen_back };
     }
 
     fn stop_socket_timers(&mut self) {
-        self.timers.stop(Timer::Connect);
-        self.timers.stop(Timer::Reconnect);
-        self.timers.stop(Timer::Resync);
+        self.timers.stop(Timer::CONNECT);
+        self.timers.stop(Timer::RECONNECT);
+        self.timers.stop(Timer::RESYNC);
     }
 
     fn socket_connect(&mut self, now: u64) {
         let sock = self.socket.as_mut().must();
         sock.state = SocketState::Connecting { fallen_back: false };
         let at = now.saturating_add(sock.cfg.connect_timeout_ms);
-        self.timers.set(Timer::Connect, at);
-        self.act(Action::SocketOpen);
+        self.timers.set(Timer::CONNECT, at);
+        self.emit(op::SOCKET_OPEN, 0, 0);
     }
 
     fn socket_subscribe(&mut self, now: u64, key: u32) {
@@ -444,7 +447,7 @@ impl Core {
         }
         l.subscribed = true;
         self.stats.socket_subscribes += 1;
-        self.act(Action::Sub(key));
+        self.emit(op::SUB, key, 0);
         self.set_live(now, key, true);
     }
 

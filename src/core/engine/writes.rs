@@ -25,17 +25,15 @@ impl Core {
         if let Err(fail) = refused {
             self.stats.circuit_refused += 1;
             self.writes.remove(id);
-            self.act(Action::Written {
-                write: id,
-                fail: Some(fail),
-            });
+            self.emit_fail(op::WRITTEN, id, Some(fail));
             return id;
         }
         if let Some(t) = self.config.timeout_ms {
-            self.timers.set(Timer::Write(id), now.saturating_add(t));
+            self.timers
+                .set(Timer(Kind::Write, id), now.saturating_add(t));
         }
         self.stats.network_requests += 1;
-        self.act(Action::Send(id));
+        self.emit(op::SEND, id, 0);
         id
     }
 
@@ -54,7 +52,7 @@ impl Core {
         let Some(w) = self.writes.remove(write) else {
             return;
         };
-        self.timers.stop(Timer::Write(write));
+        self.timers.stop(Timer(Kind::Write, write));
         self.circuit_count(now, w >> 1, fail, w & 1 != 0);
         match fail {
             Some(Fail::Timeout { .. }) => self.stats.timeouts += 1,
@@ -62,7 +60,7 @@ impl Core {
             None => {}
             Some(_) => self.stats.errors += 1,
         }
-        self.act(Action::Written { write, fail });
+        self.emit_fail(op::WRITTEN, write, fail);
     }
 
     /// A write changed `key`: its data is stale now, and with listeners it
