@@ -233,8 +233,13 @@ writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n
 writeFileSync(join(pkg, 'README.md'), absoluteLinks(readFileSync(join(root, 'README.md'), 'utf8'), repository.url))
 
 // What a user's bundle gets: the files the browser entry points pull in
-// (server.js runs in Node only; the lazy chunks are counted apart).
+// (server.js runs in Node only; the lazy chunks are counted apart), in the
+// order a bundler puts them: a module before the one that imports it, so
+// the inlined wasm (core_wasm.js) first. (One gzip stream sees 32 KB back:
+// with the wasm between them, react.js could not refer to index.js, which
+// measured 1.6 KB more than a bundler's output.)
 const shipped = manifest.files.filter((f) => f.endsWith('.js') && f !== 'server.js' && !LAZY.includes(f))
+  .sort((a, b) => (b === 'core_wasm.js') - (a === 'core_wasm.js'))
 const all = Buffer.concat(shipped.map((f) => readFileSync(join(pkg, f))))
 const lazy = Buffer.concat(LAZY.map((f) => readFileSync(join(pkg, f))))
 const sizes = {
