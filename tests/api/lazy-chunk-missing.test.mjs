@@ -15,7 +15,7 @@ import { reply, runScript, serve } from './helpers.mjs'
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'pkg')
 
 const scenario = `
-const { createClient } = await import(process.env.ENTRY_WITHOUT_SOCKET)
+const { createClient } = await import(process.env.ENTRY_WITHOUT_CHUNKS)
 let connects = 0
 const adapter = { connect: () => { connects++ }, send: () => {} }
 const client = createClient({ baseUrl: process.env.SERVER, socket: { adapter } })
@@ -39,7 +39,7 @@ function withoutChunks(t) {
 test('without its socket chunk a client with a socket serves over HTTP', { timeout: 10_000 }, async (t) => {
   const entry = withoutChunks(t)
   const srv = await serve(t, (req, res) => reply(res, 200, { over: 'http' }))
-  const run = await runScript(t, scenario, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_SOCKET: entry } })
+  const run = await runScript(t, scenario, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_CHUNKS: entry } })
   const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   assert.ok(line, `no result (killed: ${run.killed}); stderr: ${run.stderr.slice(0, 1500)}`)
   const facts = JSON.parse(line.slice(7))
@@ -51,7 +51,7 @@ test('without its socket chunk a client with a socket serves over HTTP', { timeo
 })
 
 const streamed = `
-const { createClient } = await import(process.env.ENTRY_WITHOUT_SOCKET)
+const { createClient } = await import(process.env.ENTRY_WITHOUT_CHUNKS)
 const client = createClient({ baseUrl: process.env.SERVER, batch: { stream: true, crossOrigin: true }, retry: 0 })
 const settle = (p) => p.then((data) => ({ data }), (e) => ({ kind: e.kind, message: e.message }))
 const out = await Promise.race([Promise.all([settle(client.get('/a')), settle(client.get('/b'))]), new Promise((r) => setTimeout(() => r('hung'), 3000))])
@@ -68,7 +68,7 @@ test('without its stream chunk a streamed batch answer fails its calls as a netw
     }
     reply(res, 200, { plain: req.url })
   })
-  const run = await runScript(t, streamed, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_SOCKET: entry } })
+  const run = await runScript(t, streamed, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_CHUNKS: entry } })
   const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   assert.ok(line, `no result (killed: ${run.killed}); stderr: ${run.stderr.slice(0, 1500)}`)
   const { out, stats } = JSON.parse(line.slice(7))
@@ -83,7 +83,7 @@ test('without its stream chunk a streamed batch answer fails its calls as a netw
 })
 
 const polled = `
-const { createClient } = await import(process.env.ENTRY_WITHOUT_SOCKET)
+const { createClient } = await import(process.env.ENTRY_WITHOUT_CHUNKS)
 const client = createClient({ baseUrl: process.env.SERVER })
 const errors = []
 const data = []
@@ -97,7 +97,7 @@ console.log('RESULT ' + JSON.stringify({ errors, data, got, requests: client.sta
 test('without its polling chunk a poll tells onError once, and the client still works', { timeout: 10_000 }, async (t) => {
   const entry = withoutChunks(t)
   const srv = await serve(t, (req, res) => reply(res, 200, { url: req.url }))
-  const run = await runScript(t, polled, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_SOCKET: entry } })
+  const run = await runScript(t, polled, { ms: 6_000, env: { SERVER: srv.url, ENTRY_WITHOUT_CHUNKS: entry } })
   const line = run.stdout.split('\n').find((l) => l.startsWith('RESULT '))
   assert.ok(line, `no result (killed: ${run.killed}); stderr: ${run.stderr.slice(0, 1500)}`)
   const { errors, data, got, requests } = JSON.parse(line.slice(7))
