@@ -324,8 +324,9 @@ function onPageBack(fn, focus, reconnect) {
   }
 }
 
-// `get` the key when the view has no fresh data; abort it on cleanup
-// (the shared request is cancelled only when nobody else waits for it).
+// `get` the key when the view has no fresh data; abort it on cleanup if it
+// has not settled (the shared request is cancelled only when nobody else
+// waits for it).
 // When the page comes back, `get` again: the client answers fresh data from
 // the cache, so only stale data goes to the network, and components sharing a
 // key share one request.
@@ -341,12 +342,18 @@ function useGetWhenNeeded([client, active, url, keyOptions, view, report], o, sk
   useEffect(() => {
     if (!needsData) return undefined
     const controller = new AbortController()
+    let settled = false
     // (An option left undefined is as good as absent.)
-    attempt(() => client.get(url, { ...keyOptions, signal: controller.signal, ttlMs, retry })).then(noop, (error) => {
-      if (controller.signal.aborted || (error && error.kind === 'abort')) return
-      report(error)
-    })
-    return () => later(() => controller.abort())
+    attempt(() => client.get(url, { ...keyOptions, signal: controller.signal, ttlMs, retry })).then(
+      () => (settled = true),
+      (error) => {
+        settled = true
+        if (controller.signal.aborted || (error && error.kind === 'abort')) return
+        report(error)
+      },
+    )
+    // (A get that has settled is not aborted: each abort makes an AbortError with its stack.)
+    return () => settled || later(() => settled || controller.abort())
   }, [client, url, keyOptions, ttlMs, retry, needsData, report])
 
   const focus = refetchOnFocus !== false

@@ -293,7 +293,8 @@ export function makeClient(kind, user, opts = {}) {
       mount(path, onData) {
         // useRequest (js/react.js): subscribe to the entry, `get` when it has
         // no fresh data, abort that get one macrotask after unmount (so the
-        // next page's call for the same key joins the request first).
+        // next page's call for the same key joins the request first) unless
+        // it has settled by then.
         const controller = new AbortController()
         let done = false
         const deliver = (s) => {
@@ -306,10 +307,16 @@ export function makeClient(kind, user, opts = {}) {
         const stop = client.subscribe(path, deliver)
         const snap = client.peek(path)
         deliver(snap)
+        let settled = true
         if (snap.data === undefined || snap.stale) {
+          settled = false
           client.get(path, { signal: controller.signal }).then(
-            () => deliver(client.peek(path)),
+            () => {
+              settled = true
+              deliver(client.peek(path))
+            },
             (e) => {
+              settled = true
               if (!controller.signal.aborted && !done) {
                 done = true
                 onData(undefined, e)
@@ -319,7 +326,7 @@ export function makeClient(kind, user, opts = {}) {
         }
         return () => {
           stop()
-          setTimeout(() => controller.abort(), 0)
+          if (!settled) setTimeout(() => settled || controller.abort(), 0)
         }
       },
       live(path) {

@@ -307,6 +307,27 @@ const tests = {
     }
   },
 
+  async settledGetIsNotAborted() {
+    // An unmount after the data came aborts nothing (an abort makes an AbortError, stack and all).
+    const tag = uid('settled')
+    const client = createClient()
+    const log = newLog()
+    const abort = AbortController.prototype.abort
+    let aborts = 0
+    AbortController.prototype.abort = function (...a) {
+      aborts++
+      return abort.apply(this, a)
+    }
+    try {
+      const m = mount(provide(client, <Probe url={echo(tag)} log={log} />))
+      await withMount(m, () => waitFor(() => log.last?.status === 'success', 'data'))
+      await sleep(50) // past the macrotask an abort would wait for
+      return { tag, aborts, status: log.last.status }
+    } finally {
+      AbortController.prototype.abort = abort
+    }
+  },
+
   async urlChangeAborts() {
     const slow = uid('slow')
     const next = uid('next')

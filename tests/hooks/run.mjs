@@ -99,6 +99,12 @@ try {
     assert(r.rendersAfter === 0, `rendered ${r.rendersAfter} times after unmount`)
   })
 
+  await t.check('an unmount after the data came aborts nothing', async () => {
+    const r = await run('settledGetIsNotAborted')
+    assert(r.status === 'success', `status ${r.status}`)
+    assert(r.aborts === 0, `abort() called ${r.aborts} times`)
+  })
+
   await t.check('a url change aborts the old request when nobody else waits for it', async () => {
     const r = await run('urlChangeAborts')
     assert(r.cancelled === 1, `cancelled requests: ${r.cancelled}`)
