@@ -6,7 +6,7 @@
 // The core decides everything else.
 import { abortError, BATCH, CIRCUIT, describe, failure, HTTP, internal, invalid, messageOf, NETWORK, PARSE, TIMEOUT } from './errors.js'
 import { origin, pathOf, Refused, resolve, under } from './url.js'
-import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, whole } from './options.js'
+import { callOptions, clientOptions, flag, GET, headers, hydration, KEY, known, persistOptions, POLL_CALL, PREFETCH_CALL, REFRESH, SEP, settings, whole } from './options.js'
 import { answer, batchBody, envelope, fetcher, item, itemResult, NETWORK as NET, result } from './fetch.js'
 import { announceClear, joinClear, keepWeak } from './tabs.js'
 import { slowConnection } from './page.js'
@@ -219,7 +219,7 @@ class Client {
   constructor(cfg, persist) {
     this.#cfg = cfg
     this.#persisted = persist === null || typeof indexedDB === 'undefined' ? null : lazyPersisted(persist.name, persist.maxEntries)
-    this.#R0 = this.#prep(callOptions(undefined, KEY, '', cfg.defaults))
+    this.#R0 = this.#prep(settings(cfg.defaults.headers, cfg.defaults.id))
     this.#R0.W.n++ // the client's own identity stays interned
     joinClear(this)
     keepWeak(clients, this) // every client, to stop them all on a panic
@@ -311,7 +311,11 @@ class Client {
    * every call), found by their signature.
    */
   #opts(o, allowed, what) {
-    if (o === undefined || o === null) return this.#R0
+    return o === undefined || o === null ? this.#R0 : this.#given(o, allowed, what)
+  }
+
+  /** `#opts` for options that were given (apart, so that a first call without options compiles less). */
+  #given(o, allowed, what) {
     let byWhat = this.#options.get(o)
     let R = byWhat?.[what]
     if (R === undefined) {
@@ -1037,8 +1041,6 @@ class Client {
   }
 
   #carry(w) {
-    const x = core
-    const h = this.#h
     for (let i = 0; i < w.length; ) {
       const op = w[i]
       const a = w[i + 1]
@@ -1046,66 +1048,73 @@ class Client {
       const rec = this.#keys[a]
       i += op === 3 ? 3 + 3 * b : LENGTHS[op]
       if (op === 1) this.#fetch(a, this.#keys[b]) // FETCH flight key
-      else if (op === 2) {
-        // CANCEL_FLIGHT flight
-        this.#flights.get(a)?.ctrl?.abort()
-        this.#flights.delete(a)
-      } else if (op === 3) this.#batch(a, w.subarray(i - 3 * b, i)) // BATCH batch n, n x (flight key etag)
-      else if (op === 4) {
-        // CANCEL_BATCH batch
-        const bt = this.#batches.get(a)
-        if (bt !== undefined) {
-          bt.ctrl?.abort()
-          bt.ctrl = null
-          this.#done.push([this.#batches, a, bt])
-        }
-      } else if (op === 5) this.#settle(a, true, this.#flights.get(b)?.body) // RESOLVE_FLIGHT waiter flight
+      else if (op === 3) this.#batch(a, w.subarray(i - 3 * b, i)) // BATCH batch n, n x (flight key etag)
+      else if (op === 5) this.#settle(a, true, this.#flights.get(b)?.body) // RESOLVE_FLIGHT waiter flight
       else if (op === 6) this.#settle(a, true, this.#bodies[b]) // RESOLVE_KEY waiter key
-      else if (op === 7) {
-        // REJECT waiter code a b c
-        const waiter = this.#waiters[a]
-        if (waiter !== undefined) this.#settle(a, false, this.#error(b, w[i - 3], w[i - 2], w[i - 1], waiter.url))
-      } else if (op === 8 || op === 9) {
+      else if (op === 8 || op === 9) {
         // KEEP / SHOW key flight (0xFFFFFFFF: the body handed in by the call)
         const r = b === NONE ? this.#incoming.get(a) : this.#flights.get(b)
         const opt = rec?.opt
+        const prev = opt === undefined ? this.#bodies[a] : opt.base
         // A body equal to the one kept keeps its identity (and its unchanged parts theirs).
-        if (r !== undefined && !r.mine && r.size <= SHARE_MAX) r.body = share(opt === undefined ? this.#bodies[a] : opt.base, r.body)
+        if (prev !== undefined && r !== undefined && !r.mine && r.size <= SHARE_MAX) r.body = share(prev, r.body)
         // Data from the server becomes the base under the pending optimistic updates.
         this.#bodies[a] = opt === undefined || r?.mine ? r?.body : layered((opt.base = r?.body), opt.list)
         this.#etags[a] = op === 8 ? r?.etag : undefined
         this.#errors[a] = undefined
         if (op === 8 && this.#persisted !== null && rec !== undefined && r !== undefined && !r.restored) this.#persist(rec, r.body)
-      } else if (op === 11) {
-        // DROP key
-        this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined
-        if (rec?.opt !== undefined) rec.opt.base = undefined
-      } else if (op === 22) {
-        // PREFETCHED key (its promises settle even if the key was freed before)
-        const list = this.#pre.get(a)
-        if (list !== undefined) {
-          this.#pre.delete(a)
-          for (const res of list) this.#landed(a, -1, res, false)
-        }
-      } else if (op === 20) this.#sendWrite(a) // SEND write
-      else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
-      else if (op === 15) {
-        // SOCKET_OPEN
-        if (this.#socket?.open() !== true) x.cf_sock_close(h, now())
-      } else if (op === 16) this.#socket?.close() // SOCKET_CLOSE
-      else if (op === undefined || LENGTHS[op] === undefined) throw internal('an unknown action from the wasm module', `opcode ${op}`)
-      else if (rec === undefined) continue
-      else if (op === 10) this.#errors[a] = this.#error(b, w[i - 3], w[i - 2], w[i - 1], rec.url) // ERROR key code a b c
-      else if (op === 12) this.#notify(rec) // NOTIFY key
-      else if (op === 13) this.#polling?.share(rec) // POLLED key
-      else if (op === 14) {
-        // LEAD key want (only a polled key, so polling.js is loaded)
-        if (this.#polling !== null) this.#polling.lead(rec, b === 1)
-        else if (b === 1) x.cf_lead(h, now(), a, 2)
-      }
-      else if (op === 19) this.#forget(rec) // KEY_FREE key
-      else this.#subscribeTopic(rec, op === 17) // SUB / UNSUB key
+      } else if (op === 12) rec === undefined || this.#notify(rec) // NOTIFY key
+      else this.#rare(op, a, b, w, i, rec)
     }
+  }
+
+  /** The actions that are not on the path of every read (kept apart, so that a first read compiles less). */
+  #rare(op, a, b, w, i, rec) {
+    const x = core
+    const h = this.#h
+    if (op === 2) {
+      // CANCEL_FLIGHT flight
+      this.#flights.get(a)?.ctrl?.abort()
+      this.#flights.delete(a)
+    } else if (op === 4) {
+      // CANCEL_BATCH batch
+      const bt = this.#batches.get(a)
+      if (bt !== undefined) {
+        bt.ctrl?.abort()
+        bt.ctrl = null
+        this.#done.push([this.#batches, a, bt])
+      }
+    } else if (op === 7) {
+      // REJECT waiter code a b c
+      const waiter = this.#waiters[a]
+      if (waiter !== undefined) this.#settle(a, false, this.#error(b, w[i - 3], w[i - 2], w[i - 1], waiter.url))
+    } else if (op === 11) {
+      // DROP key
+      this.#bodies[a] = this.#etags[a] = this.#errors[a] = undefined
+      if (rec?.opt !== undefined) rec.opt.base = undefined
+    } else if (op === 22) {
+      // PREFETCHED key (its promises settle even if the key was freed before)
+      const list = this.#pre.get(a)
+      if (list !== undefined) {
+        this.#pre.delete(a)
+        for (const res of list) this.#landed(a, -1, res, false)
+      }
+    } else if (op === 20) this.#sendWrite(a) // SEND write
+    else if (op === 21) this.#written(a, b, w[i - 3], w[i - 2], w[i - 1]) // WRITTEN write code a b c
+    else if (op === 15) {
+      // SOCKET_OPEN
+      if (this.#socket?.open() !== true) x.cf_sock_close(h, now())
+    } else if (op === 16) this.#socket?.close() // SOCKET_CLOSE
+    else if (op === undefined || LENGTHS[op] === undefined) throw internal('an unknown action from the wasm module', `opcode ${op}`)
+    else if (rec === undefined) return
+    else if (op === 10) this.#errors[a] = this.#error(b, w[i - 3], w[i - 2], w[i - 1], rec.url) // ERROR key code a b c
+    else if (op === 13) this.#polling?.share(rec) // POLLED key
+    else if (op === 14) {
+      // LEAD key want (only a polled key, so polling.js is loaded)
+      if (this.#polling !== null) this.#polling.lead(rec, b === 1)
+      else if (b === 1) x.cf_lead(h, now(), a, 2)
+    } else if (op === 19) this.#forget(rec) // KEY_FREE key
+    else this.#subscribeTopic(rec, op === 17) // SUB / UNSUB key
   }
 
   #notify(rec) {

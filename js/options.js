@@ -164,7 +164,7 @@ function whoText(id) {
  * POST carries), `mode`, `who` (the identity's text), `ttl` (-1: the
  * client's), `fresh`, and `extra` (the item's header bytes in a batch).
  */
-function settings(list, id, ttl, fresh, text) {
+export function settings(list, id, ttl, fresh, text) {
   const send = {}
   const plain = {}
   let extra = 0
@@ -196,9 +196,8 @@ export function callOptions(o, allowed, what, d) {
   return R
 }
 
-/** `batch`: its settings (null: no batching) and its part of `cf_new`'s numbers. */
+/** `batch` (given: not undefined or false): its settings and its part of `cf_new`'s numbers. */
 function batchConfig(v, base) {
-  if (v === undefined || v === false) return [null, [0, -1, 0, 0, 0]]
   const [path = '/batch', windowMs, maxSize, maxBytes, stream, cross] = group(v === true ? undefined : v, BATCH, 'batch')
   const endpoint = check(resolve(path, base), 'option `batch.endpoint`: ')
   const page = pageUrl()
@@ -229,9 +228,8 @@ function wsUrl(url, base) {
   return u.href
 }
 
-/** `socket`: its settings (null: no socket) and its part of `cf_new`'s numbers. */
+/** `socket` (given): its settings and its part of `cf_new`'s numbers. */
 function socketConfig(v, base) {
-  if (v === undefined) return [null, [0, 0, 0, 0, 0, 0, -1, -1]]
   const [, adapter, connectTimeoutMs, reconnect, lingerMs, resyncMs, onError] = group(v, SOCKET, 'socket')
   let url
   if (adapter !== undefined) {
@@ -261,8 +259,9 @@ export function clientOptions(options) {
   const cache = group(cacheO, CACHE, 'cache') // ttlMs, maxEntries, maxBodyBytes, maxBytes
   const page = pageUrl()
   const base = b === undefined ? page : check(resolve(b, page), 'option `createClient.baseUrl`: ')
-  const [batch, batchNums] = batchConfig(batchO, base)
-  const [socket, socketNums] = socketConfig(socketO, base)
+  // (Checked here, not in the functions: a client without them compiles neither.)
+  const [batch, batchNums] = batchO === undefined || batchO === false ? [null, [0, -1, 0, 0, 0]] : batchConfig(batchO, base)
+  const [socket, socketNums] = socketO === undefined ? [null, [0, 0, 0, 0, 0, 0, -1, -1]] : socketConfig(socketO, base)
   const [intentMs, concurrency, respectSaveData] = group(prefetchO, PREFETCH, 'prefetch')
   const circuitN = circuitNums(circuitO)
   const [jitter = 0.1, maxBackoff] = group(pollO, POLL, 'poll')
@@ -275,7 +274,7 @@ export function clientOptions(options) {
     for (const n of ch) names.push(n.toLowerCase())
   }
   const dynamic = typeof hv === 'function'
-  const list = dynamic ? [] : headers(options, 'createClient')
+  const list = dynamic || hv === undefined ? [] : headers(options, 'createClient')
   const mode = oneOf(options, 'credentials', 'createClient', ['same-origin', 'include', 'omit'])
   // A function's headers (a token that changes) cannot be part of the key: the partition says whose data it is.
   if (dynamic && partition === undefined) {
