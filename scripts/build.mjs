@@ -135,8 +135,11 @@ copyFileSync(join(root, 'target', 'wasm32-unknown-unknown', 'release', 'calmfetc
 // Beyond -Oz: the module never reads below address 1024 and starts with zeroed
 // memory (a fresh instance), functions that differ only in constants are
 // merged, and flattening then re-looping before two -Oz rounds run to a fixed
-// point gives the smallest code (measured: -0.4 KB gzip).
-run(wasmOpt, ['--low-memory-unused', '--zero-filled-memory', '--gufa-optimizing',
+// point gives the smallest code (measured: -0.4 KB gzip). Functions of up to 6
+// instructions are inlined everywhere (-Oz's default is 2): 161 -> 147
+// functions, 19 B less gzip, and a first read compiles 50 functions lazily
+// instead of 57 (V8 compiles each on its first call, on the main thread).
+run(wasmOpt, ['-aimfs', '6', '--low-memory-unused', '--zero-filled-memory', '--gufa-optimizing',
   '--merge-similar-functions', '--flatten', '--rereloop', '-Oz', '-Oz', '--converge',
   '--strip-debug', '--strip-producers', '--enable-bulk-memory',
   '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
