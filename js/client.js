@@ -232,30 +232,35 @@ class Client {
   #init() {
     if (stopped !== null) return
     const c = this.#cfg
-    if (c.socket !== null && Socket !== null) {
+    const x = core
+    const nums = c.nums.slice()
+    if (c.batch !== null) nums[6] = this.#pin(this.#origins, c.batchOrigin)
+    if (c.socket !== null) this.#withSocket(c, nums)
+    new Float64Array(x.memory.buffer, x.cf_config_ptr(), nums.length).set(nums)
+    this.#h = x.cf_new()
+    freed ??= typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((h) => stopped === null && core.cf_free(h)) : null
+    freed?.register(this, this.#h)
+    this.#flush()
+  }
+
+  /** The id of `text` in `names`, kept interned for the client's life. */
+  #pin(names, text) {
+    const r = names.get(text)
+    r.n++
+    return r.id
+  }
+
+  /** A client with a socket: its driver, and the socket's part of `cf_new`'s numbers. */
+  #withSocket(c, nums) {
+    if (Socket !== null) {
       this.#socket = new Socket(c.socket, {
         open: () => this.#call((x, h) => x.cf_sock_open(h, now())),
         close: () => this.#call((x, h) => x.cf_sock_close(h, now())),
         message: (m, text) => this.#call(() => this.#message(m, text)),
       })
     }
-    const x = core
-    const pin = (names, text) => {
-      const r = names.get(text)
-      r.n++
-      return r.id
-    }
-    const nums = c.nums.slice()
-    if (c.batch !== null) nums[6] = pin(this.#origins, c.batchOrigin)
-    if (c.socket !== null) {
-      nums[18] = pin(this.#whos, c.socketWho)
-      if (c.socketOrigin !== undefined) nums[19] = pin(this.#origins, c.socketOrigin)
-    }
-    new Float64Array(x.memory.buffer, x.cf_config_ptr(), nums.length).set(nums)
-    this.#h = x.cf_new()
-    freed ??= typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((h) => stopped === null && core.cf_free(h)) : null
-    freed?.register(this, this.#h)
-    this.#flush()
+    nums[18] = this.#pin(this.#whos, c.socketWho)
+    if (c.socketOrigin !== undefined) nums[19] = this.#pin(this.#origins, c.socketOrigin)
   }
 
   /**

@@ -19,7 +19,7 @@ export const EMPTY = 16
 export const result = (status, size, flags, extra) => ({ status, size, flags, retryAfter: -1, ...extra })
 
 /** The flags of a good answer's ETag and Cache-Control (absent: null or undefined). */
-const okFlags = (etag, cacheControl) => (etag != null ? HAS_ETAG : 0) | (cacheControl != null && /no-store/i.test(cacheControl) ? NO_STORE : 0)
+const okFlags = (etag, cacheControl) => (etag != null ? HAS_ETAG : 0) | (cacheControl?.toLowerCase().includes('no-store') ? NO_STORE : 0)
 
 /** A failed answer with the error's `text` (kept within `maxBody`) and its Retry-After (absent: null or undefined). */
 function failed(status, text, maxBody, after) {

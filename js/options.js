@@ -246,6 +246,14 @@ function socketConfig(v, base) {
   return [{ url, adapter, onError }, [1, connectTimeoutMs, minMs, maxMs, lingerMs, resyncMs, -1, -1]]
 }
 
+/** `credentialHeaders`, checked, added to `names` in lower case. */
+function credentialNames(ch, names) {
+  if (!Array.isArray(ch) || ch.some((n) => typeof n !== 'string' || n === '')) {
+    throw bad('createClient', 'credentialHeaders', 'an array of header names', ch)
+  }
+  for (const n of ch) names.push(n.toLowerCase())
+}
+
 /**
  * Validate `createClient`'s options (without `persist`) and fill in the
  * defaults. `nums` is the core's configuration in `cf_new`'s order; the
@@ -267,12 +275,7 @@ export function clientOptions(options) {
   const [jitter = 0.1, maxBackoff] = group(pollO, POLL, 'poll')
   if (!(typeof jitter === 'number' && jitter >= 0 && jitter <= 0.5)) throw bad('poll', 'jitter', 'a number from 0 to 0.5', jitter)
   const names = ['cookie', 'proxy-authorization']
-  if (ch !== undefined) {
-    if (!Array.isArray(ch) || ch.some((n) => typeof n !== 'string' || n === '')) {
-      throw bad('createClient', 'credentialHeaders', 'an array of header names', ch)
-    }
-    for (const n of ch) names.push(n.toLowerCase())
-  }
+  if (ch !== undefined) credentialNames(ch, names)
   const dynamic = typeof hv === 'function'
   const list = dynamic || hv === undefined ? [] : headers(options, 'createClient')
   const mode = oneOf(options, 'credentials', 'createClient', ['same-origin', 'include', 'omit'])
