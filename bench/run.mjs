@@ -145,7 +145,7 @@ const CONFIG = {
     hotRounds: QUICK ? 2 : 5,
     concurrent: 10_000,
     rounds: QUICK ? 2 : 5,
-    startupPages: QUICK ? 3 : 7, // fresh pages per client for the start-up
+    startupPages: QUICK ? 3 : 15, // fresh pages per client for the start-up (its noise is about ±0.5 ms a page)
     startupIdleMs: 1000, // a fresh page settles this long before measuring
   },
 }
