@@ -373,7 +373,7 @@ async function takeCalm(pages, parts) {
 }
 
 async function measureStop(pages, start) {
-  const out = { mainThreadMs: 0, scriptMs: 0, heapPeakDeltaBytes: 0, longTasks: 0, longTaskMs: 0, wasmMemoryBytes: 0 }
+  const out = { mainThreadMs: 0, mainThreadCpuMs: 0, scriptMs: 0, heapPeakDeltaBytes: 0, longTasks: 0, longTaskMs: 0, wasmMemoryBytes: 0 }
   const elu = performance.eventLoopUtilization(start.elu)
   const cpu = process.cpuUsage(start.cpu)
   const chromium = childCpuMs()
@@ -381,6 +381,8 @@ async function measureStop(pages, start) {
     const probe = await p.page.evaluate(() => window.__bench.probeStop())
     const after = await metrics(p.cdp)
     out.mainThreadMs += (after.TaskDuration - p.before.TaskDuration) * 1000
+    // (ThreadTime: the main thread's CPU time, which time spent descheduled on a busy machine does not inflate.)
+    out.mainThreadCpuMs += (after.ThreadTime - p.before.ThreadTime) * 1000
     out.scriptMs += (after.ScriptDuration - p.before.ScriptDuration) * 1000
     out.heapPeakDeltaBytes += probe.heapPeakDeltaBytes
     out.longTasks += probe.longTasks
@@ -894,6 +896,8 @@ try {
       entry.clients[kind] = sorted[Math.floor((sorted.length - 1) / 2)]
       if (rounds > 1) {
         entry.clients[kind].mainThreadMsRounds = list.map((x) => Math.round(x.mainThreadMs))
+        entry.clients[kind].mainThreadCpuMsRounds = list.map((x) => Math.round(x.mainThreadCpuMs))
+        entry.clients[kind].mainThreadCpuMsMedian = median(list.map((x) => x.mainThreadCpuMs))
         entry.clients[kind].incompleteRounds = list.map((x) => x.incomplete)
       }
     }

@@ -73,7 +73,8 @@ export async function storm({ kind, lo, hi, users, t0, rampMs, socketTimeoutMs, 
     Array.from({ length: hi - lo }, async (_, i) => {
       const u = lo + i
       await sleep(t0 + (u / users) * rampMs - Date.now())
-      const c = makeClient(kind, u, { ...clientOpts, socket: { timeoutMs: socketTimeoutMs } })
+      // (restOnly: no client is given a socket; calmfetch would set up its socket driver for nothing.)
+      const c = makeClient(kind, u, restOnly ? clientOpts : { ...clientOpts, socket: { timeoutMs: socketTimeoutMs } })
       clients.push(c)
       const page = stormPage(u)
       const start = performance.now()
