@@ -18,8 +18,8 @@ export const EMPTY = 16
  */
 export const result = (status, size, flags, extra) => ({ status, size, flags, retryAfter: -1, ...extra })
 
-/** The flags of a good answer's ETag and Cache-Control (absent: null or undefined). */
-const okFlags = (etag, cacheControl) => (etag != null ? HAS_ETAG : 0) | (cacheControl?.toLowerCase().includes('no-store') ? NO_STORE : 0)
+/** The flags of a good answer's ETag and Cache-Control (absent: null or undefined; a batch item's may be any JSON value). */
+const okFlags = (etag, cacheControl) => (etag != null ? HAS_ETAG : 0) | (cacheControl != null && `${cacheControl}`.toLowerCase().includes('no-store') ? NO_STORE : 0)
 
 /** A failed answer with the error's `text` (kept within `maxBody`) and its Retry-After (absent: null or undefined). */
 function failed(status, text, maxBody, after) {

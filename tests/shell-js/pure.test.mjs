@@ -202,6 +202,9 @@ test('batch request body and answers', () => {
   assert.equal(itemResult({ status: 500, headers: {}, body: 'x'.repeat(101) }, 100).errorBody, '')
   const none = itemResult({ status: 200, headers: { 'cache-control': 'No-Store' } }, 100)
   assert.deepEqual([none.body, none.size, none.flags], [null, 0, EMPTY | NO_STORE])
+  // A Cache-Control that a batch answer gives as another JSON value is read as its text, never thrown on.
+  assert.equal(itemResult({ status: 200, headers: { 'cache-control': ['no-store'] }, body: 1 }, 100).flags, NO_STORE)
+  assert.equal(itemResult({ status: 200, headers: { 'cache-control': 5 }, body: 1 }, 100).flags, 0)
   assert.match(envelope('<html>oops</html>'), /not the expected JSON/)
   assert.match(envelope('{"responses":[{"id":"1","status":200,"bo'), /truncated/)
   assert.match(envelope('{"answers":[]}'), /no `responses` array/)
